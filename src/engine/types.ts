@@ -1,0 +1,77 @@
+/**
+ * The engine's public contract (owned by src/engine). Everything outside src/engine sees only these types.
+ *
+ * Tensor boundary: a hidden state of t tokens is (t, nEmbd) f32 row-major, i.e. ggml ne = [nEmbd, t].
+ */
+
+/** Which layers a shard runs: half-open [start, end). */
+export interface LayerRange { start: number, end: number }
+
+export interface ModelMetadata {
+  architecture: string
+  nLayers: number
+  nEmbd: number
+  nVocab: number
+  nHead: number
+  nHeadKv: number
+  nFf: number
+  contextLength: number
+  /** bytes of every tensor per layer index, plus embedding/output tensors: used by the planner */
+  layerBytes: number[]
+  embeddingBytes: number
+  outputBytes: number
+  fileBytes: number
+}
+
+export interface ShardOptions {
+  modelPath: string
+  range: LayerRange
+  /** CPU threads for compute. Always explicit (see DESIGN.md). */
+  threads: number
+  flashAttention?: boolean
+}
+
+export interface SessionOptions {
+  /** KV cache cells (max prompt + generated tokens). */
+  contextSize: number
+}
+
+/** Input of a forward pass: token ids on the first shard, the previous shard's hidden state otherwise. */
+export type ForwardInput =
+  | { kind: 'tokens', tokens: Int32Array }
+  /** (nTokens, nEmbd) f32 */
+  | { kind: 'hidden', hidden: Float32Array, nTokens: number }
+
+export type ForwardOutput =
+  /** (nTokens, nEmbd) f32 — not the last shard */
+  | { kind: 'hidden', hidden: Float32Array, nTokens: number }
+  /** (nRows, nVocab) f32 — last shard; rows for the requested positions only */
+  | { kind: 'logits', logits: Float32Array, nRows: number }
+
+export interface ForwardOptions {
+  signal?: AbortSignal
+  /** last shard only: `last` = logits of the last token only (default), `all` = every token */
+  logits?: 'last' | 'all'
+}
+
+/** One request's KV cache on one shard. */
+export interface ShardSession {
+  /** tokens already in the cache */
+  readonly position: number
+  readonly contextSize: number
+  forward (input: ForwardInput, options?: ForwardOptions): Promise<ForwardOutput>
+  /** Drop cached tokens from `position` on (for re-prefill / retry). */
+  truncate (position: number): void
+  dispose (): void
+}
+
+export interface LoadedShard {
+  readonly metadata: ModelMetadata
+  readonly range: LayerRange
+  readonly isFirst: boolean
+  readonly isLast: boolean
+  /** bytes of weights loaded for this shard */
+  readonly weightBytes: number
+  createSession (options: SessionOptions): ShardSession
+  dispose (): Promise<void>
+}
