@@ -1,0 +1,66 @@
+/**
+ * JSON shape of `GET /cluster/state` (and the data `exo-p2p peers`, `exo-p2p plan` and the dashboard read).
+ * Produced by src/node from the mesh's view and the agreed plan. Times are ms; sizes are bytes.
+ */
+export interface ClusterStateJson {
+  self: { peerId: string, name: string, httpUrl: string, addresses: string[] }
+  /** canonical view: sorted by peerId, self included */
+  members: MemberJson[]
+  /** measured links, one per ordered pair that has a measurement */
+  links: LinkJson[]
+  /** hash of the canonical view (hex) */
+  viewHash: string
+  /** the agreed shard plan, or why there is none (absent until the planner is wired in) */
+  plan?: PlanJson | null
+  planReason?: string
+}
+
+export interface MemberJson {
+  peerId: string
+  name: string
+  state: 'alive' | 'suspect'
+  addresses: string[]
+  httpUrl: string
+  capabilities: {
+    memoryBudgetBytes: number
+    freeMemoryBytes: number
+    cpuCores: number
+    /** 'cpu' | 'cuda' | 'vulkan' | 'metal' */
+    backend: string
+    /** measured compute: ms per token per layer-equivalent unit (lower is faster), 0 = not measured */
+    computeMsPerUnit: number
+  }
+  models: Array<{ id: string, sizeBytes: number }>
+  shards: Array<{ model: string, start: number, end: number, ready: boolean, planId?: string }>
+  queueLength: number
+  /** ms since the last announcement was received (0 for self) */
+  lastSeenMsAgo: number
+  /** RTT measured from the node serving this JSON to this member (ms), absent for self or unknown */
+  rttMs?: number
+}
+
+export interface LinkJson {
+  from: string
+  to: string
+  rttMs: number
+  /** bytes/s estimate, 0 = unknown */
+  bandwidthBytesPerSec: number
+}
+
+export interface PlanJson {
+  id: string
+  model: string
+  ready: boolean
+  predictedMsPerToken: number
+  measuredMsPerToken?: number
+  stages: Array<{
+    peerId: string
+    name: string
+    start: number
+    end: number
+    ready: boolean
+    /** 0..1 while loading */
+    loadProgress?: number
+    predictedMs?: number
+  }>
+}
