@@ -1,0 +1,15 @@
+import type { ClusterStateJson } from '../shared/cluster-state.js'
+import type { InferenceService } from '../shared/inference.js'
+
+/** What the HTTP app needs from the node. */
+export interface HttpAppDeps {
+  /** generation: the local engine or the pipeline */
+  inference: InferenceService
+  /** snapshot of the mesh for GET /cluster/state */
+  clusterState: () => ClusterStateJson
+  /** Prometheus text for GET /metrics */
+  metrics: () => string
+  /** when set, every API route requires it (bearer or x-api-key) */
+  apiKey?: string
+  version: string
+}
