@@ -1,0 +1,97 @@
+import { PlannerInputError } from '../shared/errors/planner-errors.js'
+import type { NodeId } from '../shared/ids.js'
+import type { ModelCard, PlannerView } from './types.js'
+
+/**
+ * Canonical, quantised form of the planner's input. Everything the search sees is integer, so every
+ * node computes the same plan from views that differ only in member order or measurement jitter.
+ *
+ * Units: compute cost in "ps" = ns × per-mille of a mean layer; RTT in half-milliseconds.
+ */
+export interface CanonicalNode {
+  peerId: NodeId
+  name: string
+  /** budget rounded down to whole MiB, in bytes */
+  memoryBytes: number
+  /** 5 % log bucket of computeMsPerLayer: ns = round(1.05^speedBucket) */
+  speedBucket: number
+  /** ns per mean layer (derived from speedBucket) */
+  speedNs: number
+}
+
+export interface CanonicalInput {
+  nodes: CanonicalNode[]
+  /** rttHalfMs[i][j]: quantised RTT between nodes i and j (symmetric), -1 = no measurement */
+  rttHalfMs: number[][]
+  model: ModelCard
+  /** per-mille of the mean layer bytes, per layer and for the output projection */
+  layerWeight: number[]
+  outputWeight: number
+}
+
+export const MIB = 1024 * 1024
+const SPEED_BASE = 1.05
+export const PS_PER_HALF_MS = 500_000 * 1000
+export const PS_PER_MS = 1e9
+
+function check (ok: boolean, what: string): void {
+  if (!ok) throw new PlannerInputError(what)
+}
+
+function validateModel (m: ModelCard): void {
+  check(Number.isInteger(m.nLayers) && m.nLayers >= 1 && m.nLayers <= 4096, `model ${m.id}: nLayers ${m.nLayers} not an integer in [1, 4096]`)
+  check(m.layerBytes.length === m.nLayers, `model ${m.id}: ${m.layerBytes.length} layer sizes for ${m.nLayers} layers`)
+  const nonNeg = (x: number): boolean => Number.isSafeInteger(x) && x >= 0
+  check(m.layerBytes.every(nonNeg) && m.layerBytes.some((b) => b > 0), `model ${m.id}: layer sizes must be non-negative integers, not all 0`)
+  for (const k of ['embeddingBytes', 'outputBytes', 'kvBytesPerTokenPerLayer'] as const) check(nonNeg(m[k]), `model ${m.id}: ${k} ${m[k]} is not a non-negative integer`)
+  check(nonNeg(m.stageOverheadBytes ?? 0), `model ${m.id}: stageOverheadBytes is not a non-negative integer`)
+  check(Number.isInteger(m.contextSize) && m.contextSize >= 1, `model ${m.id}: contextSize ${m.contextSize} < 1`)
+}
+
+/** Sorts, validates and quantises the view. Throws `PlannerInputError` on invalid input. */
+export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInput {
+  validateModel(model)
+  const members = [...view.members].sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+  const nodes = members.map((m, i): CanonicalNode => {
+    check(typeof m.peerId === 'string' && m.peerId.length > 0, `member ${i} has no peer id`)
+    check(i === 0 || members[i - 1]!.peerId !== m.peerId, `peer id ${m.peerId} appears twice`)
+    check(Number.isFinite(m.memoryBudgetBytes) && m.memoryBudgetBytes >= 0, `${m.peerId}: memory budget ${m.memoryBudgetBytes} is not a finite number ≥ 0`)
+    check(Number.isFinite(m.computeMsPerLayer) && m.computeMsPerLayer > 0 && m.computeMsPerLayer <= 1000, `${m.peerId}: computeMsPerLayer ${m.computeMsPerLayer} not in (0, 1000]`)
+    const speedBucket = Math.round(Math.log(m.computeMsPerLayer * 1e6) / Math.log(SPEED_BASE))
+    return {
+      peerId: m.peerId,
+      name: m.name,
+      memoryBytes: Math.floor(m.memoryBudgetBytes / MIB) * MIB,
+      speedBucket,
+      speedNs: Math.max(1, Math.round(SPEED_BASE ** speedBucket))
+    }
+  })
+  const rttHalfMs = nodes.map((a) => nodes.map((b) => {
+    if (a.peerId === b.peerId) return 0
+    const samples = [view.rttMs[a.peerId]?.[b.peerId], view.rttMs[b.peerId]?.[a.peerId]]
+      .filter((x): x is number => typeof x === 'number')
+    for (const s of samples) check(Number.isFinite(s) && s >= 0, `rtt ${a.peerId} → ${b.peerId} = ${s} is not a finite number ≥ 0`)
+    if (samples.length === 0) return -1
+    const mean = samples.reduce((x, y) => x + y, 0) / samples.length
+    return Math.round(mean * 2)
+  }))
+  const total = model.layerBytes.reduce((a, b) => a + b, 0)
+  const mean = total / model.nLayers
+  return {
+    nodes,
+    rttHalfMs,
+    model,
+    layerWeight: model.layerBytes.map((b) => Math.round((1000 * b) / mean)),
+    outputWeight: Math.round((1000 * model.outputBytes) / mean)
+  }
+}
+
+/** The JSON that `plan.id` hashes (with the stage assignment): quantised numbers only. */
+export function canonicalInputJson (c: CanonicalInput): unknown {
+  const m = c.model
+  return {
+    model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0],
+    nodes: c.nodes.map((n) => [n.peerId, n.memoryBytes / MIB, n.speedBucket]),
+    rtt: c.rttHalfMs
+  }
+}

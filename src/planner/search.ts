@@ -1,0 +1,210 @@
+import type { CanonicalInput } from './canonical-view.js'
+import { PS_PER_HALF_MS } from './canonical-view.js'
+
+/** Costs and memory of candidate stages over the canonical input (integer units, see canonical-view.ts). */
+export class CostModel {
+  readonly n: number
+  private readonly prefixWeight: number[]
+  private readonly prefixBytes: number[]
+
+  constructor (readonly input: CanonicalInput) {
+    const m = input.model
+    this.n = m.nLayers
+    this.prefixWeight = [0]
+    this.prefixBytes = [0]
+    for (let i = 0; i < this.n; i++) {
+      this.prefixWeight.push(this.prefixWeight[i]! + input.layerWeight[i]!)
+      this.prefixBytes.push(this.prefixBytes[i]! + m.layerBytes[i]!)
+    }
+  }
+
+  /** Bytes a stage [start, end) needs: weights + embeddings (first) + output (last) + KV + overhead. */
+  stageBytes (start: number, end: number): number {
+    const m = this.input.model
+    return this.prefixBytes[end]! - this.prefixBytes[start]! +
+      (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0) +
+      m.kvBytesPerTokenPerLayer * m.contextSize * (end - start) + (m.stageOverheadBytes ?? 0)
+  }
+
+  fits (node: number, start: number, end: number): boolean {
+    return this.stageBytes(start, end) <= this.input.nodes[node]!.memoryBytes
+  }
+
+  /** Compute cost of node running [start, end) for one token, in ps (see canonical-view.ts). */
+  costPs (node: number, start: number, end: number): number {
+    const w = this.prefixWeight[end]! - this.prefixWeight[start]! + (end === this.n ? this.input.outputWeight : 0)
+    return this.input.nodes[node]!.speedNs * w
+  }
+
+  /** Cost of the hop a → b in ps (its full RTT), or -1 when the link was never measured. */
+  hopPs (a: number, b: number): number {
+    const h = this.input.rttHalfMs[a]![b]!
+    return h < 0 ? -1 : h * PS_PER_HALF_MS
+  }
+}
+
+export interface StageChoice { node: number, start: number, end: number, costPs: number }
+
+export interface SearchResult {
+  stages: StageChoice[]
+  /** Σ stage cost + Σ hops around the ring */
+  totalPs: number
+  ringPs: number
+  /** slowest stage's compute cost */
+  bottleneckPs: number
+}
+
+/** Lexicographic order of (latency, bottleneck, stage count): lower is better. */
+function better (lat: number, bn: number, cnt: number, lat2: number, bn2: number, cnt2: number): boolean {
+  if (lat !== lat2) return lat < lat2
+  if (bn !== bn2) return bn < bn2
+  return cnt < cnt2
+}
+
+/** Largest DP table (entries) the exact search allocates. */
+const MAX_TABLE = 4_000_000
+
+/** How many nodes the exact search can take for this model (≤ 8, less for very deep models). */
+export function exactNodeLimit (nLayers: number): number {
+  let k = 8
+  while (k > 1 && (1 << k) * k * (nLayers + 1) > MAX_TABLE) k--
+  return k
+}
+
+/**
+ * Exact search over the given nodes (canonical indices, ≤ exactNodeLimit): every subset, every ring
+ * order, every integer split into contiguous half-open ranges. DP state = (first node, used set,
+ * last node, layers covered); the value (latency, bottleneck, stages) is compared
+ * lexicographically, which is monotone under extension, so the DP is exact for that order. Ties
+ * keep the first candidate found, which depends only on the canonical order. Partial plans slower
+ * than the best complete plan so far are pruned.
+ */
+export function searchExact (cm: CostModel, nodes: readonly number[]): SearchResult | undefined {
+  const K = nodes.length
+  const n = cm.n
+  const size = (1 << K) * K * (n + 1)
+  const lat = new Float64Array(size)
+  const bn = new Float64Array(size)
+  const cnt = new Uint8Array(size)
+  const parent = new Int32Array(size)
+  const from = new Int32Array(size)
+  const at = (S: number, v: number, l: number): number => (S * K + v) * (n + 1) + l
+  let best: { total: number, bn: number, cnt: number, ring: number, stages: StageChoice[] } | undefined
+
+  const reconstruct = (idx: number): StageChoice[] => {
+    const out: StageChoice[] = []
+    for (let i = idx; i >= 0; i = parent[i]!) {
+      const l = i % (n + 1)
+      const v = Math.floor(i / (n + 1)) % K
+      const node = nodes[v]!
+      out.push({ node, start: from[i]!, end: l, costPs: cm.costPs(node, from[i]!, l) })
+    }
+    return out.reverse()
+  }
+
+  for (let f = 0; f < K; f++) {
+    lat.fill(Infinity)
+    for (let e = 1; e <= n && cm.fits(nodes[f]!, 0, e); e++) {
+      const i = at(1 << f, f, e)
+      const c = cm.costPs(nodes[f]!, 0, e)
+      lat[i] = c; bn[i] = c; cnt[i] = 1; parent[i] = -1; from[i] = 0
+    }
+    for (let S = 1; S < 1 << K; S++) {
+      if ((S & (1 << f)) === 0) continue
+      for (let v = 0; v < K; v++) {
+        if ((S & (1 << v)) === 0) continue
+        for (let l = 1; l <= n; l++) {
+          const i = at(S, v, l)
+          const li = lat[i]!
+          if (li === Infinity) continue
+          if (best !== undefined && li > best.total) continue
+          if (l === n) {
+            const ring = S === 1 << f ? 0 : cm.hopPs(nodes[v]!, nodes[f]!)
+            if (ring < 0) continue
+            if (best === undefined || better(li + ring, bn[i]!, cnt[i]!, best.total, best.bn, best.cnt)) {
+              best = { total: li + ring, bn: bn[i]!, cnt: cnt[i]!, ring, stages: [] }
+              best.stages = reconstruct(i)
+            }
+            continue
+          }
+          for (let u = 0; u < K; u++) {
+            if ((S & (1 << u)) !== 0) continue
+            const hop = cm.hopPs(nodes[v]!, nodes[u]!)
+            if (hop < 0) continue
+            const base = li + hop
+            for (let e = l + 1; e <= n && cm.fits(nodes[u]!, l, e); e++) {
+              const c = cm.costPs(nodes[u]!, l, e)
+              const nl = base + c
+              if (best !== undefined && nl > best.total) break
+              const j = at(S | (1 << u), u, e)
+              const nbn = Math.max(bn[i]!, c)
+              if (better(nl, nbn, cnt[i]! + 1, lat[j]!, bn[j]!, cnt[j]!)) {
+                lat[j] = nl; bn[j] = nbn; cnt[j] = cnt[i]! + 1; parent[j] = i; from[j] = l
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (best === undefined) return undefined
+  return { stages: best.stages, totalPs: best.total, ringPs: best.ring, bottleneckPs: best.bn }
+}
+
+/** Evaluates a given chain (nodes in order with ranges); undefined when it does not fit or lacks a link. */
+export function evaluateChain (cm: CostModel, chain: ReadonlyArray<{ node: number, start: number, end: number }>): SearchResult | undefined {
+  if (chain.length === 0 || chain[0]!.start !== 0 || chain[chain.length - 1]!.end !== cm.n) return undefined
+  let total = 0
+  let ring = 0
+  let bottleneck = 0
+  const stages: StageChoice[] = []
+  for (let k = 0; k < chain.length; k++) {
+    const s = chain[k]!
+    if (s.end <= s.start || (k > 0 && s.start !== chain[k - 1]!.end) || !cm.fits(s.node, s.start, s.end)) return undefined
+    const c = cm.costPs(s.node, s.start, s.end)
+    stages.push({ ...s, costPs: c })
+    total += c
+    bottleneck = Math.max(bottleneck, c)
+    if (chain.length > 1) {
+      const hop = cm.hopPs(s.node, chain[(k + 1) % chain.length]!.node)
+      if (hop < 0) return undefined
+      ring += hop
+    }
+  }
+  return { stages, totalPs: total + ring, ringPs: ring, bottleneckPs: bottleneck }
+}
+
+/**
+ * Deterministic heuristic for clusters larger than the exact limit: the exact search over the
+ * fastest `limit` nodes, and a greedy chain (largest budgets first, each filled to capacity) as
+ * a fallback when those cannot hold the model. Single nodes are always candidates too.
+ */
+export function searchHeuristic (cm: CostModel, limit: number): SearchResult | undefined {
+  const all = cm.input.nodes.map((_, i) => i)
+  const bySpeed = [...all].sort((a, b) => cm.input.nodes[a]!.speedNs - cm.input.nodes[b]!.speedNs || cm.input.nodes[b]!.memoryBytes - cm.input.nodes[a]!.memoryBytes || a - b)
+  const candidates: SearchResult[] = []
+  const exact = searchExact(cm, bySpeed.slice(0, limit).sort((a, b) => a - b))
+  if (exact !== undefined) candidates.push(exact)
+  for (const i of all) {
+    const single = evaluateChain(cm, [{ node: i, start: 0, end: cm.n }])
+    if (single !== undefined) candidates.push(single)
+  }
+  if (candidates.length === 0) {
+    const byMemory = [...all].sort((a, b) => cm.input.nodes[b]!.memoryBytes - cm.input.nodes[a]!.memoryBytes || a - b)
+    const chain: Array<{ node: number, start: number, end: number }> = []
+    let l = 0
+    for (const node of byMemory) {
+      if (l === cm.n) break
+      let e = l
+      while (e < cm.n && cm.fits(node, l, e + 1)) e++
+      if (e > l) { chain.push({ node, start: l, end: e }); l = e }
+    }
+    const greedy = evaluateChain(cm, chain)
+    if (greedy !== undefined) candidates.push(greedy)
+  }
+  let best: SearchResult | undefined
+  for (const c of candidates) {
+    if (best === undefined || better(c.totalPs, c.bottleneckPs, c.stages.length, best.totalPs, best.bottleneckPs, best.stages.length)) best = c
+  }
+  return best
+}

@@ -1,0 +1,84 @@
+import type { ModelId, NodeId, PlanId } from '../shared/ids.js'
+
+/** One cluster member as the planner sees it. */
+export interface PlannerMember {
+  peerId: NodeId
+  name: string
+  /** Bytes this node may use for weights + KV cache of the planned model. */
+  memoryBudgetBytes: number
+  /**
+   * Measured decode time of one average layer of THIS model on this node, in ms per token
+   * (0 < x ≤ 1000). A layer of `b` bytes costs `computeMsPerLayer × b / meanLayerBytes`; the output
+   * projection on the last stage is costed the same way from `outputBytes`.
+   */
+  computeMsPerLayer: number
+}
+
+/** What one node knows about the cluster when it plans. */
+export interface PlannerView {
+  members: readonly PlannerMember[]
+  /**
+   * Measured round-trip times in ms: `rttMs[a][b]` from member a to member b. Either direction is
+   * enough (the canonical RTT of a link is the mean of the directions measured). A pair with no
+   * measurement in either direction cannot be adjacent in a plan.
+   */
+  rttMs: Readonly<Record<string, Readonly<Record<string, number>>>>
+}
+
+/** What the planner needs to know about a model (from the GGUF, see engine ModelMetadata). */
+export interface ModelCard {
+  id: ModelId
+  nLayers: number
+  /** bytes of each layer's weights, length nLayers */
+  layerBytes: readonly number[]
+  /** token embedding table: held by the first stage */
+  embeddingBytes: number
+  /** output norm + projection: held by the last stage */
+  outputBytes: number
+  /** KV cache bytes per token per layer */
+  kvBytesPerTokenPerLayer: number
+  /** context (KV cells) every stage reserves */
+  contextSize: number
+  /** fixed bytes per stage (compute buffers); default 0 */
+  stageOverheadBytes?: number
+}
+
+/** One stage: a node and its half-open layer range [start, end). */
+export interface PlanStage {
+  peerId: NodeId
+  name: string
+  start: number
+  end: number
+  /** predicted compute ms per token of this stage */
+  computeMs: number
+  /** bytes this stage needs (weights + embeddings/output + KV + overhead) */
+  memoryBytes: number
+}
+
+export interface Plan {
+  kind: 'plan'
+  /** sha256 (hex) of the canonical input and the stage assignment */
+  id: PlanId
+  modelId: ModelId
+  nLayers: number
+  /** in pipeline order; stage 0 holds the embeddings, the last one the output */
+  stages: PlanStage[]
+  /** Σ stage compute + Σ hop RTTs around the ring (last → first included) */
+  predictedMsPerToken: number
+  /** Σ hop RTTs around the ring, ms (0 for one stage) */
+  ringRttMs: number
+}
+
+export interface NoPlan {
+  kind: 'none'
+  modelId: ModelId
+  /** human-readable, with the numbers */
+  reason: string
+  neededBytes: number
+  offeredBytes: number
+}
+
+/** What one node must do to move from one plan to the next; execute in array order (load before unload). */
+export type PlanAction =
+  | { kind: 'load', modelId: ModelId, start: number, end: number, isFirst: boolean, isLast: boolean }
+  | { kind: 'unload', modelId: ModelId, start: number, end: number }

@@ -1,0 +1,90 @@
+import { ExoError } from './exo-error.js'
+
+/** Bytes received on a protocol stream that are not a valid frame (protocols/*.md). */
+export class ProtocolDecodeError extends ExoError {
+  readonly code: string = 'PROTOCOL_DECODE'
+}
+
+/** A frame's length prefix is 0 or above the receiver's limit; the stream cannot be resynchronised. */
+export class FrameTooLargeError extends ProtocolDecodeError {
+  override readonly code: string = 'PROTOCOL_FRAME_TOO_LARGE'
+  constructor (readonly frameBytes: number, readonly maxFrameBytes: number) {
+    super(frameBytes === 0
+      ? 'frame length 0 is invalid (a frame has at least its type byte)'
+      : `frame of ${frameBytes} bytes exceeds the limit of ${maxFrameBytes} bytes`)
+  }
+}
+
+/** A frame that cannot be encoded (value out of range, oversized body). A bug of the caller. */
+export class ProtocolEncodeError extends ExoError {
+  readonly code = 'PROTOCOL_ENCODE'
+}
+
+/** The stream closed or was reset before the exchange completed. */
+export class StreamEndedError extends ExoError {
+  readonly code = 'PROTOCOL_STREAM_ENDED'
+}
+
+/** The peer did not send an expected frame in time. */
+export class ProtocolTimeoutError extends ExoError {
+  readonly code = 'PROTOCOL_TIMEOUT'
+}
+
+/**
+ * A failure the first stage reported on the inference protocol (ERROR frame). `code` is the remote
+ * ExoError code (e.g. `NO_PLAN`), so callers map it exactly like the same failure raised locally.
+ */
+export class RemoteInferenceError extends ExoError {
+  readonly code: string
+  constructor (readonly remoteCode: string, message: string) {
+    super(`remote: ${message}`)
+    this.code = remoteCode
+  }
+}
+
+/** Wire error codes of protocols/activations.md (ERROR frame). */
+export enum ActivationErrorCode {
+  PlanMismatch = 1,
+  NotReady = 2,
+  StageMismatch = 3,
+  Malformed = 4,
+  BadPosition = 5,
+  ContextFull = 6,
+  ShapeMismatch = 7,
+  DuplicateRequest = 8,
+  Busy = 9,
+  Cancelled = 10,
+  Internal = 11
+}
+
+const ACTIVATION_CODE_NAMES: Record<ActivationErrorCode, string> = {
+  [ActivationErrorCode.PlanMismatch]: 'PLAN_MISMATCH',
+  [ActivationErrorCode.NotReady]: 'NOT_READY',
+  [ActivationErrorCode.StageMismatch]: 'STAGE_MISMATCH',
+  [ActivationErrorCode.Malformed]: 'MALFORMED',
+  [ActivationErrorCode.BadPosition]: 'BAD_POSITION',
+  [ActivationErrorCode.ContextFull]: 'CONTEXT_FULL',
+  [ActivationErrorCode.ShapeMismatch]: 'SHAPE_MISMATCH',
+  [ActivationErrorCode.DuplicateRequest]: 'DUPLICATE_REQUEST',
+  [ActivationErrorCode.Busy]: 'BUSY',
+  [ActivationErrorCode.Cancelled]: 'CANCELLED',
+  [ActivationErrorCode.Internal]: 'INTERNAL'
+}
+
+/** Name of a wire code (`PLAN_MISMATCH`); unknown codes read as `INTERNAL`. */
+export function activationErrorName (code: number): string {
+  return ACTIVATION_CODE_NAMES[code as ActivationErrorCode] ?? 'INTERNAL'
+}
+
+/**
+ * A stage refused or failed a request on the activations protocol. Thrown by stage ports to refuse
+ * (the handler sends it as an ERROR frame) and raised by channels when the peer sent ERROR
+ * (`remote` = true). `code` is `ACTIVATIONS_<NAME>`, e.g. `ACTIVATIONS_PLAN_MISMATCH`.
+ */
+export class ActivationStageError extends ExoError {
+  readonly code: string
+  constructor (readonly wireCode: ActivationErrorCode, message: string, readonly remote = false, options?: { cause?: unknown }) {
+    super(remote ? `remote stage: ${message}` : message, options)
+    this.code = `ACTIVATIONS_${activationErrorName(wireCode)}`
+  }
+}
