@@ -66,8 +66,10 @@ export class Tokenizer {
   }
 
   /**
-   * Tokens of a plain-text prompt the way llama.cpp's completion (node-llama-cpp LlamaCompletion) makes
-   * them: BOS first when the vocabulary wants it, special-token text not parsed.
+   * Tokens of a plain-text prompt the way node-llama-cpp's LlamaCompletion (our reference) makes them:
+   * BOS first when the vocabulary wants it, special-token text not parsed, and no SentencePiece space
+   * prefix ("Once" → `O` `n` `ce`, not `▁Once`; llama-server would add the prefix). Greedy text then
+   * equals LlamaCompletion's.
    */
   tokenizeCompletion (text: string): number[] {
     this.checkText(text)
