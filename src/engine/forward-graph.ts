@@ -1,7 +1,7 @@
 import { GraphBuilder } from './native/graph-builder.js'
 import { GGML_TYPE, gallocrAlloc, graphCompute, tensorGet, tensorSet } from './native/ggml.js'
 import type { LayerContext } from './arch/arch-spec.js'
-import type { LoadedShardImpl } from './load-shard.js'
+import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
 
 export interface GraphKey { nTokens: number, nKv: number, nOut: number, kind: 'tokens' | 'hidden' }
@@ -35,7 +35,7 @@ export class ForwardGraph implements GraphKey {
   private readonly nEmbdKv: number
   private readonly kvCells: number
 
-  constructor (private readonly shard: LoadedShardImpl, private readonly kv: KvCacheView, key: GraphKey) {
+  constructor (private readonly shard: ShardRuntime, private readonly kv: KvCacheView, key: GraphKey) {
     ({ nTokens: this.nTokens, nKv: this.nKv, nOut: this.nOut, kind: this.kind } = key)
     const hp = shard.description.hparams
     const arch = shard.description.arch

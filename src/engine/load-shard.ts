@@ -2,10 +2,12 @@ import { open } from 'node:fs/promises'
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
 import { InvalidEngineOptionError, InvalidLayerRangeError } from '../shared/errors/engine-errors.js'
 import { createLogger } from '../shared/log.js'
+import { ComputeQueue } from './compute-queue.js'
 import { describeModel } from './model-description.js'
 import { allocContextTensors, bufferSize, cpuBufferTypes, freeBackend, freeBuffer, freeContext, newContext, newCpuBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
 import { ShardSessionImpl } from './shard-session.js'
 import type { ModelDescription } from './model-description.js'
+import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor, WeightOp } from './native/ggml.js'
 import type { GgufTensorInfo } from './gguf/gguf-reader.js'
 import type { LayerRange, LoadedShard, ModelMetadata, SessionOptions, ShardOptions, ShardSession } from './types.js'
@@ -109,19 +111,7 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
   }
 }
 
-/** Serialises compute on one backend (its thread pool and work buffer are not re-entrant). */
-export class ComputeQueue {
-  private tail: Promise<unknown> = Promise.resolve()
-  run<T> (fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn)
-    this.tail = next.catch(() => undefined)
-    return next
-  }
-
-  idle (): Promise<unknown> { return this.tail }
-}
-
-class LoadedShardImpl implements LoadedShard {
+class LoadedShardImpl implements LoadedShard, ShardRuntime {
   readonly metadata: ModelMetadata
   readonly range: LayerRange
   readonly isFirst: boolean
@@ -155,5 +145,3 @@ class LoadedShardImpl implements LoadedShard {
     for (const c of this.contexts) freeContext(c)
   }
 }
-
-export type { LoadedShardImpl }

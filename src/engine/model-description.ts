@@ -3,28 +3,11 @@ import { ARCHITECTURES } from './arch/registry.js'
 import { SUPPORTED_WEIGHT_TYPES, ggmlTypeName } from './gguf/ggml-types.js'
 import { readGguf } from './gguf/gguf-reader.js'
 import type { ArchSpec } from './arch/arch-spec.js'
+import type { HParams } from './hparams.js'
 import type { GgufFile, GgufValue } from './gguf/gguf-reader.js'
 import type { ModelMetadata } from './types.js'
 
-/** Everything the graph builders need, read from the GGUF and validated. */
-export interface HParams {
-  nLayers: number
-  nEmbd: number
-  nHead: number
-  nHeadKv: number
-  headDim: number
-  nFf: number
-  nVocab: number
-  contextLength: number
-  rmsEps: number
-  nRot: number
-  ropeFreqBase: number
-  ropeFreqScale: number
-  nCtxOrig: number
-  /** 0 = 1/sqrt(headDim) */
-  attentionScale: number
-  tiedOutput: boolean
-}
+export type { HParams }
 
 export interface ModelDescription {
   gguf: GgufFile

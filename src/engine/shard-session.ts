@@ -2,7 +2,7 @@ import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
 import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError } from '../shared/errors/engine-errors.js'
 import { ForwardGraph } from './forward-graph.js'
 import { allocContextTensors, clearBuffer, cpuDevice, freeBuffer, freeContext, freeGallocr, ggml, newContext, newGallocr, newTensor, GGML_TYPE } from './native/ggml.js'
-import type { LoadedShardImpl } from './load-shard.js'
+import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
 import type { ForwardInput, ForwardOptions, ForwardOutput, SessionOptions, ShardSession } from './types.js'
 
@@ -25,7 +25,7 @@ export class ShardSessionImpl implements ShardSession {
   /** compute-buffer allocator, reused by every graph of this session */
   readonly gallocr: Ptr
 
-  constructor (private readonly shard: LoadedShardImpl, options: SessionOptions, private readonly onDispose: () => void) {
+  constructor (private readonly shard: ShardRuntime, options: SessionOptions, private readonly onDispose: () => void) {
     const cs = options.contextSize
     if (!Number.isInteger(cs) || cs < 1 || cs > MAX_CONTEXT) throw new InvalidEngineOptionError(`contextSize must be an integer in [1, ${MAX_CONTEXT}], got ${cs}`)
     this.contextSize = cs

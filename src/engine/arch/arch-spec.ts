@@ -1,6 +1,6 @@
 import type { GraphBuilder } from '../native/graph-builder.js'
 import type { Tensor, WeightOp } from '../native/ggml.js'
-import type { HParams } from '../model-description.js'
+import type { HParams } from '../hparams.js'
 
 /** A weight the architecture reads: GGUF name, expected ggml shape, owning layer, op it feeds. */
 export interface TensorSpec {

@@ -1,4 +1,4 @@
-import type { HParams } from '../model-description.js'
+import type { HParams } from '../hparams.js'
 import type { TensorSpec } from './arch-spec.js'
 
 /** Tensors of a llama-style decoder (llama, qwen2): the list llama.cpp's load_arch_tensors creates. */
