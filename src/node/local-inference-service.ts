@@ -21,6 +21,10 @@ export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   threads?: number
   /** split every model's layers evenly into this many in-process shards. Default 1. */
   shards?: number
+  /**
+   * Flash attention. Default true: llama.cpp's "auto" turns it on for CPU, and greedy text matches
+   * node-llama-cpp's only with the same setting. Every stage of a pipeline must use the same value.
+   */
   flashAttention?: boolean
   /** cap on KV cells per request; default the model's context length */
   contextSize?: number
@@ -148,7 +152,7 @@ export class LocalInferenceService implements InferenceService {
         const loaded: LoadedShard[] = []
         try {
           for (const range of ranges) {
-            loaded.push(await this.options.engine.loadShard({ modelPath: entry.path, range, threads, ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}) }, {}))
+            loaded.push(await this.options.engine.loadShard({ modelPath: entry.path, range, threads, flashAttention: this.options.flashAttention ?? true }, {}))
           }
         } catch (err) {
           await Promise.allSettled(loaded.map(async (s) => { await s.dispose() }))
