@@ -20,7 +20,7 @@ export interface LocalGenerationInput {
   sampling: SamplingParams
   /** generation ends before any of these; they are never emitted */
   stop: readonly string[]
-  /** prompt tokens per forward pass during prefill. Default 256. */
+  /** prompt tokens per forward pass during prefill. Default 512 (the engine's micro-batch). */
   prefillChunk?: number
   /** KV cells per session; default (and cap) the model's context length */
   contextSize?: number
@@ -28,7 +28,7 @@ export interface LocalGenerationInput {
   signal: AbortSignal
 }
 
-const DEFAULT_PREFILL_CHUNK = 256
+const DEFAULT_PREFILL_CHUNK = 512
 
 /**
  * Generates from a chain of in-process shards: one session per shard (KV cells = prompt + maxTokens,
