@@ -1,0 +1,68 @@
+import { AbortedError } from '../shared/errors/exo-error.js'
+import { ContextTooLongError, InvalidGenerationRequestError } from '../shared/errors/generation-errors.js'
+import { resolveSampling } from '../engine/sampling/sampler.js'
+import { runGenerationLoop } from './generation-loop.js'
+import { ShardChain, runImmediately } from './shard-chain.js'
+import type { LoadedShard } from '../engine/types.js'
+import type { GenerationEvent, SamplingParams } from '../shared/inference.js'
+import type { GenerationTokenizer } from './generation-loop.js'
+import type { ShardScheduler } from './shard-chain.js'
+
+export type { GenerationTokenizer } from './generation-loop.js'
+
+export interface LocalGenerationInput {
+  /** the model's shards in layer order, first to last, all in this process */
+  shards: readonly LoadedShard[]
+  tokenizer: GenerationTokenizer
+  /** prompt after templating, BOS included */
+  promptTokens: readonly number[]
+  maxTokens: number
+  sampling: SamplingParams
+  /** generation ends before any of these; they are never emitted */
+  stop: readonly string[]
+  /** prompt tokens per forward pass during prefill. Default 512 (the engine's micro-batch). */
+  prefillChunk?: number
+  /** KV cells per session; default (and cap) the model's context length */
+  contextSize?: number
+  schedule?: ShardScheduler
+  signal: AbortSignal
+}
+
+const DEFAULT_PREFILL_CHUNK = 512
+
+/**
+ * Generates from a chain of in-process shards: one session per shard (KV cells = prompt + maxTokens,
+ * capped by the context), hidden states passed shard to shard through the wire codec, the generation loop
+ * of generation-loop.ts on top. Sessions are freed on every exit path, including a consumer that stops
+ * iterating early.
+ */
+export async function * generateLocal (input: LocalGenerationInput): AsyncGenerator<GenerationEvent> {
+  const { shards, promptTokens, maxTokens, signal } = input
+  const first = shards[0]
+  if (first === undefined) throw new InvalidGenerationRequestError('no shards to generate with')
+  const meta = first.metadata
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InvalidGenerationRequestError(`maxTokens must be an integer ≥ 1, got ${maxTokens}`)
+  if (promptTokens.length === 0) throw new InvalidGenerationRequestError('the prompt has no tokens')
+  const contextSize = Math.min(input.contextSize ?? meta.contextLength, meta.contextLength)
+  if (promptTokens.length >= contextSize) throw new ContextTooLongError(promptTokens.length, contextSize)
+  resolveSampling(input.sampling) // invalid settings fail before any session exists
+  if (signal.aborted) throw new AbortedError('generation aborted before it started', { cause: signal.reason })
+
+  const cells = Math.min(contextSize, promptTokens.length + maxTokens)
+  const chain = new ShardChain(shards.map((s) => s.createSession({ contextSize: cells })), meta.nEmbd, meta.nVocab, input.schedule ?? runImmediately)
+  try {
+    yield * runGenerationLoop({
+      model: chain,
+      tokenizer: input.tokenizer,
+      promptTokens,
+      maxTokens,
+      sampling: input.sampling,
+      stop: input.stop,
+      cells,
+      prefillChunk: input.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
+      signal
+    })
+  } finally {
+    chain.dispose()
+  }
+}
