@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { StageRunner } from '../../../src/node/pipeline/stage-runner.js'
 import type { HopChannel, StageRunnerOptions } from '../../../src/node/pipeline/stage-runner.js'
-import type { OpenFrame, PayloadFrame } from '../../../src/protocols/activations/index.js'
+import type { HiddenFrame, OpenFrame, PayloadFrame } from '../../../src/protocols/activations/index.js'
 import type { ForwardInput, ForwardOptions, ForwardOutput, ModelMetadata, ShardSession } from '../../../src/engine/types.js'
 import { AbortedError } from '../../../src/shared/errors/exo-error.js'
 import { ActivationErrorCode, ActivationStageError } from '../../../src/shared/errors/protocol-errors.js'
@@ -85,7 +85,7 @@ function setup (o: { stageIndex: number, nStages: number, last: boolean, maxSess
 }
 
 const open = (toStage: number, planId: PlanId = PLAN, requestId: RequestId = rid, contextSize = 64): OpenFrame => ({ type: 'open', requestId, planId, toStage, contextSize })
-const frame = (type: 'prefill' | 'decode', start: number, count: number, last = false, value = 1): PayloadFrame =>
+const frame = (type: 'prefill' | 'decode', start: number, count: number, last = false, value = 1): HiddenFrame =>
   ({ type, requestId: rid, planId: PLAN, start, count, last, dtype: DType.F32, nEmbd: N_EMBD, hidden: new Float32Array(count * N_EMBD).fill(value) })
 
 test('a middle stage forwards transformed hidden states with their positions, then END; the session is freed', async () => {
@@ -97,7 +97,7 @@ test('a middle stage forwards transformed hidden states with their positions, th
   await served
   const down = hops[0]!
   assert.equal(down.open.toStage, 2)
-  assert.deepEqual(down.sent.map((f) => f.type === 'end' ? 'end' : `${f.type}@${f.start}+${f.count}${f.type === 'prefill' && f.last ? '!' : ''}`), ['prefill@0+3', 'prefill@3+2!', 'decode@5+1', 'end'])
+  assert.deepEqual(down.sent.map((f) => f.type === 'end' || f.type === 'result' ? f.type : `${f.type}@${f.start}+${f.count}${f.type === 'prefill' && f.last ? '!' : ''}`), ['prefill@0+3', 'prefill@3+2!', 'decode@5+1', 'end'])
   const first = down.sent[0]!
   assert.ok(first.type === 'prefill' && first.hidden.every((x) => x === 2))
   assert.ok(down.closed)
@@ -163,7 +163,8 @@ test('an ERROR from downstream is relayed upstream with its code; the session is
 })
 
 test('bad position, wrong hidden size and a closed upstream without END fail the request and free it', async () => {
-  for (const [f, expected] of [[frame('decode', 3, 1), 'ACTIVATIONS_BAD_POSITION'], [{ ...frame('prefill', 0, 1), nEmbd: 5, hidden: new Float32Array(5) }, 'ACTIVATIONS_SHAPE_MISMATCH'], [undefined, 'ABORTED']] as const) {
+  const cases: Array<[PayloadFrame | undefined, string]> = [[frame('decode', 3, 1), 'ACTIVATIONS_BAD_POSITION'], [{ ...frame('prefill', 0, 1), nEmbd: 5, hidden: new Float32Array(5) }, 'ACTIVATIONS_SHAPE_MISMATCH'], [undefined, 'ABORTED']]
+  for (const [f, expected] of cases) {
     const { runner, sessions, hops } = setup({ stageIndex: 1, nStages: 3, last: false })
     const up = new MemoryHop(open(1))
     const served = runner.serve(up.open, up, { signal: new AbortController().signal })
