@@ -83,7 +83,8 @@ function reevaluate (c: CanonicalInput, cm: CostModel, previous: Plan): SearchRe
  * jitter give the same plan and the same `id`.
  *
  * Objective: minimal predicted per-token latency = Σ stage compute + Σ hop RTTs around the ring (the
- * hop last → first included), subject to every node's memory budget; among equal latencies the plan
+ * hop last → first included; each hop costs its full RTT, at least 0.5 ms — conservative: it also
+ * covers the per-hop framing cost), subject to every node's memory budget; among equal latencies the plan
  * with the smallest slowest stage (balance → throughput), then the fewest stages. Single nodes are
  * candidates, so the result is never predicted slower than the best single node that fits.
  *

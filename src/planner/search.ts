@@ -1,6 +1,9 @@
 import type { CanonicalInput } from './canonical-view.js'
 import { PS_PER_HALF_MS } from './canonical-view.js'
 
+/** Floor of a hop's cost, in half-milliseconds (0.5 ms). */
+export const MIN_HOP_HALF_MS = 1
+
 /** Costs and memory of candidate stages over the canonical input (integer units, see canonical-view.ts). */
 export class CostModel {
   readonly n: number
@@ -36,10 +39,19 @@ export class CostModel {
     return this.input.nodes[node]!.speedNs * w
   }
 
-  /** Cost of the hop a → b in ps (its full RTT), or -1 when the link was never measured. */
+  /** Per-mille weight of layers [from, n) plus the output projection: what is left to compute. */
+  remainingWeight (from: number): number {
+    return this.prefixWeight[this.n]! - this.prefixWeight[from]! + this.input.outputWeight
+  }
+
+  /**
+   * Cost of the hop a → b in ps: its full RTT, at least MIN_HOP_HALF_MS (a hop is never free: framing,
+   * Noise and yamux cost ~0.3 ms even on loopback, whose RTT would otherwise round to 0), or -1 when
+   * the link was never measured.
+   */
   hopPs (a: number, b: number): number {
     const h = this.input.rttHalfMs[a]![b]!
-    return h < 0 ? -1 : h * PS_PER_HALF_MS
+    return h < 0 ? -1 : Math.max(h, MIN_HOP_HALF_MS) * PS_PER_HALF_MS
   }
 }
 
@@ -59,6 +71,28 @@ function better (lat: number, bn: number, cnt: number, lat2: number, bn2: number
   if (lat !== lat2) return lat < lat2
   if (bn !== bn2) return bn < bn2
   return cnt < cnt2
+}
+
+/** a and b can swap places in any plan without changing its cost or feasibility. */
+function interchangeable (cm: CostModel, a: number, b: number, nodes: readonly number[]): boolean {
+  const na = cm.input.nodes[a]!
+  const nb = cm.input.nodes[b]!
+  // memory beyond what the whole model needs makes no difference
+  const all = cm.stageBytes(0, cm.n)
+  if (na.speedNs !== nb.speedNs || Math.min(na.memoryBytes, all) !== Math.min(nb.memoryBytes, all)) return false
+  const r = cm.input.rttHalfMs
+  if (r[a]![b] !== r[b]![a]) return false
+  for (const x of nodes) {
+    if (x === a || x === b) continue
+    if (r[a]![x] !== r[b]![x] || r[x]![a] !== r[x]![b]) return false
+  }
+  return true
+}
+
+function popcount (x: number): number {
+  let c = 0
+  for (let v = x; v !== 0; v &= v - 1) c++
+  return c
 }
 
 /** Largest DP table (entries) the exact search allocates. */
@@ -89,7 +123,7 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
   const parent = new Int32Array(size)
   const from = new Int32Array(size)
   const at = (S: number, v: number, l: number): number => (S * K + v) * (n + 1) + l
-  let best: { total: number, bn: number, cnt: number, ring: number, stages: StageChoice[] } | undefined
+  let best: { total: number, bn: number, cnt: number, stages: StageChoice[] } | undefined
 
   const reconstruct = (idx: number): StageChoice[] => {
     const out: StageChoice[] = []
@@ -102,7 +136,30 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
     return out.reverse()
   }
 
+  // Lower bounds for pruning: the rest of the model at the fastest speed, and the cheapest hop back to f.
+  let minSpeed = Infinity
+  for (const x of nodes) minSpeed = Math.min(minSpeed, cm.input.nodes[x]!.speedNs)
+  const minHopIn = nodes.map((to) => {
+    let m = Infinity
+    for (const x of nodes) { const h = x === to ? -1 : cm.hopPs(x, to); if (h >= 0) m = Math.min(m, h) }
+    return m
+  })
+  // Seed with the best single node (canonical order breaks ties), so pruning starts at once.
+  for (const x of nodes) {
+    const c = evaluateChain(cm, [{ node: x, start: 0, end: n }])
+    if (c !== undefined && (best === undefined || better(c.totalPs, c.bottleneckPs, 1, best.total, best.bn, best.cnt))) {
+      best = { total: c.totalPs, bn: c.bottleneckPs, cnt: 1, stages: c.stages }
+    }
+  }
+
+  // Interchangeable nodes (same speed, memory and links) are used in index order only: a node is
+  // tried once its previous twin is in the set, and never as the first stage.
+  const twin = nodes.map((a, x) => {
+    for (let y = x - 1; y >= 0; y--) if (interchangeable(cm, a, nodes[y]!, nodes)) return y
+    return -1
+  })
   for (let f = 0; f < K; f++) {
+    if (twin[f]! >= 0) continue
     lat.fill(Infinity)
     for (let e = 1; e <= n && cm.fits(nodes[f]!, 0, e); e++) {
       const i = at(1 << f, f, e)
@@ -117,27 +174,41 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
           const i = at(S, v, l)
           const li = lat[i]!
           if (li === Infinity) continue
-          if (best !== undefined && li > best.total) continue
           if (l === n) {
             const ring = S === 1 << f ? 0 : cm.hopPs(nodes[v]!, nodes[f]!)
             if (ring < 0) continue
             if (best === undefined || better(li + ring, bn[i]!, cnt[i]!, best.total, best.bn, best.cnt)) {
-              best = { total: li + ring, bn: bn[i]!, cnt: cnt[i]!, ring, stages: [] }
+              best = { total: li + ring, bn: bn[i]!, cnt: cnt[i]!, stages: [] }
               best.stages = reconstruct(i)
             }
             continue
           }
+          const free = K - popcount(S)
+          if (free === 0) continue
+          if (best !== undefined) {
+            // (latency, bottleneck, stages) lower bounds of any completion of this state
+            const latLb = li + minSpeed * cm.remainingWeight(l) + (S === 1 << f ? 0 : minHopIn[f]!)
+            const bnLb = Math.max(bn[i]!, Math.floor(minSpeed * cm.remainingWeight(l) / free))
+            if (!better(latLb, bnLb, cnt[i]! + 1, best.total, best.bn, best.cnt)) continue
+          }
           for (let u = 0; u < K; u++) {
             if ((S & (1 << u)) !== 0) continue
+            if (twin[u]! >= 0 && (S & (1 << twin[u]!)) === 0) continue
             const hop = cm.hopPs(nodes[v]!, nodes[u]!)
             if (hop < 0) continue
             const base = li + hop
+            const close = cm.hopPs(nodes[u]!, nodes[f]!)
             for (let e = l + 1; e <= n && cm.fits(nodes[u]!, l, e); e++) {
+              if (e === n && close < 0) break
               const c = cm.costPs(nodes[u]!, l, e)
               const nl = base + c
-              if (best !== undefined && nl > best.total) break
-              const j = at(S | (1 << u), u, e)
+              // admissible bound, non-decreasing in e: stop extending this stage
               const nbn = Math.max(bn[i]!, c)
+              if (best !== undefined) {
+                const latLb = nl + (e === n ? close : minSpeed * cm.remainingWeight(e) + minHopIn[f]!)
+                if (latLb > best.total || (latLb === best.total && nbn > best.bn)) break
+              }
+              const j = at(S | (1 << u), u, e)
               if (better(nl, nbn, cnt[i]! + 1, lat[j]!, bn[j]!, cnt[j]!)) {
                 lat[j] = nl; bn[j] = nbn; cnt[j] = cnt[i]! + 1; parent[j] = i; from[j] = l
               }
@@ -148,7 +219,10 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
     }
   }
   if (best === undefined) return undefined
-  return { stages: best.stages, totalPs: best.total, ringPs: best.ring, bottleneckPs: best.bn }
+  const st = best.stages
+  let ringPs = 0
+  if (st.length > 1) for (let k = 0; k < st.length; k++) ringPs += cm.hopPs(st[k]!.node, st[(k + 1) % st.length]!.node)
+  return { stages: st, totalPs: best.total, ringPs, bottleneckPs: best.bn }
 }
 
 /** Evaluates a given chain (nodes in order with ranges); undefined when it does not fit or lacks a link. */

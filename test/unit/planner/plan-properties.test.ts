@@ -44,7 +44,8 @@ function bruteForce (members: PlannerMember[], rtt: number[][], m: ModelCard): n
           lat += node.computeMsPerLayer * (c + (s + c === m.nLayers ? outLayers : 0))
           s += c
         })
-        if (seq.length > 1) for (let k = 0; k < seq.length; k++) lat += rtt[seq[k]!]![seq[(k + 1) % seq.length]!]!
+        // a hop costs its RTT, at least 0.5 ms
+        if (seq.length > 1) for (let k = 0; k < seq.length; k++) lat += Math.max(0.5, rtt[seq[k]!]![seq[(k + 1) % seq.length]!]!)
         if (ok) best = Math.min(best, lat)
       }
     }
@@ -74,6 +75,8 @@ test('property: on-grid clusters — the plan is optimal (brute force) and permu
     plans++
     if (p.stages.length > 1) splits++
     assert.ok(Math.abs(p.predictedMsPerToken - brute) <= 1e-9 * brute, `trial ${trial}: planner ${p.predictedMsPerToken} vs brute force ${brute}`)
+    const sum = p.stages.reduce((a, s) => a + s.computeMs, 0) + p.ringRttMs
+    assert.ok(Math.abs(sum - p.predictedMsPerToken) <= 1e-9 * brute, `trial ${trial}: stages + ring ${sum} ≠ ${p.predictedMsPerToken}`)
     // permutation of the members (and of the rtt table's keys) changes nothing
     const order = shuffled(rand, members.map((_, i) => i))
     const q = plan(toView(order.map((i) => members[i]!), order.map((i) => order.map((j) => rtt[i]![j]!))), m)

@@ -1,0 +1,138 @@
+import { AbortedError, DisposedError } from '../../shared/errors/exo-error.js'
+import { ActivationErrorCode, ActivationStageError, ProtocolDecodeError } from '../../shared/errors/protocol-errors.js'
+import type { PlanId } from '../../shared/ids.js'
+import type { LoadedShard, ShardSession } from '../../engine/types.js'
+import type { ActivationsPort, OpenFrame, PayloadFrame } from '../../protocols/activations/index.js'
+
+/** The part of an activation hop the runner uses (ActivationChannel satisfies it). */
+export interface HopChannel {
+  readonly open: OpenFrame
+  next (options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<PayloadFrame | undefined>
+  send (frame: PayloadFrame, signal?: AbortSignal): Promise<void>
+  close (): Promise<void>
+  abort (err: Error): void
+}
+
+/** Last stage: turns one row of logits into a token id (engine sampling with the request's settings). */
+export interface TokenSampler {
+  /** @param logits (1, nVocab) f32 */
+  sample (logits: Float32Array): number
+}
+
+export interface StageRunnerOptions {
+  planId: PlanId
+  /** this node's stage index, 1 … nStages − 1 (stage 0 drives the pipeline and is not a runner) */
+  stageIndex: number
+  nStages: number
+  shard: Pick<LoadedShard, 'createSession' | 'metadata' | 'isLast'>
+  /** Opens this request's hop to the next stage (the last stage: back to stage 0) and sends `open`. */
+  dialNext: (open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
+  /** Required on the last stage. */
+  createSampler?: (open: OpenFrame) => TokenSampler
+  /** Defaults to 16. */
+  maxSessions?: number
+}
+
+/**
+ * Serves inbound activation hops for ONE plan on a middle or last stage (protocols/activations.md):
+ * refuses other plan ids and stage indices, runs each PREFILL/DECODE frame through this request's
+ * own `ShardSession`, forwards hidden states (or, on the last stage, sampled tokens as RESULT to
+ * stage 0), and frees the session on END, on abort of either hop, and on any failure. An ERROR from
+ * downstream is relayed upstream with its code.
+ */
+export class StageRunner implements ActivationsPort {
+  private readonly sessions = new Map<string, ShardSession>()
+  private readonly disposed = new AbortController()
+  private readonly maxSessions: number
+
+  constructor (private readonly options: StageRunnerOptions) {
+    if (options.stageIndex < 1 || options.stageIndex >= options.nStages) throw new RangeError(`stage index ${options.stageIndex} not in [1, ${options.nStages})`)
+    if (options.shard.isLast && options.createSampler === undefined) throw new RangeError('the last stage needs createSampler')
+    this.maxSessions = options.maxSessions ?? 16
+  }
+
+  get planId (): PlanId { return this.options.planId }
+  /** requests whose KV cache this stage currently holds */
+  get activeSessions (): number { return this.sessions.size }
+
+  async serve (open: OpenFrame, channel: HopChannel, context: { signal: AbortSignal }): Promise<void> {
+    const o = this.options
+    if (this.disposed.signal.aborted) throw new ActivationStageError(ActivationErrorCode.NotReady, `stage of plan ${o.planId.slice(0, 12)}… is shutting down`)
+    if (open.planId !== o.planId) throw new ActivationStageError(ActivationErrorCode.PlanMismatch, `plan ${open.planId.slice(0, 12)}… is not held; this stage serves ${o.planId.slice(0, 12)}…`)
+    if (open.toStage !== o.stageIndex) throw new ActivationStageError(ActivationErrorCode.StageMismatch, `OPEN for stage ${open.toStage}, this node is stage ${o.stageIndex}`)
+    if (this.sessions.has(open.requestId)) throw new ActivationStageError(ActivationErrorCode.DuplicateRequest, `request ${open.requestId} already has a session`)
+    if (this.sessions.size >= this.maxSessions) throw new ActivationStageError(ActivationErrorCode.Busy, `${this.sessions.size} sessions open, the limit is ${this.maxSessions}`)
+    const maxContext = o.shard.metadata.contextLength
+    if (open.contextSize > maxContext) throw new ActivationStageError(ActivationErrorCode.ContextFull, `context ${open.contextSize} > the model's ${maxContext}`)
+
+    const session = o.shard.createSession({ contextSize: open.contextSize })
+    this.sessions.set(open.requestId, session)
+    const downstreamFailed = new AbortController()
+    const signal = AbortSignal.any([context.signal, this.disposed.signal, downstreamFailed.signal])
+    let next: HopChannel | undefined
+    try {
+      next = await o.dialNext({ ...open, toStage: (o.stageIndex + 1) % o.nStages }, signal)
+      void this.watchDownstream(next, downstreamFailed)
+      await this.pump(open, channel, session, next, signal)
+    } catch (err) {
+      next?.abort(err instanceof Error ? err : new Error(String(err)))
+      const reason: unknown = downstreamFailed.signal.aborted ? downstreamFailed.signal.reason : err
+      if (reason instanceof ActivationStageError && reason.remote) {
+        throw new ActivationStageError(reason.wireCode, `stage ${o.stageIndex + 1}: ${reason.message}`)
+      }
+      if (this.disposed.signal.aborted && !context.signal.aborted) throw new ActivationStageError(ActivationErrorCode.NotReady, new DisposedError('stage runner').message)
+      throw reason
+    } finally {
+      session.dispose()
+      this.sessions.delete(open.requestId)
+    }
+  }
+
+  private async pump (open: OpenFrame, channel: HopChannel, session: ShardSession, next: HopChannel, signal: AbortSignal): Promise<void> {
+    const { shard } = this.options
+    const nEmbd = shard.metadata.nEmbd
+    const sampler = shard.isLast ? this.options.createSampler!(open) : undefined
+    for (;;) {
+      const f = await channel.next({ signal })
+      if (f === undefined) throw new AbortedError(`upstream closed the stream of ${open.requestId} without END`)
+      if (f.type === 'end') {
+        await next.send({ type: 'end', requestId: open.requestId, planId: open.planId }, signal)
+        await next.close()
+        return
+      }
+      if (f.type === 'result') throw new ProtocolDecodeError(`RESULT on the forward hop to stage ${this.options.stageIndex}`)
+      if (f.nEmbd !== nEmbd) throw new ActivationStageError(ActivationErrorCode.ShapeMismatch, `hidden state has nEmbd ${f.nEmbd}, the model ${nEmbd}`)
+      if (f.start !== session.position) throw new ActivationStageError(ActivationErrorCode.BadPosition, `frame starts at ${f.start}, the session is at ${session.position}`)
+      if (f.start + f.count > open.contextSize) throw new ActivationStageError(ActivationErrorCode.ContextFull, `positions ${f.start}+${f.count} exceed the context of ${open.contextSize}`)
+      // (count, nEmbd) f32 in
+      const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last' })
+      if (sampler === undefined) {
+        if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')
+        // (count, nEmbd) f32 out, same positions
+        await next.send({ ...f, hidden: out.hidden }, signal)
+      } else if (f.type === 'decode' || f.last) {
+        if (out.kind !== 'logits') throw new ActivationStageError(ActivationErrorCode.Internal, 'the last stage produced no logits')
+        const nVocab = out.logits.length / out.nRows
+        // (1, nVocab) f32: the last row
+        const tokenId = sampler.sample(out.logits.subarray((out.nRows - 1) * nVocab))
+        await next.send({ type: 'result', requestId: open.requestId, planId: open.planId, position: f.start + f.count, tokenId }, signal)
+      }
+    }
+  }
+
+  /** Reads the downstream hop: the listener only ever sends ERROR, or resets. */
+  private async watchDownstream (next: HopChannel, failed: AbortController): Promise<void> {
+    try {
+      const f = await next.next()
+      if (f !== undefined) failed.abort(new ProtocolDecodeError(`downstream stage sent ${f.type}`))
+    } catch (err) {
+      /** ERROR or reset from downstream: fail this request's upstream hop too */
+      failed.abort(err)
+    }
+  }
+
+  /** Aborts every hop in flight (their sessions are freed); later OPENs are refused with NOT_READY. */
+  dispose (): void {
+    this.disposed.abort(new DisposedError('stage runner'))
+  }
+}
