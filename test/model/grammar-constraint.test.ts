@@ -2,6 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createGrammarConstraint } from '../../src/engine/grammar/grammar-constraint.js'
 import { vocabModel } from '../../src/engine/grammar/native-grammar.js'
+import type { Token } from 'node-llama-cpp'
 import { GrammarViolationError, InvalidGrammarError } from '../../src/shared/errors/grammar-errors.js'
 import { parseToolCallText } from '../../src/shared/tool-call-format.js'
 
@@ -26,12 +27,12 @@ async function walk (spec: Parameters<typeof createGrammarConstraint>[1], seed: 
     for (let t = 0; t < n; t++) if (logits[t]! > (best < 0 ? Number.NEGATIVE_INFINITY : logits[best]!)) best = t
     assert.ok(best >= 0, 'some token is always allowed')
     c.accept(best)
-    if (model.isEogToken(best)) break
+    if (model.isEogToken(best as Token)) break
     tokens.push(best)
   }
   const complete = c.isComplete()
   c.dispose()
-  return { text: model.detokenize(tokens), complete }
+  return { text: model.detokenize(tokens as Token[]), complete }
 }
 
 describe('grammar constraint over the stories260k vocabulary', () => {
