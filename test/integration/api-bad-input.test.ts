@@ -119,7 +119,7 @@ async function send (c: Case): Promise<{ status: number, body: unknown }> {
   const res = await fetch(server.url + c.path, {
     method: c.method ?? 'POST',
     headers: { 'content-type': 'application/json', ...c.headers },
-    ...(c.method === undefined || c.method === 'POST' ? { body: c.body as string } // string or bytes: both are valid fetch bodies : {})
+    ...(c.method === undefined || c.method === 'POST' ? { body: c.body as string } : {})
   })
   const text = await res.text()
   let body: unknown
