@@ -1,5 +1,4 @@
-import { loadShard } from '../engine/load-shard.js'
-import { readModelMetadata } from '../engine/model-description.js'
+import { loadShard, readModelMetadata } from '../engine/index.js'
 import type { ShardEngine } from './shard-engine.js'
 
 /** The ggml engine of src/engine behind the node's ShardEngine port. */

@@ -15,6 +15,7 @@ interface RunFlags {
   seed?: number
   shards: number
   threads: number
+  flashAttention: boolean
   topK?: number
   topP?: number
   minP?: number
@@ -48,13 +49,15 @@ export default function register (program: Command): void {
     .option('--repeat-penalty <r>', 'repetition penalty, 1 = off (default 1)', number(0))
     .option('--shards <k>', 'split the layers evenly into k in-process shards', integer(1), 1)
     .option('--threads <n>', 'CPU threads per shard', integer(1), 1)
+    .option('--no-flash-attention', 'plain softmax attention instead of flash attention (llama.cpp\'s CPU default is on)')
     .action(async (flags: RunFlags, cmd: Command) => {
       if (flags.model !== undefined && !existsSync(flags.model)) cmd.error(`error: model file not found: ${flags.model}`, { exitCode: 1 })
       const service = new LocalInferenceService({
         engine: ggmlShardEngine,
         ...(flags.model !== undefined ? { modelPaths: [flags.model] } : {}),
         shards: flags.shards,
-        threads: flags.threads
+        threads: flags.threads,
+        flashAttention: flags.flashAttention
       })
       const sampling: SamplingParams = {}
       if (flags.temperature !== undefined) sampling.temperature = flags.temperature
@@ -86,7 +89,7 @@ export default function register (program: Command): void {
             const decodeMs = performance.now() - (firstTokenAt ?? started)
             const rate = e.usage.completionTokens > 1 ? ((e.usage.completionTokens - 1) / decodeMs) * 1000 : 0
             process.stderr.write(`[${e.finishReason}] prompt ${e.usage.promptTokens} tokens, generated ${e.usage.completionTokens} tokens, ` +
-              `first token ${((firstTokenAt ?? performance.now()) - started).toFixed(0)} ms, ${rate.toFixed(1)} tokens/s\n`)
+              `first token after ${((firstTokenAt ?? performance.now()) - started).toFixed(0)} ms (incl. loading), decode ${rate.toFixed(1)} tokens/s\n`)
           }
         }
       } catch (err) {
