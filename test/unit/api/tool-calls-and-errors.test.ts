@@ -65,6 +65,10 @@ describe('http errors', () => {
     assert.deepEqual(errorPayload('anthropic', new InvalidRequestError('bad', 'x')), { status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'bad' } } })
     assert.deepEqual(errorPayload('ollama', new NoReadyPlan('no plan: 1 of 2 layers covered')), { status: 503, body: { error: 'no plan: 1 of 2 layers covered' } })
     assert.equal(errorPayload('openai', new ContextTooLong('too long')).status, 400)
+    class NoEngine extends ExoError { readonly code = 'NO_ENGINE' }
+    class Untokenizable extends ExoError { readonly code = 'UNTOKENIZABLE_TEXT' }
+    assert.equal(errorPayload('openai', new NoEngine('none')).status, 503)
+    assert.equal(errorPayload('anthropic', new Untokenizable('no')).status, 400)
     assert.equal(errorPayload('openai', Object.assign(new SyntaxError('Unexpected token'), { status: 400, type: 'entity.parse.failed' })).status, 400)
     assert.equal(errorPayload('anthropic', Object.assign(new Error('too large'), { status: 413, type: 'entity.too.large', limit: 4 })).status, 413)
     const internal = errorPayload('openai', new Error('secret detail'))
