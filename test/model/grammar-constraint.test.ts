@@ -60,6 +60,24 @@ describe('grammar constraint over the stories260k vocabulary', () => {
     }
   })
 
+  it('auto tool choice admits a call or text, including words that carry their leading space', async () => {
+    const tools = [{ name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 8 } } } }]
+    const model = await vocabModel(MODEL)
+    const c = await createGrammarConstraint(MODEL, { kind: 'tool_call', tools, required: false }, { signal })
+    const tokenOf = (text: string): number => {
+      const id = model.fileInfo.metadata.tokenizer.ggml.tokens.indexOf(text)
+      assert.ok(id >= 0, `vocabulary has ${text}`)
+      return id
+    }
+    assert.ok(c.allows(tokenOf('▁there')), 'a word with its SentencePiece space')
+    assert.ok(c.allows(tokenOf('<0x7B>')), 'a tool call ("{" is a byte token here)')
+    assert.ok(!c.isComplete(), 'something must be generated')
+    c.accept(tokenOf('▁there'))
+    assert.ok(c.isComplete(), 'after text, the answer may end')
+    const r = await createGrammarConstraint(MODEL, { kind: 'tool_call', tools, required: true }, { signal })
+    assert.ok(!r.allows(tokenOf('▁there')))
+  })
+
   it('validates before native calls: forbidden tokens, out-of-range ids, bad grammars', async () => {
     const c = await createGrammarConstraint(MODEL, { kind: 'json' }, { signal })
     const model = await vocabModel(MODEL)

@@ -31,7 +31,11 @@ async function loadConverter (): Promise<SchemaToGbnf> {
 
 const TRAILER = ' "\\n\\n\\n\\n" [\\n]*'
 
-/** Free text for `auto` tool choice: anything not starting like a JSON value or with whitespace. */
+/**
+ * Free text for `auto` tool choice: anything whose first non-blank character does not start a JSON
+ * value. The root admits a little leading whitespace before either branch, because SentencePiece
+ * words carry their space in front (`▁Hello` is " Hello"): without it, no word token could start an answer.
+ */
 const FREE_TEXT_RULE = 'exo-free-text ::= [^{[ \\t\\r\\n\\x00] [^\\x00]*'
 
 export async function gbnfForSpec (spec: GrammarSpec): Promise<string> {
@@ -68,7 +72,7 @@ async function schemaGbnf (schema: Record<string, unknown>, orFreeText: boolean)
   for (const [i, line] of lines.entries()) {
     if (line.startsWith('integer-number-rule ::= ')) lines[i] = 'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15})'
   }
-  lines[rootIndex] = orFreeText ? `root ::= ( ${body} ) | exo-free-text` : `root ::= ${body}`
+  lines[rootIndex] = orFreeText ? `root ::= [ \\t\\r\\n]{0,4} ( ( ${body} ) | exo-free-text )` : `root ::= ${body}`
   if (orFreeText) lines.push(FREE_TEXT_RULE)
   const out = lines.join('\n')
   if (out.length > MAX_GRAMMAR_CHARS) throw new InvalidGrammarError(`schema produces a grammar over ${MAX_GRAMMAR_CHARS} characters`)

@@ -48,7 +48,7 @@ describe('GrammarSpec → GBNF', () => {
     assert.match(req, /get_weather/)
     assert.doesNotMatch(req, /exo-free-text/)
     const auto = await gbnfForSpec({ kind: 'tool_call', tools, required: false })
-    assert.match(auto, /^root ::= \(.*\) \| exo-free-text$/m)
+    assert.match(auto, /^root ::= \[ \\t\\r\\n\]\{0,4\} \( \(.*\) \| exo-free-text \)$/m)
     await assert.rejects(gbnfForSpec({ kind: 'tool_call', tools: [], required: true }), InvalidGrammarError)
     await assert.rejects(gbnfForSpec({ kind: 'gbnf', grammar: 'start ::= "x"' }), InvalidGrammarError)
   })
