@@ -80,6 +80,7 @@ function cases (): Case[] {
     add('gzip garbage', new Uint8Array(Buffer.from('definitely not gzip')), { 'content-encoding': 'gzip' })
     add('gzip bomb-ish', new Uint8Array(gzipSync(Buffer.alloc(6 * 1024 * 1024, 32))), { 'content-encoding': 'gzip' })
     add('deeply nested', `{"model":${'['.repeat(100_000)}${']'.repeat(100_000)}}`)
+    add('prototype pollution', `{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"model":${JSON.stringify(r.base.model)},"messages":5,"prompt":5,"input":5,"max_tokens":-1,"verbose":"x"}`)
     add('unknown model', JSON.stringify({ ...r.base, model: 'no-such-model' }))
     add('model wrong type', JSON.stringify({ ...r.base, model: 42 }))
     for (const key of Object.keys(r.base)) {
@@ -156,6 +157,7 @@ describe('hostile input', () => {
       if (i % 160 === 0) await stillServes()
     }
     await stillServes()
+    assert.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
     assert.deepEqual(failures, [], `${failures.length} of ${all.length} cases failed`)
     assert.ok(Date.now() - started < 60_000)
     console.log(`# ${all.length} hostile requests in ${Date.now() - started} ms`)
