@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { asModelId, asRequestId } from '../../shared/ids.js'
 import {
-  checkUniqueToolNames, collectGeneration, grammarFor, jsonSchemaField, maxTokensField, modelField, newId, parseBody,
+  argumentsObject, checkUniqueToolNames, collectGeneration, grammarFor, jsonSchemaField, maxTokensField, modelField, newId, parseBody,
   stopList, topKField, topPField, toolNameField
 } from './common.js'
 import { optionalGrammar } from './openai.js'
@@ -126,7 +126,7 @@ function stopReason (r: FinishReason, stopSequence: string | undefined): string 
 }
 
 function toolUse (c: { id: string, name: string, arguments: string }): Record<string, unknown> {
-  return { type: 'tool_use', id: c.id.startsWith('toolu_') ? c.id : `toolu_${c.id}`, name: c.name, input: JSON.parse(c.arguments) as unknown }
+  return { type: 'tool_use', id: c.id.startsWith('toolu_') ? c.id : `toolu_${c.id}`, name: c.name, input: argumentsObject(c.arguments) }
 }
 
 export async function collectResponse (events: AsyncIterable<GenerationEvent>, call: MessagesCall): Promise<unknown> {

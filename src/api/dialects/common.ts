@@ -96,3 +96,13 @@ export async function collectGeneration (events: AsyncIterable<GenerationEvent>)
 export function unixSeconds (): number {
   return Math.floor(Date.now() / 1000)
 }
+
+/** Tool-call arguments as an object (Anthropic `input`, Ollama `arguments`); `{}` if not a JSON object. */
+export function argumentsObject (json: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(json)
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {}
+  } catch {
+    return {} // the service produced non-JSON arguments: report an empty call rather than fail the response
+  }
+}

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { asModelId, asRequestId } from '../../shared/ids.js'
 import { InvalidRequestError } from '../../shared/errors/api-errors.js'
 import {
-  checkUniqueToolNames, collectGeneration, DEFAULT_MAX_TOKENS, grammarFor, jsonSchemaField, MAX_TOKENS_LIMIT, modelField,
+  argumentsObject, checkUniqueToolNames, collectGeneration, DEFAULT_MAX_TOKENS, grammarFor, jsonSchemaField, MAX_TOKENS_LIMIT, modelField,
   newId, parseBody, penaltyField, seedField, stopField, stopList, temperatureField, toolNameField, topKField, topPField
 } from './common.js'
 import { optionalGrammar } from './openai.js'
@@ -176,7 +176,7 @@ function doneFields (ev: Extract<GenerationEvent, { type: 'done' }>, startedAt: 
 }
 
 function toolCallsJson (ev: Extract<GenerationEvent, { type: 'done' }>): unknown[] | undefined {
-  return ev.toolCalls?.map((c) => ({ function: { name: c.name, arguments: JSON.parse(c.arguments) as unknown } }))
+  return ev.toolCalls?.map((c) => ({ function: { name: c.name, arguments: argumentsObject(c.arguments) } }))
 }
 
 function piece (call: OllamaCall, text: string, toolCalls?: unknown[]): Record<string, unknown> {
