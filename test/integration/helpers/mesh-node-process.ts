@@ -100,7 +100,11 @@ export async function waitFor<T> (what: string, fn: () => Promise<T | undefined>
 
 /** The common view hash when all nodes see exactly `peerIds` with full links between them, else undefined. */
 export async function agreedView (nodes: MeshNodeProcess[], peerIds: string[]): Promise<string | undefined> {
-  const states = await Promise.all(nodes.map(clusterState))
+  return agreement(await Promise.all(nodes.map(clusterState)), peerIds)
+}
+
+/** As agreedView, over states already fetched. */
+export function agreement (states: ClusterStateJson[], peerIds: string[]): string | undefined {
   const want = [...peerIds].sort().join(',')
   for (const s of states) {
     if (s.members.map((m) => m.peerId).join(',') !== want) return undefined
