@@ -6,7 +6,6 @@ import type { GenerationEvent, InferenceService, ModelInfo } from '../shared/inf
  * (HTTP maps it like any ExoError). The lead swaps in src/node/local-inference-service.ts at merge.
  */
 export class NoEngineInferenceService implements InferenceService {
-  // eslint-disable-next-line require-yield
   async * generate (): AsyncIterable<GenerationEvent> {
     throw new NoEngineError()
   }

@@ -25,10 +25,9 @@ export interface CanonicalView { v: 1, members: CanonicalMember[] }
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 export function canonicalView (state: ViewState): CanonicalView {
-  const ids = [...state.members.keys()].sort(byString)
-  const present = new Set(ids)
-  const members = ids.map((id): CanonicalMember => {
-    const a = state.members.get(id)!.announcement // eslint-disable-line @typescript-eslint/no-non-null-assertion
+  const entries = [...state.members.entries()].sort(([x], [y]) => byString(x, y))
+  const present = new Set(state.members.keys())
+  const members = entries.map(([id, { announcement: a }]): CanonicalMember => {
     return {
       peerId: a.peerId,
       name: a.name,
