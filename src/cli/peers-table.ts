@@ -9,11 +9,12 @@ const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)}G`
 
 function row (m: MemberJson, selfId: string): string[] {
   const extra = m.addresses.length > 1 ? ` +${m.addresses.length - 1}` : ''
+  const first = m.addresses[0]?.replace(/\/p2p\/[^/]+$/, '')
   return [
     `${m.peerId === selfId ? '*' : ' '}${m.name}`,
     shortPeerId(m.peerId),
     m.state,
-    `${m.addresses[0] ?? '-'}${extra}`,
+    `${first ?? '-'}${extra}`,
     m.httpUrl,
     m.peerId === selfId ? 'self' : m.rttMs !== undefined ? `${m.rttMs.toFixed(2)}ms` : '-',
     `${gib(m.capabilities.memoryBudgetBytes)}/${gib(m.capabilities.freeMemoryBytes)}`,
