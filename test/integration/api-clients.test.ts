@@ -3,21 +3,23 @@ import assert from 'node:assert/strict'
 import OpenAI from 'openai'
 import Anthropic from '@anthropic-ai/sdk'
 import { Ollama } from 'ollama'
-import { directGeneration, startApiServer } from './helpers/api-server.js'
+import { directGeneration } from './helpers/api-server.js'
+import { startApiNode } from './helpers/api-node.js'
 import { asModelId, asRequestId } from '../../src/shared/ids.js'
-import type { ApiServer } from './helpers/api-server.js'
+import type { ApiNode } from './helpers/api-node.js'
 import type { InferenceRequest } from '../../src/shared/inference.js'
 
 /**
- * The official openai, @anthropic-ai/sdk and ollama clients against a real HTTP server over the real
- * engine (bundled stories260k-f32). Greedy output through every dialect equals the engine's own.
+ * The official openai, @anthropic-ai/sdk and ollama clients against a real node process (ExoNode: mesh +
+ * HTTP + local engine, bundled stories260k-f32) on 127.0.0.1. Greedy output through every dialect equals
+ * the engine's own (the same engine run in the test process).
  */
 const MODEL = 'stories260k-f32'
 const PROMPT = 'Once upon a time'
 /** node-llama-cpp's greedy continuation of "Once upon a time" (test/fixtures/models/README.md) */
 const REFERENCE_30 = ', there was a little girl named Lily. She loved to play outside in the park. One day,'
 
-let server: ApiServer
+let server: ApiNode
 let openai: OpenAI
 let anthropic: Anthropic
 let ollama: Ollama
@@ -27,7 +29,7 @@ const chatReq = (maxTokens: number): InferenceRequest => ({
 const textReq = (maxTokens: number): InferenceRequest => ({ ...chatReq(maxTokens), prompt: { kind: 'text', text: PROMPT } })
 
 before(async () => {
-  server = await startApiServer()
+  server = await startApiNode()
   openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
   anthropic = new Anthropic({ baseURL: server.url, apiKey: 'unused', maxRetries: 0 })
   ollama = new Ollama({ host: server.url })
