@@ -82,6 +82,7 @@ export function sendError (res: Response, dialect: Dialect, err: unknown): void 
   const { status, body } = errorPayload(dialect, err)
   if (status >= 500) log.error({ err }, 'request failed')
   if (res.headersSent) { if (!res.writableEnded) res.end(); return }
+  if (status === 503) res.setHeader('Retry-After', '2') // no ready plan yet: the mesh is (re)planning
   res.status(status).json(body)
 }
 

@@ -64,6 +64,8 @@ export const chatCompletionBody = z.object({
   tools: z.array(tool).max(128).nullish(),
   tool_choice: toolChoice.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().nullish(),
   user: z.string().max(1024).nullish()
 })
 export type ChatCompletionBody = z.infer<typeof chatCompletionBody>
@@ -79,6 +81,7 @@ export interface ChatCompletionCall {
 export function toInferenceRequest (body: unknown, id = newId('chatcmpl-')): ChatCompletionCall {
   const b = parseBody(chatCompletionBody, body)
   if (b.n !== undefined && b.n !== null && b.n !== 1) throw new InvalidRequestError(`n=${b.n} is not supported; only n=1`, 'n')
+  if (b.logprobs === true || (b.top_logprobs ?? 0) > 0) throw new InvalidRequestError('logprobs are not supported', 'logprobs')
   const tools: ToolDefinition[] = (b.tools ?? []).map((t) => ({
     name: t.function.name,
     ...(t.function.description !== undefined ? { description: t.function.description } : {}),

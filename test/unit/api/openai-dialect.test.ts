@@ -70,6 +70,7 @@ describe('openai chat converter', () => {
     ['empty messages', { model: 'm', messages: [] }, 'messages'],
     ['unknown role', { model: 'm', messages: [{ role: 'wizard', content: 'x' }] }, 'messages.0.role'],
     ['n=2', { model: 'm', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n'],
+    ['logprobs', { model: 'm', messages: [{ role: 'user', content: 'x' }], logprobs: true }, 'logprobs'],
     ['negative max_tokens', { model: 'm', messages: [{ role: 'user', content: 'x' }], max_tokens: -1 }, 'max_tokens'],
     ['temperature as string', { model: 'm', messages: [{ role: 'user', content: 'x' }], temperature: 'hot' }, 'temperature'],
     ['image part', { model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, undefined],
