@@ -1,5 +1,26 @@
 import type express from 'express'
+import { ExoError } from '../shared/errors/exo-error.js'
 import type { HttpAppDeps } from './http-app-deps.js'
 
-/** GET /cluster/state and GET /metrics (issue: the mesh). */
-export function mountClusterRoutes (_app: express.Express, _deps: HttpAppDeps): void {}
+/** Runs a snapshot function; a node that is still starting or already stopping answers 503. */
+function serve (res: express.Response, produce: () => void): void {
+  try {
+    produce()
+  } catch (err) {
+    if (!(err instanceof ExoError)) throw err
+    res.status(503).json({ error: { code: err.code, message: err.message } })
+  }
+}
+
+/**
+ * GET /cluster/state (JSON of src/shared/cluster-state.ts) and GET /metrics (Prometheus text).
+ * Read-only views of the mesh; they stay open even when an API key guards the inference routes.
+ */
+export function mountClusterRoutes (app: express.Express, deps: HttpAppDeps): void {
+  app.get('/cluster/state', (_req, res) => {
+    serve(res, () => { res.set('cache-control', 'no-store').json(deps.clusterState()) })
+  })
+  app.get('/metrics', (_req, res) => {
+    serve(res, () => { res.set('content-type', 'text/plain; version=0.0.4; charset=utf-8').set('cache-control', 'no-store').send(deps.metrics()) })
+  })
+}
