@@ -100,6 +100,7 @@ export function createChat (els, api) {
         const piece = mode === 'chat' ? choice?.delta?.content : choice?.text
         if (typeof piece === 'string' && piece !== '') {
           meter.token(performance.now())
+          reply.dataset.chunks = String(meter.stats().tokens)
           content += piece
           out.textContent = content
           els.log.scrollTop = els.log.scrollHeight

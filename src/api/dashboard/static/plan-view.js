@@ -23,7 +23,7 @@ export function renderPlan (el, state, deadPeers) {
   const loading = plan.stages.filter((st) => !st.ready)
   const status = plan.ready
     ? h('span', { class: 'state alive' }, 'ready')
-    : h('span', { class: 'state suspect' }, `loading ${loading.length} of ${plan.stages.length} stages`)
+    : h('span', { class: 'state suspect' }, loading.length > 0 ? `loading ${loading.length} of ${plan.stages.length} stages` : 'not ready')
   render(el,
     h('div', { class: 'row', 'data-plan': plan.id },
       h('strong', {}, plan.model), ' ', status,
