@@ -1,0 +1,49 @@
+import type { Command } from 'commander'
+import type { ClusterStateJson } from '../../shared/cluster-state.js'
+import { formatPeersTable } from '../peers-table.js'
+
+const DEFAULT_API = 'http://127.0.0.1:52415'
+const WATCH_INTERVAL_MS = 2000
+
+class NoNodeError extends Error {}
+
+async function fetchState (api: string): Promise<ClusterStateJson> {
+  const url = new URL('/cluster/state', api)
+  let res: Response
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5000) })
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+    throw new NoNodeError(`No exo-p2p node answers at ${api} (${cause}). Start one with \`exo-p2p start\`, or point --api at a running node.`)
+  }
+  if (!res.ok) throw new NoNodeError(`${url.href} answered HTTP ${res.status}; is this an exo-p2p node?`)
+  return await res.json() as ClusterStateJson
+}
+
+/** `exo-p2p peers`: the mesh as the local node sees it. */
+export default function register (program: Command): void {
+  program.command('peers')
+    .description('list the members of the mesh as the local node sees them')
+    .option('--api <url>', 'HTTP API of the node to ask', DEFAULT_API)
+    .option('--json', 'print the members as a JSON array', false)
+    .option('--watch', `refresh every ${WATCH_INTERVAL_MS / 1000} s until Ctrl-C`, false)
+    .action(async (opts: { api: string, json: boolean, watch: boolean }) => {
+      const show = async (): Promise<void> => {
+        const state = await fetchState(opts.api)
+        const text = opts.json ? JSON.stringify(state.members, null, 2) : formatPeersTable(state)
+        if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')
+        console.log(text)
+      }
+      try {
+        await show()
+        while (opts.watch) {
+          await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS))
+          await show()
+        }
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err
+        console.error(err.message)
+        process.exitCode = 1
+      }
+    })
+}

@@ -1,0 +1,59 @@
+import type { Command } from 'commander'
+import { readFileSync } from 'node:fs'
+import { loadNodeConfig } from '../../config/load-node-config.js'
+import type { NodeConfigFlags } from '../../config/node-config.js'
+import { ExoNode } from '../../node/exo-node.js'
+import { ExoError } from '../../shared/errors/exo-error.js'
+import { setLogLevel } from '../../shared/log.js'
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** `exo-p2p start`: runs a node until SIGINT/SIGTERM, then leaves the mesh cleanly. */
+export default function register (program: Command): void {
+  program.command('start')
+    .description('run a node: join the mesh, serve the HTTP API; Ctrl-C leaves the mesh cleanly')
+    .option('--http-port <port>', 'HTTP API port, 0 = any free port (default: 52415)')
+    .option('--p2p-port <port>', 'libp2p TCP port, 0 = any free port (default: 4001)')
+    .option('--host <address>', 'IPv4 address to listen on (default: 0.0.0.0)')
+    .option('--peer <multiaddr>', 'static peer to dial and keep dialling, e.g. /ip4/10.0.0.2/tcp/4001 (repeatable)', collect, [])
+    .option('--cluster-key <file>', 'cluster key file from `exo-p2p keygen` (default: none = open mesh)')
+    .option('--no-mdns', 'disable mDNS discovery on the LAN (default: enabled)')
+    .option('--data-dir <dir>', 'identity key, config.json, models (default: ~/.exo-p2p)')
+    .option('--memory-budget <MB>', 'memory offered for model shards, MiB (default: half of RAM)')
+    .option('--name <name>', 'node name shown to peers (default: host name)')
+    .option('--model <path|id>', 'model file or id this node holds (repeatable)', collect, [])
+    .option('--config <file>', 'JSON config file (default: <data dir>/config.json if present)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
+    .action(async (opts: NodeConfigFlags, cmd: Command) => {
+      const flags: NodeConfigFlags = { ...opts }
+      if (cmd.getOptionValueSource('mdns') !== 'cli') delete flags.mdns
+      let node: ExoNode | undefined
+      try {
+        const config = loadNodeConfig(flags)
+        setLogLevel(config.logLevel)
+        node = new ExoNode(config, { version })
+        let stopping = false
+        const shutdown = (signal: string): void => {
+          if (stopping) { process.exit(130) }
+          stopping = true
+          console.log(`\n${signal}: leaving the mesh…`)
+          node?.stop().then(() => { process.exit(0) }, (err: Error) => { console.error(`exo-p2p: stop failed: ${err.message}`); process.exit(1) })
+        }
+        process.on('SIGINT', () => { shutdown('SIGINT') })
+        process.on('SIGTERM', () => { shutdown('SIGTERM') })
+        const info = await node.start()
+        console.log(`exo-p2p node "${info.name}" is running`)
+        console.log(`  peer id:   ${info.peerId}`)
+        console.log(`  HTTP API:  ${info.httpUrl}`)
+        for (const a of info.p2pAddresses) console.log(`  listening: ${a}`)
+        console.log(`  cluster key: ${info.clusterKey ? 'yes' : 'NONE (open mesh)'}`)
+        console.log('Press Ctrl-C to leave the mesh.')
+      } catch (err) {
+        await node?.stop().catch(() => {})
+        if (!(err instanceof ExoError)) throw err
+        console.error(`exo-p2p start: ${err.message}`)
+        process.exit(1)
+      }
+    })
+}

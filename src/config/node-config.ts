@@ -1,0 +1,73 @@
+import { z } from 'zod'
+
+/**
+ * The one configuration object of a node, produced by `loadNodeConfig` and frozen.
+ * Precedence: flags > environment (`EXO_P2P_*`) > config file (JSON) > defaults below.
+ */
+export interface NodeConfig {
+  /** Human-readable node name. Defaults to the host name. */
+  readonly name: string
+  /** Identity key, config file, models. Defaults to `~/.exo-p2p`. */
+  readonly dataDir: string
+  /** Address the p2p and HTTP listeners bind to. Defaults to `0.0.0.0` (all interfaces). */
+  readonly host: string
+  /** HTTP API port; 0 = pick a free one. Defaults to 52415. */
+  readonly httpPort: number
+  /** libp2p TCP port; 0 = pick a free one. Defaults to 4001. */
+  readonly p2pPort: number
+  /** Static peers (multiaddrs), redialled while not connected. Defaults to none. */
+  readonly peers: readonly string[]
+  /** Cluster key (64 hex digits) read from the key file; undefined = open mesh. Defaults to none. */
+  readonly clusterKeyHex: string | undefined
+  /** Path of the cluster key file the key came from (for messages). */
+  readonly clusterKeyFile: string | undefined
+  /** mDNS discovery on the LAN. Defaults to on. */
+  readonly mdns: boolean
+  /** Memory offered for model shards, bytes. Defaults to half of the host's memory. */
+  readonly memoryBudgetBytes: number
+  /** Models (GGUF paths or ids) this node holds. Defaults to none. */
+  readonly models: readonly string[]
+  /** pino level. Defaults to `info`. */
+  readonly logLevel: string
+  /** Config file that was read, if any. */
+  readonly configFile: string | undefined
+}
+
+/** Flags as the CLI passes them (all optional; undefined = not given). */
+export interface NodeConfigFlags {
+  name?: string
+  dataDir?: string
+  host?: string
+  httpPort?: string | number
+  p2pPort?: string | number
+  peer?: string[]
+  clusterKey?: string
+  mdns?: boolean
+  memoryBudget?: string | number
+  model?: string[]
+  logLevel?: string
+  config?: string
+}
+
+const port = z.coerce.number().int().min(0).max(65535)
+
+/** Schema of one source's raw values (flags, env or file) after renaming to the file's keys. */
+export const rawConfigSchema = z.object({
+  name: z.string().min(1).max(64).optional(),
+  dataDir: z.string().min(1).optional(),
+  host: z.string().min(1).max(255).optional(),
+  httpPort: port.optional(),
+  p2pPort: port.optional(),
+  peers: z.array(z.string().min(1).max(512)).max(256).optional(),
+  clusterKeyFile: z.string().min(1).optional(),
+  mdns: z.boolean().optional(),
+  memoryBudgetMb: z.coerce.number().int().min(1).max(1 << 30).optional(),
+  models: z.array(z.string().min(1)).max(256).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
+}).strict()
+
+export type RawConfig = z.infer<typeof rawConfigSchema>
+
+export const DEFAULT_HTTP_PORT = 52415
+export const DEFAULT_P2P_PORT = 4001
+export const DEFAULT_HOST = '0.0.0.0'

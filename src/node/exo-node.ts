@@ -1,0 +1,175 @@
+import '../shared/polyfills.js'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createHttpApp } from '../api/app.js'
+import type { NodeConfig } from '../config/node-config.js'
+import { createLogger } from '../shared/log.js'
+import { throwIfAborted } from '../shared/errors/exo-error.js'
+import { MeshStartError } from '../shared/errors/mesh-errors.js'
+import { HttpListenError } from '../shared/errors/node-errors.js'
+import type { InferenceService } from '../shared/inference.js'
+import type { ClusterStateJson } from '../shared/cluster-state.js'
+import { createMeshLibp2p } from '../mesh/create-libp2p.js'
+import type { MeshLibp2p } from '../mesh/create-libp2p.js'
+import { loadOrCreatePeerKey } from '../mesh/peer-identity.js'
+import { LinkProber } from '../mesh/link-prober.js'
+import { PeerDialer } from '../mesh/peer-dialer.js'
+import { MembershipService } from '../mesh/membership/membership-service.js'
+import type { LocalInfo } from '../mesh/membership/membership-service.js'
+import { NoEngineInferenceService } from './no-engine-inference-service.js'
+import { advertisedHost, findLocalModels, sampleCapabilities } from './local-info.js'
+import { buildClusterState } from './cluster-state-json.js'
+import { meshMetricsText } from './mesh-metrics.js'
+
+export interface ExoNodeOptions {
+  version: string
+  /** generation backend; defaults to a placeholder that fails with NoEngineError */
+  inference?: InferenceService
+  /** measured compute speed hook (ms per token per layer unit), 0 = not measured */
+  computeMsPerUnit?: () => number
+  /** loaded shards and queue length hooks for the announcement */
+  shards?: () => LocalInfo['shards']
+  queueLength?: () => number
+}
+
+/** What a started node tells its caller (the CLI prints it). */
+export interface ExoNodeInfo {
+  peerId: string
+  name: string
+  httpUrl: string
+  p2pAddresses: string[]
+  clusterKey: boolean
+}
+
+/** Time given to the `leave` message to leave the socket before connections close. */
+const LEAVE_FLUSH_MS = 150
+
+/**
+ * Composition root: config → libp2p + link prober + membership + dialer + HTTP server.
+ * `start()` brings everything up, `stop()` announces leave and tears it down in reverse order.
+ */
+export class ExoNode {
+  private readonly log = createLogger('node')
+  private libp2p: MeshLibp2p | undefined
+  private prober: LinkProber | undefined
+  private membership: MembershipService | undefined
+  private dialer: PeerDialer | undefined
+  private server: Server | undefined
+  private nodeInfo: ExoNodeInfo | undefined
+
+  constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {}
+
+  get info (): ExoNodeInfo {
+    if (this.nodeInfo === undefined) throw new MeshStartError('node not started')
+    return this.nodeInfo
+  }
+
+  async start (options: { signal?: AbortSignal } = {}): Promise<ExoNodeInfo> {
+    const { config } = this
+    throwIfAborted(options.signal)
+    if (config.clusterKeyHex === undefined) {
+      this.log.warn('NO CLUSTER KEY: the mesh is open — anyone who can reach this node\'s port can join it. Create one with `exo-p2p keygen FILE` and start every node with `--cluster-key FILE`.')
+    }
+    const privateKey = await loadOrCreatePeerKey(config.dataDir)
+    const libp2p = await createMeshLibp2p({ privateKey, host: config.host, port: config.p2pPort, clusterKeyHex: config.clusterKeyHex, mdns: config.mdns })
+    this.libp2p = libp2p
+    try {
+      await libp2p.start()
+    } catch (err) {
+      throw new MeshStartError(`cannot start libp2p on ${config.host}:${config.p2pPort}: ${(err as Error).message}`, { cause: err })
+    }
+    throwIfAborted(options.signal)
+
+    // HTTP first: its URL goes into the announcement
+    const httpUrlRef = { url: '' }
+    const models = findLocalModels(config.models, config.dataDir, this.log)
+    const localInfo = (): LocalInfo => ({
+      name: config.name,
+      httpUrl: httpUrlRef.url,
+      capabilities: sampleCapabilities(config.memoryBudgetBytes, this.options.computeMsPerUnit ?? (() => 0)),
+      models,
+      shards: this.options.shards?.() ?? [],
+      queueLength: this.options.queueLength?.() ?? 0
+    })
+    const app = createHttpApp({
+      inference: this.options.inference ?? new NoEngineInferenceService(),
+      clusterState: () => this.clusterState(),
+      metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length),
+      version: this.options.version
+    })
+    this.server = await listen(app, config.host, config.httpPort)
+    const port = (this.server.address() as AddressInfo).port
+    httpUrlRef.url = `http://${advertisedHost(config.host)}:${port}`
+
+    this.prober = new LinkProber(libp2p, createLogger('mesh:link-prober'))
+    await this.prober.start()
+    const prober = this.prober
+    this.membership = new MembershipService({ libp2p, localInfo, links: () => prober.measurements(), log: createLogger('mesh:membership') })
+    this.membership.start()
+    const membership = this.membership
+    this.dialer = new PeerDialer(libp2p, config.peers,
+      () => [...membership.view().members.values()].map((e) => ({ peerId: e.announcement.peerId, addresses: e.announcement.addresses })),
+      createLogger('mesh:dialer'))
+    this.dialer.start()
+
+    this.nodeInfo = {
+      peerId: libp2p.peerId.toString(),
+      name: config.name,
+      httpUrl: httpUrlRef.url,
+      p2pAddresses: libp2p.getMultiaddrs().map((a) => a.toString()),
+      clusterKey: config.clusterKeyHex !== undefined
+    }
+    this.log.info(this.nodeInfo, 'node started')
+    return this.nodeInfo
+  }
+
+  /** Leaves the mesh cleanly: `leave` on gossip, then connections close, then HTTP. Idempotent. */
+  async stop (options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = options.signal ?? AbortSignal.timeout(5000)
+    this.dialer?.stop()
+    if (this.membership !== undefined) {
+      await this.membership.stop({ signal })
+      await new Promise((resolve) => setTimeout(resolve, LEAVE_FLUSH_MS))
+    }
+    await this.prober?.stop().catch(() => {})
+    await this.libp2p?.stop()
+    if (this.server !== undefined) {
+      const server = this.server
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    }
+    this.dialer = undefined
+    this.membership = undefined
+    this.prober = undefined
+    this.libp2p = undefined
+    this.server = undefined
+    this.log.info('node stopped')
+  }
+
+  clusterState (): ClusterStateJson {
+    const membership = this.membershipOrThrow()
+    const info = this.info
+    return buildClusterState({
+      view: membership.view(),
+      viewHash: membership.viewHash(),
+      now: membership.clock(),
+      self: { peerId: info.peerId, name: info.name, httpUrl: info.httpUrl, addresses: this.libp2p?.getMultiaddrs().map((a) => a.toString()) ?? [] },
+      ownLinks: this.prober?.measurements() ?? []
+    })
+  }
+
+  private membershipOrThrow (): MembershipService {
+    if (this.membership === undefined) throw new MeshStartError('node not started')
+    return this.membership
+  }
+}
+
+async function listen (app: ReturnType<typeof createHttpApp>, host: string, port: number): Promise<Server> {
+  const server = createServer(app)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => { reject(new HttpListenError(`cannot listen on http://${host}:${port}: ${err.message}`, { cause: err })) })
+    server.listen(port, host, () => { resolve() })
+  })
+  return server
+}
