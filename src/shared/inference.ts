@@ -88,7 +88,14 @@ export interface Usage {
 /** What a generation yields, in order: any number of `token` events, then exactly one `done`. */
 export type GenerationEvent =
   | { type: 'token', text: string, tokenId: number }
-  | { type: 'done', finishReason: FinishReason, usage: Usage, toolCalls?: ToolCall[] }
+  | {
+    type: 'done'
+    finishReason: FinishReason
+    usage: Usage
+    toolCalls?: ToolCall[]
+    /** (optional, added by the API issue) the stop string that ended generation, when one did */
+    stopSequence?: string
+  }
 
 export interface ModelInfo {
   id: ModelId
