@@ -8,7 +8,7 @@ import { formatMs } from './format.js'
 /**
  * @param {{ form: HTMLFormElement, model: HTMLSelectElement, mode: HTMLSelectElement, maxTokens: HTMLInputElement,
  *   input: HTMLTextAreaElement, send: HTMLButtonElement, stop: HTMLButtonElement, clear: HTMLButtonElement,
- *   log: HTMLElement, stats: HTMLElement }} els
+ *   log: HTMLElement, stats: HTMLElement, note: HTMLElement }} els
  * @param {ReturnType<typeof import('./api.js').createApi>} api
  */
 export function createChat (els, api) {
@@ -26,8 +26,14 @@ export function createChat (els, api) {
   }
   setRunning(false)
 
-  /** @param {Array<Record<string, unknown>>} models GET /v1/models `data` */
-  function setModels (models) {
+  /**
+   * @param {Array<Record<string, unknown>>} models GET /v1/models `data`
+   * @param {string} [problem] why the list could not be read
+   */
+  function setModels (models, problem) {
+    render(els.note, problem === undefined
+      ? (models.length === 0 ? 'This node lists no model it can serve.' : '')
+      : `Cannot list models: ${problem}`)
     const current = els.model.value
     const ids = models.map((m) => String(m.id))
     for (const m of models) {

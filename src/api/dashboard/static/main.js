@@ -17,7 +17,8 @@ const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementB
 const api = createApi({ askKey })
 const chat = createChat({
   form: $('chat'), model: $('chat-model'), mode: $('chat-mode'), maxTokens: $('chat-max'), input: $('chat-input'),
-  send: $('chat-send'), stop: $('chat-stop'), clear: $('chat-clear'), log: $('chat-log'), stats: $('chat-stats')
+  send: $('chat-send'), stop: $('chat-stop'), clear: $('chat-clear'), log: $('chat-log'), stats: $('chat-stats'),
+  note: $('chat-note')
 }, api)
 
 /** @type {import('./mesh-view.js').Known} */
@@ -84,8 +85,9 @@ async function refreshModels (now) {
     const data = Array.isArray(body?.data) ? body.data : []
     servable = data.map((/** @type {{ id: unknown }} */ m) => String(m.id))
     chat.setModels(data)
-  } catch {
-    // the API routes may be absent or failing: the chat shows the error when used
+  } catch (err) {
+    if (err instanceof UnauthorizedError) chat.setModels([], 'an API key is needed')
+    else chat.setModels([], err instanceof Error ? err.message : String(err))
   }
 }
 
