@@ -22,6 +22,7 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
   let browser: BrowserHandle
   let page: Page
   const shots: string[] = []
+  const pageErrors: string[] = []
 
   before(async () => {
     a = await startNode({ name: 'alpha', models: [MODEL] })
@@ -35,7 +36,7 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
     }, 30_000)
     browser = await launchBrowser({ width: 1200, height: 900 })
     page = browser.page
-    page.on('pageerror', (err) => { throw err })
+    page.on('pageerror', (err) => { pageErrors.push(err.message) })
   })
 
   after(async () => {
@@ -202,5 +203,6 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
     await banner.waitFor({ state: 'visible', timeout: 6000 })
     assert.match(await banner.textContent() ?? '', /cannot reach this node/i)
     shots.push(await screenshot(page, '7-unreachable'))
+    assert.deepEqual(pageErrors, [], 'uncaught errors in the page')
   })
 })
