@@ -13,6 +13,7 @@ export const RTT_PROBE_BYTES = 8
 export const BANDWIDTH_PROBE_BYTES = 64 * 1024
 export const BANDWIDTH_EVERY_ROUNDS = 5
 export const PROBE_TIMEOUT_MS = 1500
+const CONNECT_PROBE_DELAY_MS = 200
 
 interface LinkState {
   stream?: ByteStream<Stream>
@@ -31,14 +32,20 @@ export class LinkProber {
   private readonly links = new Map<string, LinkState>()
   private timer: NodeJS.Timeout | undefined
   private readonly onDisconnect = (e: CustomEvent<PeerId>): void => { this.drop(e.detail.toString()) }
+  private readonly onConnect = (): void => {
+    // measure a new link soon instead of waiting up to a full round (identify runs first)
+    setTimeout(() => { if (this.timer !== undefined) this.round() }, CONNECT_PROBE_DELAY_MS).unref()
+  }
 
-  constructor (private readonly libp2p: MeshLibp2p, private readonly log: Logger) {}
+  /** onNewLink: called when a peer gets its first RTT sample (the node announces it early). */
+  constructor (private readonly libp2p: MeshLibp2p, private readonly log: Logger, private readonly onNewLink: () => void = () => {}) {}
 
   async start (): Promise<void> {
     await this.libp2p.handle(LINK_PROBE_PROTOCOL, (stream) => {
       echo(stream).catch(() => { stream.abort(new Error('link probe echo failed')) })
     }, { maxInboundStreams: 8 })
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
     this.timer = setInterval(() => { this.round() }, ANNOUNCE_INTERVAL_MS)
     this.timer.unref()
     this.round()
@@ -46,7 +53,9 @@ export class LinkProber {
 
   async stop (): Promise<void> {
     clearInterval(this.timer)
+    this.timer = undefined
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
     for (const id of [...this.links.keys()]) this.drop(id)
     await this.libp2p.unhandle(LINK_PROBE_PROTOCOL)
   }
@@ -93,8 +102,10 @@ export class LinkProber {
       await this.echoOnce(s.stream, RTT_PROBE_BYTES, signal) // warm-up: the first exchange carries protocol negotiation
     }
     const rtt = await this.echoOnce(s.stream, RTT_PROBE_BYTES, signal)
+    const first = s.rttMs === undefined
     s.rttMs = s.rttMs === undefined ? rtt : s.rttMs + RTT_EWMA_ALPHA * (rtt - s.rttMs)
     s.rttClassMs = nextRttClassMs(s.rttClassMs, s.rttMs)
+    if (first) this.onNewLink()
     if (s.rounds++ % BANDWIDTH_EVERY_ROUNDS === 0) {
       const t = await this.echoOnce(s.stream, BANDWIDTH_PROBE_BYTES, AbortSignal.timeout(PROBE_TIMEOUT_MS * 4))
       const transferMs = Math.max(t - rtt, 0.05)

@@ -51,7 +51,8 @@ export class PeerDialer {
     return this.libp2p.getConnections().some((c) => c.remotePeer.toString() === peerId && c.status === 'open')
   }
 
-  private tick (): void {
+  /** Dials what is missing now (also runs every REDIAL_INTERVAL_MS). */
+  tick (): void {
     for (const sp of this.staticPeers) {
       if (sp.peerId !== undefined && this.connected(sp.peerId)) continue
       const key = sp.addr.toString()

@@ -102,10 +102,12 @@ export class ExoNode {
     const port = (this.server.address() as AddressInfo).port
     httpUrlRef.url = `http://${advertisedHost(config.host)}:${port}`
 
-    this.prober = new LinkProber(libp2p, createLogger('mesh:link-prober'))
+    this.prober = new LinkProber(libp2p, createLogger('mesh:link-prober'), () => { this.membership?.announceSoon() })
     await this.prober.start()
     const prober = this.prober
-    this.membership = new MembershipService({ libp2p, localInfo, links: () => prober.measurements(), log: createLogger('mesh:membership') })
+    this.membership = new MembershipService({
+      libp2p, localInfo, links: () => prober.measurements(), log: createLogger('mesh:membership'), onJoin: () => { this.dialer?.tick() }
+    })
     this.membership.start()
     const membership = this.membership
     this.dialer = new PeerDialer(libp2p, config.peers,

@@ -27,6 +27,8 @@ export interface MembershipStats {
 
 export interface MembershipInit {
   libp2p: MeshLibp2p
+  /** called when a member joins (the dialer connects to it at once) */
+  onJoin?: (peerId: string) => void
   localInfo: () => LocalInfo
   links: () => LinkMeasurement[]
   log: Logger
@@ -89,6 +91,7 @@ export class MembershipService {
     this.state = state
     if (outcome === 'joined' && decoded.kind === 'announce') {
       this.init.log.info({ peer: decoded.peerId, name: decoded.name }, 'member joined')
+      this.init.onJoin?.(decoded.peerId)
       this.announceSoon() // let the newcomer hear from us without waiting a full interval
     } else if (outcome === 'left') {
       this.init.log.info({ peer: decoded.peerId, name: before?.announcement.name }, 'member left')
@@ -148,7 +151,8 @@ export class MembershipService {
     this.state = state
   }
 
-  private announceSoon (): void {
+  /** Announces within ~50 ms (coalesced): a new member, subscriber or link measurement. */
+  announceSoon (): void {
     if (!this.started || this.soonTimer !== undefined) return
     this.soonTimer = setTimeout(() => { this.soonTimer = undefined; this.announce() }, 50)
   }
