@@ -1,0 +1,50 @@
+import type { GraphBuilder } from '../native/graph-builder.js'
+import type { Tensor, WeightOp } from '../native/ggml.js'
+import type { HParams } from '../hparams.js'
+
+/** A weight the architecture reads: GGUF name, expected ggml shape, owning layer, op it feeds. */
+export interface TensorSpec {
+  name: string
+  ne: number[]
+  /** layer index for blk.N.* tensors; undefined for embedding / output tensors */
+  layer?: number
+  role: 'embedding' | 'layer' | 'output'
+  op: WeightOp
+  optional?: boolean
+}
+
+/** What a layer builder sees while building one forward graph (shapes: ggml order, ne[0] first). */
+export interface LayerContext {
+  g: GraphBuilder
+  hp: HParams
+  /** weight by GGUF name, undefined when absent (optional tensors) */
+  w: (name: string) => Tensor | undefined
+  nTokens: number
+  /** KV cells visible to this graph (padded) */
+  nKv: number
+  /** KV cells allocated per layer */
+  kvCells: number
+  flashAttention: boolean
+  /** (nTokens) i32 positions */
+  pos: Tensor
+  /** (nTokens) i64 cache rows for K */
+  kIdxs: Tensor
+  /** (nTokens) i64 rows (flash attention) or (nTokens * nEmbdKv) i64 elements (transposed V) */
+  vIdxs: Tensor
+  /** (nKv, nTokens) f32 (f16 with flash attention) causal mask */
+  mask: Tensor
+  /** (nOut) i32 rows to keep after the model's last layer; undefined unless this shard runs it */
+  outIds?: Tensor
+  /** per owned layer: K cache (nEmbdKv, kvCells) f16 and V cache (same size) */
+  kCache: (il: number) => Tensor
+  vCache: (il: number) => Tensor
+}
+
+export interface ArchSpec {
+  name: string
+  tensors: (hp: HParams) => TensorSpec[]
+  /** (nEmbd, nTokens) f32 in → (nEmbd, nTokens or nOut) f32 out */
+  buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor
+  /** (nEmbd, nOut) f32 → (nVocab, nOut) f32 logits */
+  buildOutput: (c: LayerContext, cur: Tensor) => Tensor
+}

@@ -1,0 +1,85 @@
+import { GGML_TYPE } from '../native/ggml.js'
+import type { Tensor } from '../native/ggml.js'
+import type { LayerContext } from './arch-spec.js'
+
+const F16 = 2
+
+/**
+ * llama.cpp's build_attn (KV-cache variant) + build_attn_mha for one stream, same ops in the same order:
+ * store K/V rows into the cache, attend over the first nKv cells, output projection.
+ * @param q (headDim, nHead, nTokens) f32 — after RoPE
+ * @param k (headDim, nHeadKv, nTokens) f32 — after RoPE
+ * @param v (headDim, nHeadKv, nTokens) f32
+ * @returns (nEmbd, nTokens) f32
+ */
+export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tensor, v: Tensor, wo: Tensor, woB: Tensor | undefined, kqScale: number): Tensor {
+  const { g, hp, nTokens, nKv, kvCells } = c
+  const { headDim, nHead, nHeadKv } = hp
+  const nEmbdKv = headDim * nHeadKv
+  const vTrans = !c.flashAttention
+  g.expand(q)
+  g.expand(v)
+  g.expand(k)
+
+  const kCache = c.kCache(il)
+  const vCache = c.vCache(il)
+  // cpy_k: (nEmbdKv, nTokens) rows into the cache rows kIdxs
+  g.expand(g.setRows(kCache, g.view2d(k, nEmbdKv, nTokens, 4 * nEmbdKv, 0), c.kIdxs))
+  if (!vTrans) {
+    g.expand(g.setRows(vCache, g.view2d(v, nEmbdKv, nTokens, 4 * nEmbdKv, 0), c.vIdxs))
+  } else {
+    const v2 = g.reshape2d(v, nEmbdKv, nTokens)
+    const vView = g.reshape2d(vCache, 1, nEmbdKv * kvCells)
+    g.expand(g.setRows(vView, g.reshape2d(v2, 1, nEmbdKv * nTokens), c.vIdxs))
+  }
+
+  const kv = g.view4d(kCache, [headDim, nHeadKv, nKv, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, 0)
+  const vv = vTrans
+    ? g.view4d(vCache, [nKv, nHeadKv, headDim, 1], F16 * kvCells * headDim, F16 * kvCells, F16 * kvCells * nEmbdKv, 0)
+    : g.view4d(vCache, [headDim, nHeadKv, nKv, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, 0)
+
+  // build_attn_mha (n_stream = 1)
+  let qq = g.view4d(q, [headDim, nHead, nTokens, 1], 4 * headDim, 4 * headDim * nHead, 4 * headDim * nHead * nTokens, 0)
+  qq = g.permute(qq, 0, 2, 1, 3)
+  const kp = g.permute(kv, 0, 2, 1, 3)
+  const vp = g.permute(vv, 0, 2, 1, 3)
+  let cur: Tensor
+  if (c.flashAttention) {
+    cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale)
+    cur = g.reshape2d(cur, headDim * nHead, nTokens)
+  } else {
+    let kq = g.mulMatF32(kp, qq)
+    kq = g.softMaxExt(kq, c.mask, kqScale, 0)
+    const kqv = g.mulMat(vp, kq)
+    cur = g.permute(kqv, 0, 2, 1, 3)
+    cur = g.cont2d(cur, headDim * nHead, nTokens)
+  }
+  g.expand(cur)
+  cur = g.mulMat(wo, cur)
+  if (woB !== undefined) cur = g.add(cur, woB)
+  return cur
+}
+
+/** rms_norm(x) * w — llama.cpp's build_norm(LLM_NORM_RMS). */
+export function rmsNorm (c: LayerContext, x: Tensor, w: Tensor): Tensor {
+  return c.g.mul(c.g.rmsNorm(x, c.hp.rmsEps), w)
+}
+
+/** build_ffn(LLM_FFN_SILU, LLM_FFN_PAR): down(swiglu(gate(x), up(x))). */
+export function swigluFfn (c: LayerContext, x: Tensor, up: Tensor, gate: Tensor, down: Tensor): Tensor {
+  const tmp = c.g.mulMat(up, x)
+  const gt = c.g.mulMat(gate, x)
+  return c.g.mulMat(down, c.g.swigluSplit(gt, tmp))
+}
+
+/** output_norm then lm_head (+ optional bias). */
+export function buildDecoderOutput (c: LayerContext, cur: Tensor): Tensor {
+  const w = (n: string): Tensor => c.w(n)!
+  let x = rmsNorm(c, cur, w('output_norm.weight'))
+  x = c.g.mulMat(w('output.weight'), x)
+  const b = c.w('output.bias')
+  if (b !== undefined) x = c.g.add(x, b)
+  return x
+}
+
+export { GGML_TYPE }

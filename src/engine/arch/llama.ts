@@ -1,0 +1,54 @@
+/** llama: port of llama.cpp src/models/llama.cpp (dense, no MoE, no kq-norm). RoPE mode 0 (interleaved pairs). */
+import { ROPE_MODE_NORMAL } from '../native/ggml.js'
+import { buildAttention, buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
+import { decoderTensors } from './decoder-tensors.js'
+import type { Tensor } from '../native/ggml.js'
+import type { ArchSpec, LayerContext } from './arch-spec.js'
+
+export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, ropeMode: number, kqScale: number): Tensor {
+  const { g, hp, nTokens } = c
+  const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
+  const opt = (s: string): Tensor | undefined => c.w(`blk.${il}.${s}`)
+  let inpSA = inpL
+  let cur = rmsNorm(c, inpL, w('attn_norm.weight'))
+
+  // build_qkv (separate Q/K/V path)
+  let q = g.mulMat(w('attn_q.weight'), cur)
+  const bq = opt('attn_q.bias'); if (bq !== undefined) q = g.add(q, bq)
+  let k = g.mulMat(w('attn_k.weight'), cur)
+  const bk = opt('attn_k.bias'); if (bk !== undefined) k = g.add(k, bk)
+  let v = g.mulMat(w('attn_v.weight'), cur)
+  const bv = opt('attn_v.bias'); if (bv !== undefined) v = g.add(v, bv)
+  q = g.reshape3d(q, hp.headDim, hp.nHead, nTokens)
+  k = g.reshape3d(k, hp.headDim, hp.nHeadKv, nTokens)
+  v = g.reshape3d(v, hp.headDim, hp.nHeadKv, nTokens)
+
+  const rope = {
+    nDims: hp.nRot, mode: ropeMode, nCtxOrig: hp.nCtxOrig, freqBase: hp.ropeFreqBase, freqScale: hp.ropeFreqScale,
+    extFactor: 0, attnFactor: 1, betaFast: 32, betaSlow: 1
+  }
+  const factors = c.w('rope_freqs.weight') ?? null
+  q = g.ropeExt(q, c.pos, factors, rope)
+  k = g.ropeExt(k, c.pos, factors, rope)
+
+  cur = buildAttention(c, il, q, k, v, w('attn_output.weight'), opt('attn_output.bias'), kqScale)
+  if (il === hp.nLayers - 1 && c.outIds !== undefined) {
+    cur = g.getRows(cur, c.outIds)
+    inpSA = g.getRows(inpSA, c.outIds)
+  }
+  const ffnInp = g.add(cur, inpSA)
+  cur = rmsNorm(c, ffnInp, w('ffn_norm.weight'))
+  cur = swigluFfn(c, cur, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+  return g.add(cur, ffnInp)
+}
+
+export const llama: ArchSpec = {
+  name: 'llama',
+  tensors: (hp) => [
+    ...decoderTensors(hp, { outputBias: false }),
+    { name: 'rope_freqs.weight', ne: [hp.nRot / 2], role: 'layer', op: 'mul', optional: true }
+  ],
+  buildLayer: (c, il, inpL) => buildLlamaLayer(c, il, inpL, ROPE_MODE_NORMAL,
+    c.hp.attentionScale === 0 ? 1 / Math.sqrt(c.hp.headDim) : c.hp.attentionScale),
+  buildOutput: buildDecoderOutput
+}

@@ -1,0 +1,19 @@
+/** Everything the graph builders need, read from the GGUF and validated. */
+export interface HParams {
+  nLayers: number
+  nEmbd: number
+  nHead: number
+  nHeadKv: number
+  headDim: number
+  nFf: number
+  nVocab: number
+  contextLength: number
+  rmsEps: number
+  nRot: number
+  ropeFreqBase: number
+  ropeFreqScale: number
+  nCtxOrig: number
+  /** 0 = 1/sqrt(headDim) */
+  attentionScale: number
+  tiedOutput: boolean
+}

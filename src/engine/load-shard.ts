@@ -1,0 +1,147 @@
+import { open } from 'node:fs/promises'
+import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
+import { InvalidEngineOptionError, InvalidLayerRangeError } from '../shared/errors/engine-errors.js'
+import { createLogger } from '../shared/log.js'
+import { ComputeQueue } from './compute-queue.js'
+import { describeModel } from './model-description.js'
+import { allocContextTensors, bufferSize, cpuBufferTypes, freeBackend, freeBuffer, freeContext, newContext, newCpuBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
+import { ShardSessionImpl } from './shard-session.js'
+import type { ModelDescription } from './model-description.js'
+import type { ShardRuntime } from './shard-runtime.js'
+import type { Ptr, Tensor, WeightOp } from './native/ggml.js'
+import type { GgufTensorInfo } from './gguf/gguf-reader.js'
+import type { LayerRange, LoadedShard, ModelMetadata, SessionOptions, ShardOptions, ShardSession } from './types.js'
+
+const log = createLogger('engine:load')
+const MAX_THREADS = 512
+
+interface Planned { loadName: string, info: GgufTensorInfo, op: WeightOp }
+
+/** The GGUF tensors a shard needs, under the names the graph builders use. */
+function planTensors (d: ModelDescription, range: LayerRange): Planned[] {
+  const isFirst = range.start === 0
+  const isLast = range.end === d.hparams.nLayers
+  const out: Planned[] = []
+  for (const spec of d.arch.tensors(d.hparams)) {
+    const info = d.gguf.tensors.get(spec.name)
+    if (info === undefined) continue
+    const want = spec.role === 'embedding'
+      ? isFirst
+      : spec.role === 'output'
+        ? isLast
+        : spec.layer === undefined || (spec.layer >= range.start && spec.layer < range.end)
+    if (want) out.push({ loadName: spec.name, info, op: spec.op })
+  }
+  if (isLast && d.hparams.tiedOutput) {
+    // llama.cpp: output = token_embd (TENSOR_DUPLICATED), a separate tensor used by mul_mat
+    out.push({ loadName: 'output.weight', info: d.gguf.tensors.get('token_embd.weight')!, op: 'mul_mat' })
+  }
+  return out
+}
+
+export function validateShardOptions (options: ShardOptions, nLayers: number): void {
+  const { start, end } = options.range
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > nLayers || start >= end) throw new InvalidLayerRangeError(start, end, nLayers)
+  if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > MAX_THREADS) {
+    throw new InvalidEngineOptionError(`threads must be an integer in [1, ${MAX_THREADS}], got ${options.threads}`)
+  }
+}
+
+/** Loads the weights of layers [start, end) (plus embedding / output when first / last) into ggml buffers. */
+export async function loadShard (options: ShardOptions, { signal }: { signal?: AbortSignal } = {}): Promise<LoadedShard> {
+  throwIfAborted(signal)
+  const d = describeModel(options.modelPath)
+  validateShardOptions(options, d.hparams.nLayers)
+  const planned = planTensors(d, options.range)
+
+  const bufts = cpuBufferTypes()
+  // one no_alloc context per buffer type, tensors created in file order
+  const groups = new Map<Ptr, { ctx: Ptr, items: Array<{ p: Planned, t: Tensor }> }>()
+  const probeCtx = newContext(planned.length + 1)
+  const decided = new Map<string, Ptr>()
+  const contexts: Ptr[] = [probeCtx]
+  const buffers: Ptr[] = []
+  const weights = new Map<string, Tensor>()
+  try {
+    for (const p of planned) {
+      const key = `${p.info.type}:${p.info.ne.join('x')}:${p.op}`
+      let buft = decided.get(key)
+      if (buft === undefined) {
+        const probe = newTensor(probeCtx, p.info.type, p.info.ne)
+        buft = bufts.find((b) => weightBufferTypeSupported(probe, p.op, b.buft))?.buft ?? bufts[bufts.length - 1]!.buft
+        decided.set(key, buft)
+      }
+      let grp = groups.get(buft)
+      if (grp === undefined) {
+        grp = { ctx: newContext(planned.length), items: [] }
+        contexts.push(grp.ctx)
+        groups.set(buft, grp)
+      }
+      const t = newTensor(grp.ctx, p.info.type, p.info.ne, p.loadName)
+      grp.items.push({ p, t })
+      weights.set(p.loadName, t)
+    }
+    let weightBytes = 0
+    for (const [buft, grp] of groups) {
+      const buf = allocContextTensors(grp.ctx, buft, true)
+      buffers.push(buf)
+      weightBytes += bufferSize(buf)
+    }
+    const fh = await open(options.modelPath, 'r')
+    try {
+      for (const grp of groups.values()) {
+        for (const { p, t } of grp.items) {
+          throwIfAborted(signal)
+          const bytes = Buffer.allocUnsafe(p.info.bytes)
+          const { bytesRead } = await fh.read(bytes, 0, p.info.bytes, p.info.fileOffset)
+          if (bytesRead !== p.info.bytes) throw new InvalidEngineOptionError(`${options.modelPath} changed while loading (short read of ${p.info.name})`)
+          tensorSet(t, bytes)
+        }
+      }
+    } finally {
+      await fh.close()
+    }
+    const backend = newCpuBackend(options.threads)
+    log.debug({ model: options.modelPath, range: options.range, tensors: planned.length, weightBytes, bufferTypes: [...groups.keys()].map((b) => bufts.find((x) => x.buft === b)?.name) }, 'shard loaded')
+    return new LoadedShardImpl(d, options, weights, weightBytes, backend, contexts, buffers)
+  } catch (err) {
+    for (const b of buffers) freeBuffer(b)
+    for (const c of contexts) freeContext(c)
+    throw err
+  }
+}
+
+class LoadedShardImpl implements LoadedShard, ShardRuntime {
+  readonly metadata: ModelMetadata
+  readonly range: LayerRange
+  readonly isFirst: boolean
+  readonly isLast: boolean
+  readonly queue = new ComputeQueue()
+  private readonly sessions = new Set<ShardSessionImpl>()
+  private disposed = false
+
+  constructor (readonly description: ModelDescription, readonly options: ShardOptions, readonly weights: Map<string, Tensor>,
+    readonly weightBytes: number, readonly backend: Ptr, private readonly contexts: Ptr[], private readonly buffers: Ptr[]) {
+    this.metadata = description.metadata
+    this.range = { ...options.range }
+    this.isFirst = options.range.start === 0
+    this.isLast = options.range.end === description.hparams.nLayers
+  }
+
+  createSession (options: SessionOptions): ShardSession {
+    if (this.disposed) throw new DisposedError('LoadedShard')
+    const s = new ShardSessionImpl(this, options, () => this.sessions.delete(s))
+    this.sessions.add(s)
+    return s
+  }
+
+  async dispose (): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    for (const s of [...this.sessions]) s.dispose()
+    await this.queue.idle()
+    freeBackend(this.backend)
+    for (const b of this.buffers) freeBuffer(b)
+    for (const c of this.contexts) freeContext(c)
+  }
+}

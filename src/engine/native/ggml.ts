@@ -1,0 +1,204 @@
+/**
+ * Typed wrappers over ggml-lib.ts. Callers pass validated values only: every shape/index check happens in
+ * TypeScript before these are called (a GGML_ASSERT aborts the process).
+ */
+import { promisify } from 'node:util'
+import { NativeCallError, NativeLibraryError } from '../../shared/errors/engine-errors.js'
+import { loadGgmlLib } from './ggml-lib.js'
+import type { GgmlLib, Ptr } from './ggml-lib.js'
+
+export type { Ptr }
+/** A ggml_tensor pointer. */
+export type Tensor = Ptr & { readonly __tensor: unique symbol }
+
+export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, I32: 26, I64: 27 } as const
+export const GGML_PREC_F32 = 10
+export const ROPE_MODE_NORMAL = 0
+export const ROPE_MODE_NEOX = 2
+const DEVICE_TYPE_CPU = 0
+const BUFFER_USAGE_WEIGHTS = 1
+/** Pinned ggml (node-llama-cpp 3.22.1): sizeof(struct ggml_tensor) = 336, GGML_OBJECT_SIZE = 32. */
+const TENSOR_OVERHEAD = 368
+const OFF = { type: 0, buffer: 8, ne: 16, nb: 48, op: 80, name: 256, size: 336 } as const
+
+let lib: GgmlLib | undefined
+let cpuDev: Ptr = 0n
+
+/** Loads ggml + the best CPU backend once and checks the struct layout and enum values of the pinned version. */
+export function ggml (): GgmlLib {
+  if (lib !== undefined) return lib
+  const l = loadGgmlLib()
+  l.ggml_backend_load_all_from_path(l.libDir)
+  const dev = l.ggml_backend_dev_by_type(DEVICE_TYPE_CPU) as Ptr
+  if (dev === 0n || dev === null) throw new NativeLibraryError(`no CPU backend could be loaded from ${l.libDir}`)
+  assertLayout(l)
+  cpuDev = dev
+  lib = l
+  return l
+}
+
+function assertLayout (l: GgmlLib): void {
+  const fail = (what: string): never => { throw new NativeLibraryError(`ggml at ${l.libDir} does not match the pinned layout: ${what}`) }
+  const names: Record<number, string> = { 0: 'f32', 1: 'f16', 2: 'q4_0', 8: 'q8_0', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 26: 'i32', 27: 'i64' }
+  for (const [id, name] of Object.entries(names)) if (l.ggml_type_name(Number(id)) !== name) fail(`type ${id} is ${String(l.ggml_type_name(Number(id)))}, expected ${name}`)
+  if (Number(l.ggml_tensor_overhead()) !== TENSOR_OVERHEAD) fail(`ggml_tensor_overhead() = ${String(l.ggml_tensor_overhead())}, expected ${TENSOR_OVERHEAD}`)
+  if (l.ggml_op_name(1) !== 'DUP' || l.ggml_op_name(2) !== 'ADD') fail('ggml_op enum differs')
+  const ctx = l.ggml_init({ mem_size: 4096, mem_buffer: null, no_alloc: true }) as Ptr
+  try {
+    const t = l.ggml_new_tensor(ctx, GGML_TYPE.Q8_0, 2, [64n, 3n]) as Ptr
+    l.ggml_set_name(t, 'layout-probe')
+    const v = new DataView(l.koffi.view(t, OFF.size))
+    const ok = v.getInt32(OFF.type, true) === GGML_TYPE.Q8_0 && v.getBigUint64(OFF.buffer, true) === 0n &&
+      v.getBigInt64(OFF.ne, true) === 64n && v.getBigInt64(OFF.ne + 8, true) === 3n && v.getBigInt64(OFF.ne + 16, true) === 1n &&
+      v.getBigUint64(OFF.nb, true) === 34n && v.getBigUint64(OFF.nb + 8, true) === 68n &&
+      Buffer.from(v.buffer, OFF.name, 12).toString('latin1') === 'layout-probe' && Number(l.ggml_nbytes(t)) === 204
+    if (!ok) fail('ggml_tensor field offsets (type/buffer/ne/nb/name) differ')
+  } finally {
+    l.ggml_free(ctx)
+  }
+}
+
+export function cpuDevice (): Ptr { ggml(); return cpuDev }
+
+/** Reads ne[0..3] of a tensor. */
+export function tensorNe (t: Ptr): [number, number, number, number] {
+  const v = new DataView(ggml().koffi.view(t, OFF.size))
+  return [0, 1, 2, 3].map((i) => Number(v.getBigInt64(OFF.ne + 8 * i, true))) as [number, number, number, number]
+}
+
+/** Reads nb[0..3] of a tensor. */
+export function tensorNb (t: Ptr): [number, number, number, number] {
+  const v = new DataView(ggml().koffi.view(t, OFF.size))
+  return [0, 1, 2, 3].map((i) => Number(v.getBigUint64(OFF.nb + 8 * i, true))) as [number, number, number, number]
+}
+
+/** Writes the `buffer` field (for the supports_op trial, as llama.cpp does with a dummy buffer). */
+function setTensorBuffer (t: Ptr, buffer: Ptr): void {
+  new DataView(ggml().koffi.view(t, OFF.size)).setBigUint64(OFF.buffer, buffer, true)
+}
+
+export function newContext (maxTensors: number, extraBytes = 0): Ptr {
+  const l = ggml()
+  const ctx = l.ggml_init({ mem_size: maxTensors * Number(l.ggml_tensor_overhead()) + extraBytes, mem_buffer: null, no_alloc: true }) as Ptr
+  if (ctx === 0n || ctx === null) throw new NativeCallError('ggml_init failed')
+  return ctx
+}
+
+export function freeContext (ctx: Ptr): void { ggml().ggml_free(ctx) }
+
+export function newTensor (ctx: Ptr, type: number, ne: readonly number[], name?: string): Tensor {
+  const l = ggml()
+  const t = l.ggml_new_tensor(ctx, type, ne.length, ne.map((x) => BigInt(x))) as Tensor
+  if (name !== undefined) l.ggml_set_name(t, name)
+  return t
+}
+
+/** CPU buffer types in llama.cpp's order: the CPU device's extra types (e.g. CPU_REPACK, AMX), then plain CPU. */
+export function cpuBufferTypes (): Array<{ name: string, buft: Ptr }> {
+  const l = ggml()
+  const out: Array<{ name: string, buft: Ptr }> = []
+  const reg = l.ggml_backend_dev_backend_reg(cpuDev) as Ptr
+  const fnPtr = l.ggml_backend_reg_get_proc_address(reg, 'ggml_backend_dev_get_extra_bufts') as Ptr | null
+  if (fnPtr !== null && fnPtr !== 0n) {
+    const getExtra = l.koffi.decode(fnPtr, l.getExtraBuftsProto as never) as (dev: Ptr) => Ptr | null
+    const arr = getExtra(cpuDev)
+    for (let i = 0n; arr !== null && arr !== 0n && i < 64n; i++) {
+      const b = new DataView(l.koffi.view(arr + 8n * i, 8)).getBigUint64(0, true)
+      if (b === 0n) break
+      out.push({ name: String(l.ggml_backend_buft_name(b)), buft: b })
+    }
+  }
+  const cpu = l.ggml_backend_dev_buffer_type(cpuDev) as Ptr
+  out.push({ name: String(l.ggml_backend_buft_name(cpu)), buft: cpu })
+  return out
+}
+
+export type WeightOp = 'mul_mat' | 'get_rows' | 'mul' | 'add'
+
+/**
+ * llama.cpp's weight_buft_supported(): build the op the weight is used in (with 512 rows of input),
+ * give the weight a dummy buffer of the candidate type, ask the device. `w` must have no buffer yet.
+ */
+export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr): boolean {
+  const l = ggml()
+  const ctx = newContext(8)
+  try {
+    const ne = tensorNe(w)
+    let opTensor: Ptr
+    if (op === 'mul_mat') {
+      opTensor = l.ggml_mul_mat(ctx, w, newTensor(ctx, GGML_TYPE.F32, [ne[0], 512, ne[2], ne[3]]))
+    } else if (op === 'get_rows') {
+      opTensor = l.ggml_get_rows(ctx, w, newTensor(ctx, GGML_TYPE.I32, [512]))
+    } else {
+      const a = newTensor(ctx, GGML_TYPE.F32, ne)
+      opTensor = op === 'mul' ? l.ggml_mul(ctx, a, w) : l.ggml_add(ctx, a, w)
+    }
+    const dummy = l.ggml_backend_buft_alloc_buffer(buft, 0) as Ptr
+    setTensorBuffer(w, dummy)
+    const ok = l.ggml_backend_dev_supports_op(cpuDev, opTensor) as boolean
+    setTensorBuffer(w, 0n)
+    l.ggml_backend_buffer_free(dummy)
+    return ok
+  } finally {
+    freeContext(ctx)
+  }
+}
+
+/** Allocates every tensor of `ctx` in one buffer of type `buft`; returns the buffer. */
+export function allocContextTensors (ctx: Ptr, buft: Ptr, weights: boolean): Ptr {
+  const l = ggml()
+  const buf = l.ggml_backend_alloc_ctx_tensors_from_buft(ctx, buft) as Ptr | null
+  if (buf === null || buf === 0n) throw new NativeCallError('ggml_backend_alloc_ctx_tensors_from_buft failed (out of memory?)')
+  if (weights) l.ggml_backend_buffer_set_usage(buf, BUFFER_USAGE_WEIGHTS)
+  return buf
+}
+
+export function bufferSize (buf: Ptr): number { return Number(ggml().ggml_backend_buffer_get_size(buf)) }
+export function clearBuffer (buf: Ptr, value: number): void { ggml().ggml_backend_buffer_clear(buf, value) }
+export function freeBuffer (buf: Ptr): void { ggml().ggml_backend_buffer_free(buf) }
+
+/** Copies host bytes into a tensor (always through the backend: some buffer types re-layout data). */
+export function tensorSet (t: Ptr, data: ArrayBufferView, offset = 0): void {
+  ggml().ggml_backend_tensor_set(t, data, offset, data.byteLength)
+}
+
+export function tensorGet (t: Ptr, out: ArrayBufferView, offset = 0): void {
+  ggml().ggml_backend_tensor_get(t, out, offset, out.byteLength)
+}
+
+/** A CPU backend with its own thread count. */
+export function newCpuBackend (threads: number): Ptr {
+  const l = ggml()
+  const be = l.ggml_backend_init_by_type(DEVICE_TYPE_CPU, null) as Ptr | null
+  if (be === null || be === 0n) throw new NativeCallError('ggml_backend_init_by_type(CPU) failed')
+  const reg = l.ggml_backend_dev_backend_reg(cpuDev) as Ptr
+  const fnPtr = l.ggml_backend_reg_get_proc_address(reg, 'ggml_backend_set_n_threads') as Ptr | null
+  if (fnPtr === null || fnPtr === 0n) throw new NativeLibraryError('CPU backend has no ggml_backend_set_n_threads')
+  const setThreads = l.koffi.decode(fnPtr, l.setNThreadsProto as never) as (be: Ptr, n: number) => void
+  setThreads(be, threads)
+  return be
+}
+
+export function freeBackend (be: Ptr): void { ggml().ggml_backend_free(be) }
+
+export function newGallocr (): Ptr {
+  const l = ggml()
+  return l.ggml_gallocr_new(l.ggml_backend_dev_buffer_type(cpuDev)) as Ptr
+}
+
+export function freeGallocr (g: Ptr): void { ggml().ggml_gallocr_free(g) }
+
+export function gallocrAlloc (g: Ptr, graph: Ptr): void {
+  if (ggml().ggml_gallocr_alloc_graph(g, graph) !== true) throw new NativeCallError('ggml_gallocr_alloc_graph failed (out of memory?)')
+}
+
+export function gallocrSize (g: Ptr): number { return Number(ggml().ggml_gallocr_get_buffer_size(g, 0)) }
+
+let computeAsync: ((be: Ptr, graph: Ptr) => Promise<number>) | undefined
+
+/** Runs a graph on a koffi worker thread: the event loop keeps running. */
+export async function graphCompute (backend: Ptr, graph: Ptr): Promise<void> {
+  computeAsync ??= promisify(ggml().ggml_backend_graph_compute.async) as (be: Ptr, graph: Ptr) => Promise<number>
+  const status = await computeAsync(backend, graph)
+  if (status !== 0) throw new NativeCallError(`ggml_backend_graph_compute returned status ${status}`)
+}

@@ -1,0 +1,73 @@
+/**
+ * A ggml graph under construction: one no_alloc context for the op tensors plus the cgraph.
+ * Methods mirror the ggml ops llama.cpp's graph code uses; arguments are validated by the callers.
+ */
+import { GGML_PREC_F32, freeContext, ggml, newContext, newTensor } from './ggml.js'
+import type { Ptr, Tensor } from './ggml.js'
+
+export class GraphBuilder {
+  readonly ctx: Ptr
+  readonly graph: Ptr
+  private readonly l = ggml()
+
+  constructor (readonly maxNodes: number) {
+    const l = this.l
+    this.ctx = newContext(maxNodes, Number(l.ggml_graph_overhead_custom(maxNodes, false)))
+    this.graph = l.ggml_new_graph_custom(this.ctx, maxNodes, false) as Ptr
+  }
+
+  free (): void { freeContext(this.ctx) }
+
+  input (type: number, ne: readonly number[], name: string): Tensor {
+    const t = newTensor(this.ctx, type, ne, name)
+    this.l.ggml_set_input(t)
+    return t
+  }
+
+  output (t: Tensor): Tensor { this.l.ggml_set_output(t); return t }
+  expand (t: Tensor): void { this.l.ggml_build_forward_expand(this.graph, t) }
+  nNodes (): number { return this.l.ggml_graph_n_nodes(this.graph) as number }
+
+  getRows (a: Tensor, rows: Tensor): Tensor { return this.l.ggml_get_rows(this.ctx, a, rows) as Tensor }
+  mulMat (w: Tensor, x: Tensor): Tensor { return this.l.ggml_mul_mat(this.ctx, w, x) as Tensor }
+  add (a: Tensor, b: Tensor): Tensor { return this.l.ggml_add(this.ctx, a, b) as Tensor }
+  mul (a: Tensor, b: Tensor): Tensor { return this.l.ggml_mul(this.ctx, a, b) as Tensor }
+  rmsNorm (a: Tensor, eps: number): Tensor { return this.l.ggml_rms_norm(this.ctx, a, eps) as Tensor }
+  swigluSplit (gate: Tensor, up: Tensor): Tensor { return this.l.ggml_swiglu_split(this.ctx, gate, up) as Tensor }
+  setRows (dst: Tensor, src: Tensor, idx: Tensor): Tensor { return this.l.ggml_set_rows(this.ctx, dst, src, idx) as Tensor }
+  reshape2d (a: Tensor, ne0: number, ne1: number): Tensor { return this.l.ggml_reshape_2d(this.ctx, a, ne0, ne1) as Tensor }
+  reshape3d (a: Tensor, ne0: number, ne1: number, ne2: number): Tensor { return this.l.ggml_reshape_3d(this.ctx, a, ne0, ne1, ne2) as Tensor }
+  view2d (a: Tensor, ne0: number, ne1: number, nb1: number, offset: number): Tensor {
+    return this.l.ggml_view_2d(this.ctx, a, ne0, ne1, nb1, offset) as Tensor
+  }
+
+  view4d (a: Tensor, ne: readonly [number, number, number, number], nb1: number, nb2: number, nb3: number, offset: number): Tensor {
+    return this.l.ggml_view_4d(this.ctx, a, ne[0], ne[1], ne[2], ne[3], nb1, nb2, nb3, offset) as Tensor
+  }
+
+  permute (a: Tensor, a0: number, a1: number, a2: number, a3: number): Tensor { return this.l.ggml_permute(this.ctx, a, a0, a1, a2, a3) as Tensor }
+  transpose (a: Tensor): Tensor { return this.l.ggml_transpose(this.ctx, a) as Tensor }
+  cont2d (a: Tensor, ne0: number, ne1: number): Tensor { return this.l.ggml_cont_2d(this.ctx, a, ne0, ne1) as Tensor }
+
+  ropeExt (a: Tensor, pos: Tensor, freqFactors: Tensor | null, p: { nDims: number, mode: number, nCtxOrig: number, freqBase: number, freqScale: number, extFactor: number, attnFactor: number, betaFast: number, betaSlow: number }): Tensor {
+    return this.l.ggml_rope_ext(this.ctx, a, pos, freqFactors, p.nDims, p.mode, p.nCtxOrig, p.freqBase, p.freqScale, p.extFactor, p.attnFactor, p.betaFast, p.betaSlow) as Tensor
+  }
+
+  /** softmax(kq * scale + mask) with F32 accumulation of kq (as llama.cpp). */
+  mulMatF32 (a: Tensor, b: Tensor): Tensor {
+    const t = this.mulMat(a, b)
+    this.l.ggml_prec_set_acc(t, GGML_PREC_F32)
+    return t
+  }
+
+  softMaxExt (a: Tensor, mask: Tensor, scale: number, maxBias: number): Tensor {
+    return this.l.ggml_soft_max_ext(this.ctx, a, mask, scale, maxBias) as Tensor
+  }
+
+  flashAttnExt (q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: number): Tensor {
+    const t = this.l.ggml_flash_attn_ext(this.ctx, q, k, v, mask, scale, 0, 0) as Tensor
+    this.l.ggml_flash_attn_ext_set_n_kv_max(t, 0)
+    this.l.ggml_prec_set_acc(t, GGML_PREC_F32)
+    return t
+  }
+}

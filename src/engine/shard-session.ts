@@ -1,0 +1,156 @@
+import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
+import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError } from '../shared/errors/engine-errors.js'
+import { ForwardGraph } from './forward-graph.js'
+import { allocContextTensors, clearBuffer, cpuDevice, freeBuffer, freeContext, freeGallocr, ggml, newContext, newGallocr, newTensor, GGML_TYPE } from './native/ggml.js'
+import type { ShardRuntime } from './shard-runtime.js'
+import type { Ptr, Tensor } from './native/ggml.js'
+import type { ForwardInput, ForwardOptions, ForwardOutput, SessionOptions, ShardSession } from './types.js'
+
+/** Tokens per graph (llama.cpp's default n_ubatch; node-llama-cpp evaluates prompts in batches of this size). */
+export const UBATCH = 512
+/** KV cells are allocated in multiples of this (llama.cpp pads n_ctx to 256). */
+const KV_PAD = 256
+const MAX_CONTEXT = 1 << 20
+
+export class ShardSessionImpl implements ShardSession {
+  readonly contextSize: number
+  private pos = 0
+  private disposed = false
+  private readonly kvCells: number
+  private readonly kvCtx: Ptr
+  private readonly kvBuf: Ptr
+  private readonly kCaches: Tensor[] = []
+  private readonly vCaches: Tensor[] = []
+  private graph: ForwardGraph | undefined
+  /** compute-buffer allocator, reused by every graph of this session */
+  readonly gallocr: Ptr
+
+  constructor (private readonly shard: ShardRuntime, options: SessionOptions, private readonly onDispose: () => void) {
+    const cs = options.contextSize
+    if (!Number.isInteger(cs) || cs < 1 || cs > MAX_CONTEXT) throw new InvalidEngineOptionError(`contextSize must be an integer in [1, ${MAX_CONTEXT}], got ${cs}`)
+    this.contextSize = cs
+    this.kvCells = Math.ceil(cs / KV_PAD) * KV_PAD
+    const hp = shard.description.hparams
+    const nEmbdKv = hp.headDim * hp.nHeadKv
+    const nOwned = shard.range.end - shard.range.start
+    cpuDevice()
+    this.kvCtx = newContext(2 * nOwned)
+    for (let il = shard.range.start; il < shard.range.end; il++) {
+      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [nEmbdKv, this.kvCells], `cache_k_l${il}`))
+      this.vCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [nEmbdKv, this.kvCells], `cache_v_l${il}`))
+    }
+    const l = ggml()
+    this.kvBuf = allocContextTensors(this.kvCtx, l.ggml_backend_dev_buffer_type(cpuDevice()) as Ptr, false)
+    // masked cells still enter the attention products (×0): they must hold finite values
+    clearBuffer(this.kvBuf, 0)
+    this.gallocr = newGallocr()
+  }
+
+  get position (): number { return this.pos }
+
+  kCache (il: number): Tensor { return this.kCaches[il - this.shard.range.start]! }
+  vCache (il: number): Tensor { return this.vCaches[il - this.shard.range.start]! }
+  get cells (): number { return this.kvCells }
+
+  private validate (input: ForwardInput): number {
+    const { shard } = this
+    const hp = shard.description.hparams
+    if (shard.isFirst) {
+      if (input.kind !== 'tokens') throw new InvalidForwardInputError(`the first shard takes token ids, got '${input.kind}'`)
+      if (!(input.tokens instanceof Int32Array)) throw new InvalidForwardInputError('tokens must be an Int32Array')
+      for (let i = 0; i < input.tokens.length; i++) {
+        const t = input.tokens[i]!
+        if (t < 0 || t >= hp.nVocab) throw new InvalidForwardInputError(`token id ${t} at index ${i} is outside the vocabulary [0, ${hp.nVocab})`)
+      }
+      return input.tokens.length
+    }
+    if (input.kind !== 'hidden') throw new InvalidForwardInputError(`a shard starting at layer ${shard.range.start} takes a hidden state, got '${input.kind}'`)
+    if (!(input.hidden instanceof Float32Array)) throw new InvalidForwardInputError('hidden must be a Float32Array')
+    if (!Number.isInteger(input.nTokens) || input.nTokens < 0) throw new InvalidForwardInputError(`nTokens ${input.nTokens} is not a non-negative integer`)
+    if (input.hidden.length !== input.nTokens * hp.nEmbd) {
+      throw new InvalidForwardInputError(`hidden has ${input.hidden.length} values, expected nTokens ${input.nTokens} × nEmbd ${hp.nEmbd} = ${input.nTokens * hp.nEmbd}`)
+    }
+    return input.nTokens
+  }
+
+  async forward (input: ForwardInput, options: ForwardOptions = {}): Promise<ForwardOutput> {
+    if (this.disposed) throw new DisposedError('ShardSession')
+    throwIfAborted(options.signal)
+    const n = this.validate(input)
+    if (n < 1) throw new InvalidForwardInputError('a forward pass needs at least one token')
+    const mode = options.logits ?? 'last'
+    if (mode !== 'last' && mode !== 'all') throw new InvalidForwardInputError(`logits must be 'last' or 'all', got '${String(mode)}'`)
+    const start = this.pos
+    if (start + n > this.contextSize) throw new ContextOverflowError(start, n, this.contextSize)
+    const hp = this.shard.description.hparams
+    const { isLast } = this.shard
+    return await this.shard.queue.run(async () => {
+      if (this.disposed) throw new DisposedError('ShardSession')
+      this.pos = start // a concurrent truncate() may not move us
+      const outWidth = isLast ? hp.nVocab : hp.nEmbd
+      const outRows = isLast ? (mode === 'all' ? n : 1) : n
+      const out = new Float32Array(outRows * outWidth)
+      let written = 0
+      try {
+        for (let off = 0; off < n; off += UBATCH) {
+          throwIfAborted(options.signal)
+          const m = Math.min(UBATCH, n - off)
+          const isFinalChunk = off + m === n
+          // chunks whose logits are not wanted still compute one row (their KV writes are what matters)
+          const nOut = isLast ? (mode === 'all' ? m : 1) : m
+          const g = this.graphFor(m, nOut, input.kind)
+          const chunk = input.kind === 'tokens'
+            ? { kind: 'tokens' as const, tokens: input.tokens.subarray(off, off + m) }
+            : { kind: 'hidden' as const, hidden: input.hidden.subarray(off * hp.nEmbd, (off + m) * hp.nEmbd) }
+          g.setInputs(chunk, this.pos, nOut === m ? undefined : m - 1)
+          await g.compute()
+          if (this.disposed) throw new DisposedError('ShardSession')
+          this.pos += m
+          if (!isLast || mode === 'all' || isFinalChunk) {
+            const rows = g.readOutput()
+            out.set(rows, written)
+            written += rows.length
+          }
+        }
+      } catch (err) {
+        this.pos = start
+        throw err
+      }
+      return isLast ? { kind: 'logits', logits: out, nRows: outRows } : { kind: 'hidden', hidden: out, nTokens: n }
+    })
+  }
+
+  /** The cached graph when (nTokens, padded KV length, outputs, input kind) are unchanged; a new one otherwise. */
+  private graphFor (nTokens: number, nOut: number, kind: ForwardInput['kind']): ForwardGraph {
+    const used = this.pos + nTokens
+    const nKv = Math.min(this.kvCells, Math.max(KV_PAD, Math.ceil(used / KV_PAD) * KV_PAD))
+    const g = this.graph
+    if (g !== undefined && g.nTokens === nTokens && g.nKv === nKv && g.nOut === nOut && g.kind === kind) return g
+    g?.free()
+    this.graph = undefined
+    this.graph = new ForwardGraph(this.shard, this, { nTokens, nKv, nOut, kind })
+    return this.graph
+  }
+
+  truncate (position: number): void {
+    if (this.disposed) throw new DisposedError('ShardSession')
+    if (!Number.isInteger(position) || position < 0 || position > this.pos) {
+      throw new InvalidForwardInputError(`truncate position ${position} is not an integer in [0, ${this.pos}]`)
+    }
+    // cells at positions >= position become invisible (the mask hides them) and are overwritten later
+    this.pos = position
+  }
+
+  dispose (): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.onDispose()
+    void this.shard.queue.run(async () => {
+      this.graph?.free()
+      this.graph = undefined
+      freeGallocr(this.gallocr)
+      freeBuffer(this.kvBuf)
+      freeContext(this.kvCtx)
+    })
+  }
+}

@@ -1,0 +1,182 @@
+import { hostname } from 'node:os'
+import { throwIfAborted } from '../shared/errors/exo-error.js'
+import { ContextTooLongError, InvalidGenerationRequestError } from '../shared/errors/generation-errors.js'
+import { createLogger } from '../shared/log.js'
+import { Tokenizer } from '../engine/tokenizer.js'
+import { splitLayersEvenly } from './layer-split.js'
+import { generateLocal } from './local-generator.js'
+import { ModelRegistry } from './model-registry.js'
+import type { LoadedShard, ModelMetadata } from '../engine/types.js'
+import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../shared/inference.js'
+import type { ModelEntry, ModelRegistryOptions } from './model-registry.js'
+import type { ShardScheduler } from './shard-chain.js'
+import type { ShardEngine } from './shard-engine.js'
+
+const log = createLogger('node:local-inference')
+
+export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
+  /** the ggml shard engine (src/node/ggml-shard-engine.ts) */
+  engine: ShardEngine
+  /** CPU threads per shard. Default 1 (see DESIGN.md: more threads collapse on small machines). */
+  threads?: number
+  /** split every model's layers evenly into this many in-process shards. Default 1. */
+  shards?: number
+  /**
+   * Flash attention. Default true: llama.cpp's "auto" turns it on for CPU, and greedy text matches
+   * node-llama-cpp's only with the same setting. Every stage of a pipeline must use the same value.
+   */
+  flashAttention?: boolean
+  /** cap on KV cells per request; default the model's context length */
+  contextSize?: number
+  /** prompt tokens per forward pass during prefill. Default 256. */
+  prefillChunk?: number
+  /** this node's name in ModelInfo.heldBy. Default the host name. */
+  nodeName?: string
+}
+
+interface LoadedModel {
+  metadata: ModelMetadata
+  tokenizer: Promise<Tokenizer>
+  shards?: Promise<LoadedShard[]>
+}
+
+/**
+ * `InferenceService` for one node running whole models locally (in `shards` in-process stages).
+ * Models are found by the registry (bundled default, `modelPaths`, `modelsDir/*.gguf`); tokenizer and
+ * shards load lazily on first use and stay cached until `dispose()`. Each request gets its own sessions;
+ * compute on a shard is serialised, so concurrent requests interleave token by token.
+ */
+export class LocalInferenceService implements InferenceService {
+  readonly registry: ModelRegistry
+  private readonly models = new Map<string, LoadedModel>()
+  private readonly queues = new Map<LoadedShard, Promise<unknown>>()
+  private disposed = false
+
+  constructor (private readonly options: LocalInferenceServiceOptions) {
+    this.registry = new ModelRegistry(options)
+    const threads = options.threads ?? 1
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidGenerationRequestError(`threads must be an integer ≥ 1, got ${threads}`)
+  }
+
+  async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
+    if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new InvalidGenerationRequestError(`maxTokens must be an integer ≥ 1, got ${req.maxTokens}`)
+    if (req.grammar !== undefined) log.warn({ request: req.id, grammar: req.grammar.kind }, 'constrained decoding is not supported locally yet; generating unconstrained')
+    const { model, entry } = await this.open(req.model, signal)
+    const tokenizer = await model.tokenizer
+    const rendered = tokenizer.renderPrompt(req.prompt)
+    const contextSize = Math.min(this.options.contextSize ?? model.metadata.contextLength, model.metadata.contextLength)
+    if (rendered.tokens.length >= contextSize) throw new ContextTooLongError(rendered.tokens.length, contextSize)
+    const shards = await this.shardsOf(entry, model, signal)
+    log.debug({ request: req.id, model: entry.id, promptTokens: rendered.tokens.length, shards: shards.length }, 'generating')
+    yield * generateLocal({
+      shards,
+      tokenizer,
+      promptTokens: rendered.tokens,
+      maxTokens: req.maxTokens,
+      sampling: req.sampling,
+      stop: [...req.stop, ...rendered.stop],
+      contextSize,
+      ...(this.options.prefillChunk !== undefined ? { prefillChunk: this.options.prefillChunk } : {}),
+      schedule: this.scheduler(shards),
+      signal
+    })
+  }
+
+  async countTokens (req: Pick<InferenceRequest, 'model' | 'prompt'>, { signal }: { signal: AbortSignal }): Promise<number> {
+    const { model } = await this.open(req.model, signal)
+    return (await model.tokenizer).renderPrompt(req.prompt).tokens.length
+  }
+
+  async listModels ({ signal }: { signal: AbortSignal }): Promise<ModelInfo[]> {
+    const out: ModelInfo[] = []
+    for (const entry of await this.registry.list()) {
+      throwIfAborted(signal)
+      try {
+        const model = this.modelOf(entry)
+        const tokenizer = await model.tokenizer
+        out.push({
+          id: entry.id,
+          sizeBytes: entry.sizeBytes,
+          architecture: model.metadata.architecture,
+          nLayers: model.metadata.nLayers,
+          contextLength: model.metadata.contextLength,
+          hasChatTemplate: tokenizer.hasChatTemplate,
+          heldBy: [this.options.nodeName ?? hostname()]
+        })
+      } catch (err) {
+        log.warn({ model: entry.id, path: entry.path, err }, 'skipping a model file that cannot be used')
+      }
+    }
+    return out
+  }
+
+  /** Frees every loaded shard and tokenizer. */
+  async dispose (): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    const models = [...this.models.values()]
+    this.models.clear()
+    await Promise.allSettled(models.flatMap((m) => [
+      m.tokenizer.then(async (t) => { await t.dispose() }),
+      ...(m.shards !== undefined ? [m.shards.then(async (s) => { await Promise.all(s.map(async (x) => { await x.dispose() })) })] : [])
+    ]))
+  }
+
+  private async open (id: string, signal: AbortSignal): Promise<{ model: LoadedModel, entry: ModelEntry }> {
+    throwIfAborted(signal)
+    if (this.disposed) throw new InvalidGenerationRequestError('the local inference service was disposed')
+    const entry = await this.registry.resolve(id)
+    const model = this.modelOf(entry)
+    await model.tokenizer
+    return { model, entry }
+  }
+
+  /** Cached per file path; a failed load is forgotten so the next request retries. */
+  private modelOf (entry: ModelEntry): LoadedModel {
+    let m = this.models.get(entry.path)
+    if (m === undefined) {
+      const metadata = this.options.engine.readMetadata(entry.path)
+      const tokenizer = Tokenizer.load(entry.path)
+      tokenizer.catch(() => { this.models.delete(entry.path) })
+      m = { metadata, tokenizer }
+      this.models.set(entry.path, m)
+    }
+    return m
+  }
+
+  private async shardsOf (entry: ModelEntry, model: LoadedModel, signal: AbortSignal): Promise<LoadedShard[]> {
+    if (model.shards === undefined) {
+      const ranges = splitLayersEvenly(model.metadata.nLayers, this.options.shards ?? 1)
+      const threads = this.options.threads ?? 1
+      const load = async (): Promise<LoadedShard[]> => {
+        const loaded: LoadedShard[] = []
+        try {
+          for (const range of ranges) {
+            loaded.push(await this.options.engine.loadShard({ modelPath: entry.path, range, threads, flashAttention: this.options.flashAttention ?? true }, {}))
+          }
+        } catch (err) {
+          await Promise.allSettled(loaded.map(async (s) => { await s.dispose() }))
+          throw err
+        }
+        log.info({ model: entry.id, ranges, threads }, 'model loaded')
+        return loaded
+      }
+      model.shards = load()
+      model.shards.catch(() => { model.shards = undefined })
+    }
+    throwIfAborted(signal)
+    return await model.shards
+  }
+
+  /** One FIFO per shard: a forward pass waits for the previous one on the same shard. */
+  private scheduler (shards: readonly LoadedShard[]): ShardScheduler {
+    return async (i, fn) => {
+      const shard = shards[i]!
+      const previous = this.queues.get(shard) ?? Promise.resolve()
+      const run = previous.then(fn, fn)
+      const settled = run.then(() => undefined, () => undefined)
+      this.queues.set(shard, settled)
+      try { return await run } finally { if (this.queues.get(shard) === settled) this.queues.delete(shard) }
+    }
+  }
+}

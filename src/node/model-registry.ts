@@ -1,0 +1,70 @@
+import { readdir, stat } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { UnknownModelError } from '../shared/errors/generation-errors.js'
+import { asModelId } from '../shared/ids.js'
+import type { ModelId } from '../shared/ids.js'
+
+/** The tiny model shipped with the project (models/stories260k-f32.gguf), the out-of-the-box default. */
+export const BUNDLED_MODEL_PATH = fileURLToPath(new URL('../../models/stories260k-f32.gguf', import.meta.url))
+export const DEFAULT_MODEL_ID = asModelId('stories260k-f32')
+
+export interface ModelEntry {
+  /** file name without `.gguf` */
+  id: ModelId
+  /** absolute path of the GGUF file */
+  path: string
+  sizeBytes: number
+}
+
+export interface ModelRegistryOptions {
+  /** explicit model files (e.g. `run --model PATH`); listed first, win id clashes */
+  modelPaths?: readonly string[]
+  /** every `*.gguf` directly in this folder is a model */
+  modelsDir?: string
+  /** the bundled default; `null` leaves it out. Default BUNDLED_MODEL_PATH */
+  bundledModelPath?: string | null
+}
+
+/** Model id of a GGUF path: its file name without `.gguf`. */
+export function modelIdOfPath (path: string): ModelId {
+  return asModelId(basename(path).replace(/\.gguf$/i, ''))
+}
+
+/**
+ * Which models this node can run, found on disk at every call (a model pulled meanwhile shows up).
+ * Files that vanish or are not regular files are skipped.
+ */
+export class ModelRegistry {
+  constructor (private readonly options: ModelRegistryOptions = {}) {}
+
+  async list (): Promise<ModelEntry[]> {
+    const paths: string[] = [...(this.options.modelPaths ?? [])].map((p) => resolve(p))
+    const dir = this.options.modelsDir
+    if (dir !== undefined) {
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return [] as string[]; throw err })
+      paths.push(...names.filter((n) => /\.gguf$/i.test(n)).sort().map((n) => resolve(join(dir, n))))
+    }
+    const bundled = this.options.bundledModelPath === undefined ? BUNDLED_MODEL_PATH : this.options.bundledModelPath
+    if (bundled !== null) paths.push(resolve(bundled))
+    const seen = new Set<string>()
+    const out: ModelEntry[] = []
+    for (const path of paths) {
+      const id = modelIdOfPath(path)
+      if (seen.has(id)) continue
+      const st = await stat(path).catch(() => undefined)
+      if (st?.isFile() !== true) continue
+      seen.add(id)
+      out.push({ id, path, sizeBytes: st.size })
+    }
+    return out
+  }
+
+  /** The model with this id; `UnknownModelError` (listing the known ids) otherwise. */
+  async resolve (id: string): Promise<ModelEntry> {
+    const all = await this.list()
+    const hit = all.find((m) => m.id === id)
+    if (hit === undefined) throw new UnknownModelError(id, all.map((m) => m.id))
+    return hit
+  }
+}
