@@ -64,6 +64,10 @@ async function schemaGbnf (schema: Record<string, unknown>, orFreeText: boolean)
   const root = lines[rootIndex]
   if (root === undefined || !root.endsWith(TRAILER)) throw new Error('node-llama-cpp JSON-schema converter output changed (root trailer missing)')
   const body = root.slice('root ::= '.length, -TRAILER.length)
+  // node-llama-cpp's integer rule admits exponents ("1e-3" is not an integer): integers are plain digits
+  for (const [i, line] of lines.entries()) {
+    if (line.startsWith('integer-number-rule ::= ')) lines[i] = 'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15})'
+  }
   lines[rootIndex] = orFreeText ? `root ::= ( ${body} ) | exo-free-text` : `root ::= ${body}`
   if (orFreeText) lines.push(FREE_TEXT_RULE)
   const out = lines.join('\n')
