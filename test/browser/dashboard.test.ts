@@ -108,7 +108,8 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
   }
 
   async function sendPrompt (text: string, maxTokens: number): Promise<void> {
-    await page.selectOption('#chat-mode', 'completion') // the test models have no chat template
+    // 'auto': the page must itself pick /v1/completions, the test model having no chat template
+    await page.selectOption('#chat-mode', 'auto')
     await page.fill('#chat-max', String(maxTokens))
     await page.fill('#chat-input', text)
     await page.click('#chat-send')
@@ -131,6 +132,7 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
     const m = /(\d+) tokens/.exec(stats)
     assert.ok(m !== null && Number(m[1]) > 1 && Number(m[1]) <= 40, stats)
     assert.match(stats, /\d+(\.\d+)? tok\/s/)
+    assert.match(stats, /\/v1\/completions/, 'a model without a chat template must go to /v1/completions')
     shots.push(await screenshot(page, '3-chat'))
   })
 

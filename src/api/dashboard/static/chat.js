@@ -18,6 +18,32 @@ export function createChat (els, api) {
   let running
   /** models found to have no chat template: use /v1/completions for them */
   const textOnly = new Set()
+  /** models whose template was looked up: model id → has a chat template */
+  const hasTemplate = new Map()
+
+  /**
+   * Whether `model` has a chat template: `has_chat_template` in GET /v1/models when the node lists it,
+   * else Ollama's POST /api/show (`template` "{{ .Prompt }}" = raw prompt, no chat template);
+   * unknown counts as chat (a template error then falls back to /v1/completions).
+   * @param {string} model @param {AbortSignal} signal
+   */
+  async function chatTemplateOf (model, signal) {
+    if (textOnly.has(model)) return false
+    const known = hasTemplate.get(model)
+    if (known !== undefined) return known
+    try {
+      const res = await api.request('/api/show', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model }), signal
+      })
+      if (!res.ok) return true
+      const show = await res.json()
+      const has = typeof show?.template !== 'string' || show.template.trim() !== '{{ .Prompt }}'
+      hasTemplate.set(model, has)
+      return has
+    } catch {
+      return true
+    }
+  }
 
   const setRunning = (/** @type {boolean} */ on) => {
     els.send.disabled = on
@@ -37,7 +63,7 @@ export function createChat (els, api) {
     const current = els.model.value
     const ids = models.map((m) => String(m.id))
     for (const m of models) {
-      if (m.has_chat_template === false || m.chat_template === false) textOnly.add(String(m.id))
+      if (typeof m.has_chat_template === 'boolean') hasTemplate.set(String(m.id), m.has_chat_template)
     }
     if (ids.join('\n') === [...els.model.options].map((o) => o.value).join('\n')) return
     render(els.model, ...ids.map((id) => h('option', { value: id }, id)))
@@ -64,7 +90,9 @@ export function createChat (els, api) {
     const ctrl = new AbortController()
     running = ctrl
     setRunning(true)
-    let mode = els.mode.value === 'auto' ? (textOnly.has(model) ? 'completion' : 'chat') : els.mode.value
+    let mode = els.mode.value === 'auto'
+      ? ((await chatTemplateOf(model, ctrl.signal)) ? 'chat' : 'completion')
+      : els.mode.value
     const out = h('span', { class: 'text' })
     const reply = h('div', { class: 'msg assistant', 'data-state': 'streaming' }, out)
     const asCompletion = () => h('div', { class: 'msg completion' }, h('strong', {}, text), reply)
