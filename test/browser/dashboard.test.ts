@@ -198,8 +198,17 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
     assert.equal(await node.getAttribute('data-status'), 'alive')
     const killedAt = Date.now()
     await b.kill()
-    await waitFor('beta to be shown dead', async () => (await node.getAttribute('data-status')) === 'dead' ? true : undefined,
-      FAILURE_DETECTION_MS + PAGE_LAG_MS + 3000, 100)
+    let suspectAt: number | undefined
+    await waitFor('beta to be shown dead', async () => {
+      const status = await node.getAttribute('data-status')
+      if (status === 'suspect' && suspectAt === undefined) {
+        suspectAt = Date.now() - killedAt
+        shots.push(await screenshot(page, '6a-node-suspect'))
+      }
+      return status === 'dead' ? true : undefined
+    }, FAILURE_DETECTION_MS + PAGE_LAG_MS + 3000, 100)
+    // suspect is a 2 s window (3–5 s without announcement): the 1 s poll usually, not always, lands in it
+    process.stderr.write(`beta shown suspect: ${suspectAt === undefined ? 'not observed' : `${suspectAt} ms after SIGKILL`}\n`)
     const took = Date.now() - killedAt
     process.stderr.write(`beta shown dead ${took} ms after SIGKILL (bound ${FAILURE_DETECTION_MS} + page ${PAGE_LAG_MS})\n`)
     assert.ok(took <= FAILURE_DETECTION_MS + PAGE_LAG_MS, `took ${took} ms`)
