@@ -1,5 +1,16 @@
 import type express from 'express'
+import { ExoError } from '../shared/errors/exo-error.js'
 import type { HttpAppDeps } from './http-app-deps.js'
+
+/** Runs a snapshot function; a node that is still starting or already stopping answers 503. */
+function serve (res: express.Response, produce: () => void): void {
+  try {
+    produce()
+  } catch (err) {
+    if (!(err instanceof ExoError)) throw err
+    res.status(503).json({ error: { code: err.code, message: err.message } })
+  }
+}
 
 /**
  * GET /cluster/state (JSON of src/shared/cluster-state.ts) and GET /metrics (Prometheus text).
@@ -7,9 +18,9 @@ import type { HttpAppDeps } from './http-app-deps.js'
  */
 export function mountClusterRoutes (app: express.Express, deps: HttpAppDeps): void {
   app.get('/cluster/state', (_req, res) => {
-    res.set('cache-control', 'no-store').json(deps.clusterState())
+    serve(res, () => { res.set('cache-control', 'no-store').json(deps.clusterState()) })
   })
   app.get('/metrics', (_req, res) => {
-    res.set('content-type', 'text/plain; version=0.0.4; charset=utf-8').set('cache-control', 'no-store').send(deps.metrics())
+    serve(res, () => { res.set('content-type', 'text/plain; version=0.0.4; charset=utf-8').set('cache-control', 'no-store').send(deps.metrics()) })
   })
 }

@@ -11,7 +11,7 @@ import type { MeshLibp2p } from './create-libp2p.js'
 export const LINK_PROBE_PROTOCOL = '/exo-p2p/link-probe/1.0.0'
 export const RTT_PROBE_BYTES = 8
 export const BANDWIDTH_PROBE_BYTES = 64 * 1024
-export const BANDWIDTH_EVERY_ROUNDS = 5
+export const BANDWIDTH_EVERY_ROUNDS = 30
 export const PROBE_TIMEOUT_MS = 1500
 const CONNECT_PROBE_DELAY_MS = 200
 

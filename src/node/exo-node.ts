@@ -77,7 +77,9 @@ export class ExoNode {
     try {
       await libp2p.start()
     } catch (err) {
-      throw new MeshStartError(`cannot start libp2p on ${config.host}:${config.p2pPort}: ${(err as Error).message}`, { cause: err })
+      const message = (err as Error).message
+      const reason = /listen E[A-Z]+[^\n]*/.exec(message)?.[0] ?? message.split('\n')[0] ?? ''
+      throw new MeshStartError(`cannot start libp2p on ${config.host}:${config.p2pPort}: ${reason}`, { cause: err })
     }
     throwIfAborted(options.signal)
 

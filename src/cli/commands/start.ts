@@ -6,7 +6,7 @@ import { ExoNode } from '../../node/exo-node.js'
 import { ExoError } from '../../shared/errors/exo-error.js'
 import { setLogLevel } from '../../shared/log.js'
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value]
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 /** `exo-p2p start`: runs a node until SIGINT/SIGTERM, then leaves the mesh cleanly. */
@@ -16,13 +16,13 @@ export default function register (program: Command): void {
     .option('--http-port <port>', 'HTTP API port, 0 = any free port (default: 52415)')
     .option('--p2p-port <port>', 'libp2p TCP port, 0 = any free port (default: 4001)')
     .option('--host <address>', 'IPv4 address to listen on (default: 0.0.0.0)')
-    .option('--peer <multiaddr>', 'static peer to dial and keep dialling, e.g. /ip4/10.0.0.2/tcp/4001 (repeatable)', collect, [])
+    .option('--peer <multiaddr>', 'static peer to dial and keep dialling, e.g. /ip4/10.0.0.2/tcp/4001 (repeatable)', collect)
     .option('--cluster-key <file>', 'cluster key file from `exo-p2p keygen` (default: none = open mesh)')
     .option('--no-mdns', 'disable mDNS discovery on the LAN (default: enabled)')
     .option('--data-dir <dir>', 'identity key, config.json, models (default: ~/.exo-p2p)')
     .option('--memory-budget <MB>', 'memory offered for model shards, MiB (default: half of RAM)')
     .option('--name <name>', 'node name shown to peers (default: host name)')
-    .option('--model <path|id>', 'model file or id this node holds (repeatable)', collect, [])
+    .option('--model <path|id>', 'model file or id this node holds (repeatable)', collect)
     .option('--config <file>', 'JSON config file (default: <data dir>/config.json if present)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
     .action(async (opts: NodeConfigFlags, cmd: Command) => {
