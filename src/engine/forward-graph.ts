@@ -82,8 +82,9 @@ export class ForwardGraph implements GraphKey {
     const n = this.nTokens
     tensorSet(this.inp, input.kind === 'tokens' ? input.tokens : input.hidden)
     const pos = new Int32Array(n)
-    const kIdx = new BigInt64Array(n)
-    for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[i] = BigInt(pos0 + i) }
+    // i64 indices written as (low, high = 0) i32 pairs: cells < 2^31, little-endian host
+    const kIdx = new Int32Array(2 * n)
+    for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[2 * i] = pos0 + i }
     tensorSet(this.pos, pos)
     tensorSet(this.kIdxs, kIdx)
     if (this.flash) {
@@ -91,8 +92,8 @@ export class ForwardGraph implements GraphKey {
     } else {
       // transposed V: element j of token i goes to j * kvCells + cell_i
       const e = this.nEmbdKv
-      const vIdx = new BigInt64Array(n * e)
-      for (let i = 0; i < n; i++) for (let j = 0; j < e; j++) vIdx[i * e + j] = BigInt(j * this.kvCells + pos0 + i)
+      const vIdx = new Int32Array(2 * n * e)
+      for (let i = 0; i < n; i++) for (let j = 0; j < e; j++) vIdx[2 * (i * e + j)] = j * this.kvCells + pos0 + i
       tensorSet(this.vIdxs, vIdx)
     }
     // causal mask (nKv, n): cell j visible to token i iff j <= pos0 + i

@@ -41,15 +41,19 @@ export class Tokenizer {
   readonly hasChatTemplate: boolean
   /** null when every character can be tokenized (byte fallback or a byte-level BPE) */
   private readonly knownChars: ReadonlySet<string> | null
+  /** end-of-generation tokens llama.cpp does not flag but LlamaCompletion stops on (gemma's file separators) */
+  private readonly extraEog: ReadonlySet<number>
   private disposed = false
 
   private constructor (private readonly model: LlamaModel, readonly modelPath: string) {
-    const md = model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown }, chat_template?: unknown } }
+    const md = model.fileInfo.metadata as { general?: { architecture?: unknown }, tokenizer?: { ggml?: { tokens?: unknown }, chat_template?: unknown } }
     const tokens = md.tokenizer?.ggml?.tokens
     const list = Array.isArray(tokens) ? tokens.filter((t): t is string => typeof t === 'string') : []
     this.nVocab = list.length > 0 ? list.length : [...model.iterateAllTokens()].length
     this.hasChatTemplate = typeof md.tokenizer?.chat_template === 'string'
     this.knownChars = model.vocabularyType === 'spm' && !hasByteFallback(list) ? singleCharTokens(list) : null
+    const gemma = md.general?.architecture === 'gemma' || md.general?.architecture === 'gemma2'
+    this.extraEog = new Set(gemma ? ['<|file_separator|>', '<|fim_prefix|>'].map((x) => list.indexOf(x)).filter((i) => i >= 0) : [])
   }
 
   static async load (modelPath: string, options: { signal?: AbortSignal } = {}): Promise<Tokenizer> {
@@ -126,7 +130,7 @@ export class Tokenizer {
   /** End of generation (EOS, EOT, …). */
   isEog (token: number): boolean {
     this.ensureLive()
-    return this.isValidToken(token) && this.model.isEogToken(token as Token)
+    return this.isValidToken(token) && (this.model.isEogToken(token as Token) || this.extraEog.has(token))
   }
 
   isValidToken (token: number): boolean {

@@ -13,6 +13,7 @@ import type { ShardScheduler } from './shard-chain.js'
 import type { ShardEngine } from './shard-engine.js'
 
 const log = createLogger('node:local-inference')
+const DISPOSE_GRACE_MS = 2000
 
 export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   /** the ggml shard engine (src/node/ggml-shard-engine.ts) */
@@ -28,7 +29,7 @@ export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   flashAttention?: boolean
   /** cap on KV cells per request; default the model's context length */
   contextSize?: number
-  /** prompt tokens per forward pass during prefill. Default 256. */
+  /** prompt tokens per forward pass during prefill. Default 512. */
   prefillChunk?: number
   /** this node's name in ModelInfo.heldBy. Default the host name. */
   nodeName?: string
@@ -50,6 +51,9 @@ export class LocalInferenceService implements InferenceService {
   readonly registry: ModelRegistry
   private readonly models = new Map<string, LoadedModel>()
   private readonly queues = new Map<LoadedShard, Promise<unknown>>()
+  /** aborts every running generation on dispose() */
+  private readonly shutdown = new AbortController()
+  private readonly active = new Set<Promise<void>>()
   private disposed = false
 
   constructor (private readonly options: LocalInferenceServiceOptions) {
@@ -59,6 +63,18 @@ export class LocalInferenceService implements InferenceService {
   }
 
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
+    let finished!: () => void
+    const running = new Promise<void>((resolve) => { finished = resolve })
+    this.active.add(running)
+    try {
+      yield * this.generateInner(req, AbortSignal.any([signal, this.shutdown.signal]))
+    } finally {
+      finished()
+      this.active.delete(running)
+    }
+  }
+
+  private async * generateInner (req: InferenceRequest, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new InvalidGenerationRequestError(`maxTokens must be an integer ≥ 1, got ${req.maxTokens}`)
     if (req.grammar !== undefined) log.warn({ request: req.id, grammar: req.grammar.kind }, 'constrained decoding is not supported locally yet; generating unconstrained')
     const { model, entry } = await this.open(req.model, signal)
@@ -110,10 +126,15 @@ export class LocalInferenceService implements InferenceService {
     return out
   }
 
-  /** Frees every loaded shard and tokenizer. */
+  /** Cancels running generations (they end with `cancelled`), waits for them, then frees shards and tokenizers. */
   async dispose (): Promise<void> {
     if (this.disposed) return
     this.disposed = true
+    this.shutdown.abort()
+    // a consumer that holds a generation suspended (never iterates again) must not block shutdown forever
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, DISPOSE_GRACE_MS).unref())
+    await Promise.race([Promise.allSettled([...this.active]), grace])
+    if (this.active.size > 0) log.warn({ running: this.active.size }, 'disposing while generations are still suspended')
     const models = [...this.models.values()]
     this.models.clear()
     await Promise.allSettled(models.flatMap((m) => [

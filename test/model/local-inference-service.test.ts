@@ -97,4 +97,17 @@ describe('LocalInferenceService (stories260k, 2 in-process shards)', () => {
     assert.equal(done?.type === 'done' ? done.finishReason : undefined, 'cancelled')
     assert.ok(done?.type === 'done' && done.usage.completionTokens < 10)
   })
+
+  test('dispose cancels a running generation, then frees the model', async () => {
+    const own = new LocalInferenceService({ engine: ggmlShardEngine, shards: 2 })
+    const events: GenerationEvent[] = []
+    for await (const e of own.generate(request({ maxTokens: 1000 }), { signal: signal() })) {
+      events.push(e)
+      if (events.length === 2) void own.dispose()
+    }
+    const done = events.at(-1)
+    assert.equal(done?.type === 'done' ? done.finishReason : undefined, 'cancelled')
+    await own.dispose()
+    await assert.rejects(own.countTokens(request(), { signal: signal() }))
+  })
 })

@@ -89,7 +89,7 @@ export default function register (program: Command): void {
             const decodeMs = performance.now() - (firstTokenAt ?? started)
             const rate = e.usage.completionTokens > 1 ? ((e.usage.completionTokens - 1) / decodeMs) * 1000 : 0
             process.stderr.write(`[${e.finishReason}] prompt ${e.usage.promptTokens} tokens, generated ${e.usage.completionTokens} tokens, ` +
-              `first token ${((firstTokenAt ?? performance.now()) - started).toFixed(0)} ms, ${rate.toFixed(1)} tokens/s\n`)
+              `first token after ${((firstTokenAt ?? performance.now()) - started).toFixed(0)} ms (incl. loading), decode ${rate.toFixed(1)} tokens/s\n`)
           }
         }
       } catch (err) {

@@ -116,8 +116,11 @@ function readValue (c: Cursor, type: number, what: string): GgufValue {
   return { arrayType, length }
 }
 
-/** Parses and validates a GGUF file's header and tensor table in TypeScript (no native code). */
-export function readGguf (path: string): GgufFile {
+/**
+ * Parses and validates a GGUF file's header and tensor table in TypeScript (no native code).
+ * `checkData: false` skips the check that tensor data lies inside the file (for writers that append it).
+ */
+export function readGguf (path: string, { checkData = true }: { checkData?: boolean } = {}): GgufFile {
   let fd: number
   try { fd = openSync(path, 'r') } catch (err) { throw new NotGgufError(`cannot open ${path}: ${(err as Error).message}`, { cause: err }) }
   try {
@@ -160,7 +163,7 @@ export function readGguf (path: string): GgufFile {
     for (const t of infos) {
       if (tensors.has(t.name)) throw new InvalidGgufError(`${path}: duplicate tensor '${t.name}'`)
       const fileOffset = dataOffset + t.rel
-      if (fileOffset + t.bytes > size) {
+      if (checkData && fileOffset + t.bytes > size) {
         throw new TruncatedGgufError(`${path}: tensor '${t.name}' needs bytes up to ${fileOffset + t.bytes} but the file has ${size}`)
       }
       tensors.set(t.name, { name: t.name, ne: t.ne, type: t.type, fileOffset, bytes: t.bytes })

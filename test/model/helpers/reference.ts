@@ -28,11 +28,11 @@ export function argmax (a: Float32Array): number {
 }
 
 /** node-llama-cpp: the prompt, then `decodeSteps` greedy tokens; logits after each evaluation. */
-export async function referenceLogits (modelPath: string, prompt: string | number[], decodeSteps: number, flashAttention: boolean): Promise<Reference> {
+export async function referenceLogits (modelPath: string, prompt: string | number[], decodeSteps: number, flashAttention: boolean, contextSize = 512): Promise<Reference> {
   const l = await llama()
   const model = await l.loadModel({ modelPath })
   try {
-    const ctx = await model.createContext({ contextSize: 512, threads: 1, flashAttention, sequences: 1 })
+    const ctx = await model.createContext({ contextSize, threads: 1, flashAttention, sequences: 1 })
     const seq = ctx.getSequence()
     const tokens = typeof prompt === 'string' ? model.tokenize(prompt, true) as number[] : prompt
     const steps: number[][] = []

@@ -1,0 +1,152 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * Writes a random-weight llama GGUF of a given shape and tensor type, with the vocabulary / tokenizer
+ * metadata copied from a real GGUF (default: the 32000-token Llama 2 vocab of llama-2-tiny-random.gguf),
+ * so node-llama-cpp loads and tokenizes it. Header through ggml's gguf writer, weights through ggml_quantize_chunk.
+ *
+ *   node --import tsx scripts/make-model.ts --out /tmp/m.gguf --layers 2 --embd 256 --heads 4 --kv-heads 2 --ff 512 --type q4_k
+ */
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { readGguf } from '../src/engine/gguf/gguf-reader.js'
+import { quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
+
+export const MODEL_TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k: 12, q5_k: 13, q6_k: 14 } as const
+export type ModelType = keyof typeof MODEL_TYPES
+/** llama_ftype of the file (general.file_type) */
+const FILE_TYPE: Record<ModelType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 15, q5_k: 17, q6_k: 18 }
+const BLOCK: Record<ModelType, number> = { f32: 1, f16: 1, q4_0: 32, q8_0: 32, q4_k: 256, q5_k: 256, q6_k: 256 }
+
+export interface MakeModelOptions {
+  out: string
+  layers: number
+  embd: number
+  heads: number
+  kvHeads: number
+  ff: number
+  type: ModelType
+  vocabFrom: string
+  seed: number
+  context: number
+}
+
+export const DEFAULTS: Omit<MakeModelOptions, 'out'> = {
+  layers: 2, embd: 256, heads: 4, kvHeads: 2, ff: 512, type: 'q8_0',
+  vocabFrom: 'test/fixtures/models/llama-2-tiny-random.gguf', seed: 1, context: 2048
+}
+
+/** Deterministic uniform floats in [-scale, scale) (mulberry32). */
+function fillRandom (out: Float32Array, seed: number, scale: number): void {
+  let a = seed >>> 0
+  for (let i = 0; i < out.length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale
+  }
+}
+
+export function makeModel (o: MakeModelOptions): void {
+  const blk = BLOCK[o.type]
+  if (o.embd % o.heads !== 0 || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
+  if (o.embd % blk !== 0 || o.ff % blk !== 0) throw new Error(`${o.type} needs embd and ff to be multiples of ${blk}`)
+  const vocab = readGguf(o.vocabFrom)
+  const tokens = vocab.metadata.get('tokenizer.ggml.tokens')
+  if (typeof tokens !== 'object' || !('length' in tokens)) throw new Error(`${o.vocabFrom} has no tokenizer.ggml.tokens`)
+  const nVocab = tokens.length
+  const headDim = o.embd / o.heads
+  const nEmbdKv = headDim * o.kvHeads
+  const wt = MODEL_TYPES[o.type]
+  // [name, ne, type, scale]
+  const specs: Array<{ name: string, ne: number[], type: number, scale: number }> = [
+    { name: 'token_embd.weight', ne: [o.embd, nVocab], type: wt, scale: 1 },
+    { name: 'output_norm.weight', ne: [o.embd], type: 0, scale: 0 },
+    { name: 'output.weight', ne: [o.embd, nVocab], type: wt, scale: 1 / Math.sqrt(o.embd) }
+  ]
+  for (let i = 0; i < o.layers; i++) {
+    const s = 1 / Math.sqrt(o.embd)
+    specs.push(
+      { name: `blk.${i}.attn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
+      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, o.embd], type: wt, scale: 2 * s },
+      { name: `blk.${i}.attn_k.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: 2 * s },
+      { name: `blk.${i}.attn_v.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: s },
+      { name: `blk.${i}.attn_output.weight`, ne: [o.embd, o.embd], type: wt, scale: s },
+      { name: `blk.${i}.ffn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
+      { name: `blk.${i}.ffn_gate.weight`, ne: [o.embd, o.ff], type: wt, scale: s },
+      { name: `blk.${i}.ffn_down.weight`, ne: [o.ff, o.embd], type: wt, scale: 1 / Math.sqrt(o.ff) },
+      { name: `blk.${i}.ffn_up.weight`, ne: [o.embd, o.ff], type: wt, scale: s }
+    )
+  }
+  const tmp = `${o.out}.tmp-${process.pid}`
+  writeGgufHeader(tmp, o.vocabFrom, ['general.', 'llama.'], {
+    'general.architecture': { kind: 'str', value: 'llama' },
+    'general.name': { kind: 'str', value: `random-llama-${o.layers}x${o.embd}-${o.type}` },
+    'general.file_type': { kind: 'u32', value: FILE_TYPE[o.type] },
+    'llama.context_length': { kind: 'u32', value: o.context },
+    'llama.embedding_length': { kind: 'u32', value: o.embd },
+    'llama.block_count': { kind: 'u32', value: o.layers },
+    'llama.feed_forward_length': { kind: 'u32', value: o.ff },
+    'llama.attention.head_count': { kind: 'u32', value: o.heads },
+    'llama.attention.head_count_kv': { kind: 'u32', value: o.kvHeads },
+    'llama.attention.layer_norm_rms_epsilon': { kind: 'f32', value: 1e-5 },
+    'llama.rope.dimension_count': { kind: 'u32', value: headDim },
+    'llama.rope.freq_base': { kind: 'f32', value: 10000 }
+  }, specs.map(({ name, ne, type }) => ({ name, ne, type })))
+  // append tensor data at the offsets the header announces (read back with our own parser)
+  const header = readGguf(tmp, { checkData: false })
+  const fd = openSync(tmp, 'r+')
+  try {
+    specs.forEach((s, i) => {
+      const info = header.tensors.get(s.name)!
+      const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
+      const f32 = new Float32Array(nRows * s.ne[0]!)
+      if (s.scale === 0) f32.fill(1)
+      else fillRandom(f32, o.seed * 1000 + i, s.scale)
+      const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
+      if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
+      writeSync(fd, bytes, 0, bytes.length, info.fileOffset)
+    })
+    // pad the file to the aligned end of the last tensor
+    const last = [...header.tensors.values()].reduce((a, t) => Math.max(a, t.fileOffset + t.bytes), 0)
+    writeSync(fd, new Uint8Array(1), 0, 1, last - 1)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, o.out)
+}
+
+function main (): void {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
+      'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
+      seed: { type: 'string' }, context: { type: 'string' }, help: { type: 'boolean' }
+    }
+  })
+  if (values.help === true || values.out === undefined) {
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N]\n`)
+    process.exit(values.help === true ? 0 : 2)
+  }
+  const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
+  const type = (values.type ?? DEFAULTS.type).toLowerCase()
+  if (!(type in MODEL_TYPES)) throw new Error(`unknown --type ${type}`)
+  const o: MakeModelOptions = {
+    out: values.out,
+    layers: int(values.layers, DEFAULTS.layers),
+    embd: int(values.embd, DEFAULTS.embd),
+    heads: int(values.heads, DEFAULTS.heads),
+    kvHeads: int(values['kv-heads'], DEFAULTS.kvHeads),
+    ff: int(values.ff, DEFAULTS.ff),
+    type: type as ModelType,
+    vocabFrom: values['vocab-from'] ?? DEFAULTS.vocabFrom,
+    seed: int(values.seed, DEFAULTS.seed),
+    context: int(values.context, DEFAULTS.context)
+  }
+  const t0 = Date.now()
+  makeModel(o)
+  process.stdout.write(`wrote ${o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main()

@@ -1,0 +1,83 @@
+import { Sampler } from '../engine/sampling/sampler.js'
+import { StopStringMatcher } from './stop-string-matcher.js'
+import type { FinishReason, GenerationEvent, SamplingParams } from '../shared/inference.js'
+
+/** What the loop needs from a tokenizer (src/engine/tokenizer.ts implements it). */
+export interface GenerationTokenizer {
+  isEog (token: number): boolean
+  createDecoder (context: readonly number[]): { push (token: number): string, flush (): string }
+}
+
+/** A model with a KV cache behind one call: a local shard chain, or a pipeline across the mesh. */
+export interface TokenForward {
+  /** tokens already in the cache */
+  readonly position: number
+  /**
+   * @param tokens (t) token ids, appended at `position`
+   * @returns (nVocab) f32 logits of the last token
+   */
+  forward (tokens: Int32Array, signal: AbortSignal): Promise<Float32Array>
+}
+
+export interface GenerationLoopInput {
+  model: TokenForward
+  tokenizer: GenerationTokenizer
+  /** prompt after templating, BOS included; the model's cache is empty */
+  promptTokens: readonly number[]
+  maxTokens: number
+  sampling: SamplingParams
+  /** generation ends before any of these; they are never emitted */
+  stop: readonly string[]
+  /** KV capacity: generation ends with `length` when the cache is full */
+  cells: number
+  /** prompt tokens per forward pass during prefill */
+  prefillChunk: number
+  signal: AbortSignal
+}
+
+/**
+ * Prefill in chunks, then sample / feed back token by token. Ends on an end-of-generation token or a stop
+ * string (`stop`), on maxTokens or a full cache (`length`), or on abort (`cancelled`). Token events carry
+ * final text: complete UTF-8 characters, never part of a stop string; a token whose text is held back
+ * yields no event until released (the event then names the latest token). Exactly one `done` at the end.
+ * Errors other than an abort are thrown.
+ */
+export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
+  const { model, tokenizer, promptTokens, maxTokens, signal } = input
+  const sampler = new Sampler(input.sampling)
+  const decoder = tokenizer.createDecoder(promptTokens.slice(-8))
+  const matcher = new StopStringMatcher(input.stop)
+  let completionTokens = 0
+  const done = (finishReason: FinishReason): GenerationEvent => ({ type: 'done', finishReason, usage: { promptTokens: promptTokens.length, completionTokens } })
+  try {
+    for (const t of promptTokens) sampler.accept(t)
+    const chunk = Math.max(1, input.prefillChunk)
+    let logits: Float32Array | undefined
+    for (let i = 0; i < promptTokens.length; i += chunk) {
+      logits = await model.forward(Int32Array.from(promptTokens.slice(i, i + chunk)), signal)
+    }
+    let finish: FinishReason = 'length'
+    let lastToken = -1
+    for (;;) {
+      // (nVocab) f32 logits of the last position
+      const token = sampler.sample(logits!)
+      sampler.accept(token)
+      lastToken = token
+      completionTokens++
+      if (tokenizer.isEog(token)) { finish = 'stop'; break }
+      const released = matcher.push(decoder.push(token))
+      if (released.text !== '') yield { type: 'token', text: released.text, tokenId: token }
+      if (released.stopped) { yield done('stop'); return }
+      if (completionTokens >= maxTokens || model.position >= input.cells) break
+      if (signal.aborted) { finish = 'cancelled'; break }
+      logits = await model.forward(Int32Array.of(token), signal)
+    }
+    const tail = matcher.push(decoder.flush())
+    const rest = tail.stopped ? tail.text : tail.text + matcher.flush()
+    if (rest !== '' && finish !== 'cancelled') yield { type: 'token', text: rest, tokenId: lastToken }
+    yield done(tail.stopped ? 'stop' : finish)
+  } catch (err) {
+    if (signal.aborted) { yield done('cancelled'); return }
+    throw err
+  }
+}
