@@ -96,7 +96,11 @@ export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
   }))
   router.get('/api/version', ...guard('ollama'), (_req, res) => { res.json({ version: deps.version }) })
 
-  // unknown /v1 routes: 404 in the OpenAI shape (/api/* is shared with other mounts: left alone)
+  // known Ollama paths with the wrong method: 404 in the Ollama shape (other /api/* paths belong to other mounts)
+  router.all(['/api/chat', '/api/generate', '/api/tags', '/api/show', '/api/ps', '/api/version'], (req, res) => {
+    sendError(res, 'ollama', new RouteNotFoundError(`no route ${req.method} ${req.path}`))
+  })
+  // unknown /v1 routes: 404 in the OpenAI shape (Anthropic's under /v1/messages)
   router.all(/^\/v1\//, (req, res) => {
     sendError(res, req.path.startsWith('/v1/messages') ? 'anthropic' : 'openai', new RouteNotFoundError(`no route ${req.method} ${req.path}`))
   })
