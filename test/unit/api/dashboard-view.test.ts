@@ -79,10 +79,10 @@ test('trackMembers: a node seen once and then missing from members is dead; susp
 test('pairLinks: one edge per pair with both directions, none to absent nodes', () => {
   const links = [
     { from: 'b', to: 'a', rttMs: 2, bandwidthBytesPerSec: 0 },
-    { from: 'a', to: 'b', rttMs: 1, bandwidthBytesPerSec: 0 },
+    { from: 'a', to: 'b', rttMs: 1, bandwidthBytesPerSec: 5e8 },
     { from: 'a', to: 'z', rttMs: 9, bandwidthBytesPerSec: 0 }
   ]
-  assert.deepEqual(view.pairLinks(links, new Set(['a', 'b'])), [{ a: 'a', b: 'b', rttMs: 2, rttBackMs: 1 }])
+  assert.deepEqual(view.pairLinks(links, new Set(['a', 'b'])), [{ a: 'a', b: 'b', rttMs: 2, rttBackMs: 1, bandwidthBytesPerSec: 5e8 }])
 })
 
 test('layerRangeOf prefers the plan stage over a reported shard; estimateUsedBytes is the shard share', () => {

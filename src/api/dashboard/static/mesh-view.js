@@ -54,18 +54,20 @@ export function trackMembers (known, state, now) {
  * One undirected edge per pair of present nodes, with the RTT measured in each direction.
  * @param {ClusterState['links']} links
  * @param {Set<string>} present
- * @returns {Array<{ a: string, b: string, rttMs: number, rttBackMs?: number }>}
+ * `bandwidthBytesPerSec` is the larger of the two estimates (0 = not measured).
+ * @returns {Array<{ a: string, b: string, rttMs: number, rttBackMs?: number, bandwidthBytesPerSec: number }>}
  */
 export function pairLinks (links, present) {
-  /** @type {Map<string, { a: string, b: string, rttMs: number, rttBackMs?: number }>} */
+  /** @type {Map<string, { a: string, b: string, rttMs: number, rttBackMs?: number, bandwidthBytesPerSec: number }>} */
   const pairs = new Map()
   for (const l of links) {
     if (!present.has(l.from) || !present.has(l.to) || l.from === l.to) continue
     const [a, b] = l.from < l.to ? [l.from, l.to] : [l.to, l.from]
     const key = `${a} ${b}`
+    const bw = l.bandwidthBytesPerSec > 0 ? l.bandwidthBytesPerSec : 0
     const e = pairs.get(key)
-    if (e === undefined) pairs.set(key, { a, b, rttMs: l.rttMs })
-    else e.rttBackMs = l.rttMs
+    if (e === undefined) pairs.set(key, { a, b, rttMs: l.rttMs, bandwidthBytesPerSec: bw })
+    else { e.rttBackMs = l.rttMs; e.bandwidthBytesPerSec = Math.max(e.bandwidthBytesPerSec, bw) }
   }
   return [...pairs.values()]
 }

@@ -34,7 +34,8 @@ export function renderTopology (els, nodes, state, now) {
     return {
       line: s('g', { class: 'link', 'data-from': e.a, 'data-to': e.b },
         s('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y }),
-        s('title', {}, `RTT between ${nameOf(nodes, e.a)} and ${nameOf(nodes, e.b)}: ${both}`)),
+        s('title', {}, `RTT between ${nameOf(nodes, e.a)} and ${nameOf(nodes, e.b)}: ${both}` +
+          (e.bandwidthBytesPerSec > 0 ? ` · bandwidth ≈ ${formatBytes(e.bandwidthBytesPerSec)}/s` : ''))),
       // labels go on top of the node boxes so a crowded graph never hides a measurement
       label: s('text', { x: mx, y: my - 8, 'text-anchor': 'middle', class: 'rtt', 'data-from': e.a, 'data-to': e.b, 'data-rtt-ms': mean }, `RTT ${formatMs(mean)}`)
     }
