@@ -156,7 +156,7 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
     }
     const before = await cancelledMetric(a)
     const logBefore = a.log().length
-    const maxTokens = 1500
+    const maxTokens = 2000 // stories260k: context 2048; the stream must still be running when Stop lands
     await sendPrompt('Once upon a time', maxTokens)
     const reply = page.locator('#chat-log .msg.assistant').last()
     await waitFor('the first tokens', async () => Number(await reply.getAttribute('data-chunks') ?? 0) >= 1 ? true : undefined, 30_000, 20)
