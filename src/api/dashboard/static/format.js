@@ -1,0 +1,37 @@
+// Formatting of sizes, durations and ids for display. Pure.
+
+/** @param {number | undefined} n bytes */
+export function formatBytes (n) {
+  if (n === undefined || !Number.isFinite(n)) return '?'
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let v = n
+  let i = 0
+  while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++ }
+  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`
+}
+
+/** @param {number | undefined} ms */
+export function formatMs (ms) {
+  if (ms === undefined || !Number.isFinite(ms)) return '?'
+  if (ms < 1) return `${ms.toFixed(2)} ms`
+  if (ms < 10) return `${ms.toFixed(1)} ms`
+  if (ms < 10_000) return `${Math.round(ms)} ms`
+  return `${(ms / 1000).toFixed(1)} s`
+}
+
+/** Half-open layer range. @param {number} start @param {number} end */
+export function formatRange (start, end) {
+  return `[${start}, ${end})`
+}
+
+/** @param {string} id */
+export function shortId (id) {
+  return id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id
+}
+
+/** @param {number} ms */
+export function formatAgo (ms) {
+  if (ms < 1500) return 'just now'
+  const s = Math.round(ms / 1000)
+  return s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`
+}

@@ -1,0 +1,228 @@
+// The dashboard in a real browser (Debian chromium, headless) against a real 2-node mesh on 127.0.0.1.
+// Screenshots of each state go to test-artifacts/dashboard/. Parts whose server side is not wired yet in
+// this tree are skipped with a TODO message (feature-checked), never faked.
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { resolve } from 'node:path'
+import type { Page } from 'playwright-core'
+import { launchBrowser, screenshot } from './helpers/browser.js'
+import type { BrowserHandle } from './helpers/browser.js'
+import { startNode, waitFor } from './helpers/nodes.js'
+import type { NodeProc } from './helpers/nodes.js'
+
+const MODEL = resolve('models/stories260k-f32.gguf')
+/** protocols/membership.md: a node that dies without `leave` leaves every view within 5.25 s */
+const FAILURE_DETECTION_MS = 5250
+/** the page polls /cluster/state every second; plus a request in flight and a render */
+const PAGE_LAG_MS = 2000
+
+describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
+  let a: NodeProc
+  let b: NodeProc
+  let browser: BrowserHandle
+  let page: Page
+  const shots: string[] = []
+  const pageErrors: string[] = []
+
+  before(async () => {
+    a = await startNode({ name: 'alpha', models: [MODEL] })
+    let launcher: 'start' | 'engine-node' = 'start'
+    if (await servableModels() === undefined) {
+      // TODO(node): `exo-p2p start` serves no model yet (NoEngineInferenceService). Same ExoNode, with the
+      // local ggml engine wired in by the test launcher, so chat and stop run against a real engine.
+      process.stderr.write('exo-p2p start has no engine in this tree: nodes run through test/browser/helpers/engine-node.ts\n')
+      await a.stop()
+      launcher = 'engine-node'
+      a = await startNode({ name: 'alpha', models: [MODEL], launcher })
+    }
+    const selfA = (await a.state()).self
+    const addr = selfA.addresses.find((x) => x.includes('/127.0.0.1/')) ?? selfA.addresses[0]
+    assert.ok(addr !== undefined, 'node alpha reports no address')
+    b = await startNode({ name: 'beta', models: [MODEL], launcher, peers: [addr.includes('/p2p/') ? addr : `${addr}/p2p/${selfA.peerId}`] })
+    await waitFor('alpha to see beta and a link between them', async () => {
+      const st = await a.state()
+      return st.members.length === 2 && st.links.length > 0 ? st : undefined
+    }, 30_000)
+    browser = await launchBrowser({ width: 1200, height: 900 })
+    page = browser.page
+    page.on('pageerror', (err) => { pageErrors.push(err.message) })
+  })
+
+  after(async () => {
+    await browser?.close()
+    await Promise.all([a?.stop(), b?.stop()])
+    if (shots.length > 0) process.stderr.write(`screenshots:\n  ${shots.join('\n  ')}\n`)
+  })
+
+  test('the page shows both nodes and the link between them with its RTT', async () => {
+    await page.goto(`${a.httpUrl}/`)
+    const st = await a.state()
+    for (const m of st.members) {
+      const node = page.locator(`#topology .node[data-peer-id="${m.peerId}"]`)
+      await node.waitFor({ timeout: 5000 })
+      assert.equal(await node.getAttribute('data-status'), 'alive')
+      assert.match(await node.textContent() ?? '', new RegExp(m.name))
+      assert.match(await node.textContent() ?? '', new RegExp(m.capabilities.backend))
+    }
+    const [p, q] = [st.members[0]!.peerId, st.members[1]!.peerId].sort()
+    const rtt = page.locator(`#topology text.rtt[data-from="${p}"][data-to="${q}"]`)
+    await rtt.waitFor({ timeout: 5000 })
+    assert.match(await rtt.textContent() ?? '', /RTT \d+(\.\d+)? ms/)
+    assert.equal(await page.locator('#members li.member').count(), 2)
+    shots.push(await screenshot(page, '1-mesh'))
+  })
+
+  test('the plan panel shows the agreed plan with its layer ranges', async (t) => {
+    const st = await a.state()
+    if (st.plan === undefined) {
+      assert.match(await page.locator('#plan').textContent() ?? '', /no plan/i)
+      shots.push(await screenshot(page, '2-plan-absent'))
+      t.skip('TODO(plan): GET /cluster/state carries no `plan` yet in this tree; only the "no plan" notice was asserted')
+      return
+    }
+    const plan = await waitFor('a plan', async () => (await a.state()).plan ?? undefined, 30_000).catch(() => undefined)
+    if (plan === undefined) {
+      const reason = (await a.state()).planReason ?? ''
+      await page.locator('#plan [data-plan="none"]').waitFor({ timeout: 5000 })
+      assert.ok(reason === '' || (await page.locator('#plan').textContent() ?? '').includes(reason))
+      shots.push(await screenshot(page, '2-plan-none'))
+      return
+    }
+    await page.locator(`#plan [data-plan="${plan.id}"]`).waitFor({ timeout: 5000 })
+    const items = page.locator('#plan ol.stages li')
+    assert.equal(await items.count(), plan.stages.length)
+    for (const [i, st2] of plan.stages.entries()) {
+      assert.match(await items.nth(i).textContent() ?? '', new RegExp(`${st2.name}.*layers \\[${st2.start}, ${st2.end}\\)`))
+      const box = await page.locator(`#topology .node[data-peer-id="${st2.peerId}"] .layers`).textContent()
+      assert.match(box ?? '', new RegExp(`\\[${st2.start}, ${st2.end}\\)`))
+    }
+    shots.push(await screenshot(page, '2-plan'))
+  })
+
+  /** Model ids GET /v1/models lists, or undefined when the API routes are not there. */
+  async function servableModels (): Promise<string[] | undefined> {
+    const res = await fetch(`${a.httpUrl}/v1/models`).catch(() => undefined)
+    if (res === undefined || !res.ok) return undefined
+    const body = await res.json() as { data?: Array<{ id: string }> }
+    return body.data?.map((m) => m.id)
+  }
+
+  async function sendPrompt (text: string, maxTokens: number): Promise<void> {
+    // 'auto': the page must itself pick /v1/completions, the test model having no chat template
+    await page.selectOption('#chat-mode', 'auto')
+    await page.fill('#chat-max', String(maxTokens))
+    await page.fill('#chat-input', text)
+    await page.click('#chat-send')
+  }
+
+  test('a chat message gets a streamed reply with live tokens/s', async (t) => {
+    const models = await servableModels()
+    if (models === undefined || models.length === 0) {
+      t.skip('TODO(api): GET /v1/models is not served (or lists no model) in this tree; chat not verified')
+      return
+    }
+    await page.locator(`#chat-model option[value="${models[0]}"]`).waitFor({ state: 'attached', timeout: 8000 })
+    await sendPrompt('Once upon a time', 40)
+    const reply = page.locator('#chat-log .msg.assistant').last()
+    await waitFor('the reply to finish', async () => (await reply.getAttribute('data-state')) === 'done' ? true : undefined, 60_000)
+    const text = await reply.locator('.text').textContent() ?? ''
+    assert.ok(text.trim().length > 0, 'empty reply')
+    assert.ok(Number(await reply.getAttribute('data-chunks')) > 1, 'the reply did not arrive as a stream of events')
+    const stats = await page.locator('#chat-stats').textContent() ?? ''
+    const m = /(\d+) tokens/.exec(stats)
+    assert.ok(m !== null && Number(m[1]) > 1 && Number(m[1]) <= 40, stats)
+    assert.match(stats, /\d+(\.\d+)? tok\/s/)
+    assert.match(stats, /\/v1\/completions/, 'a model without a chat template must go to /v1/completions')
+    shots.push(await screenshot(page, '3-chat'))
+  })
+
+  /** Requests the node counts as cancelled in /metrics (any counter named *cancel*), undefined without one. */
+  async function cancelledMetric (node: NodeProc): Promise<number | undefined> {
+    const res = await fetch(`${node.httpUrl}/metrics`).catch(() => undefined)
+    if (res === undefined || !res.ok) return undefined
+    let sum: number | undefined
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^(\w*cancel\w*)(\{[^}]*\})?\s+([\d.e+-]+)$/.exec(line)
+      if (m !== null) sum = (sum ?? 0) + Number(m[3])
+    }
+    return sum
+  }
+
+  test('Stop aborts the stream mid-reply and the node reports the request cancelled', async (t) => {
+    const models = await servableModels()
+    if (models === undefined || models.length === 0) {
+      t.skip('TODO(api): GET /v1/models is not served in this tree; stop not verified')
+      return
+    }
+    const before = await cancelledMetric(a)
+    const logBefore = a.log().length
+    const maxTokens = 2000 // stories260k: context 2048; the stream must still be running when Stop lands
+    await sendPrompt('Once upon a time', maxTokens)
+    const reply = page.locator('#chat-log .msg.assistant').last()
+    await waitFor('the first tokens', async () => Number(await reply.getAttribute('data-chunks') ?? 0) >= 1 ? true : undefined, 30_000, 20)
+    await page.click('#chat-stop')
+    await waitFor('the reply to be marked stopped', async () => (await reply.getAttribute('data-state')) === 'stopped' ? true : undefined, 5000)
+    const got = Number(await reply.getAttribute('data-chunks'))
+    assert.ok(got < maxTokens, `all ${got} tokens arrived before Stop took effect`)
+    assert.match(await page.locator('#chat-stats').textContent() ?? '', /stopped/)
+    shots.push(await screenshot(page, '4-chat-stopped'))
+    // the node side: a cancel counter in /metrics, or its log
+    const evidence = await waitFor('the node to report the request cancelled', async () => {
+      const now = await cancelledMetric(a)
+      if (now !== undefined && now > (before ?? 0)) return `metrics: cancelled ${before ?? 0} → ${now}`
+      const line = a.log().slice(logBefore).split('\n').find((l) => /cancel/i.test(l))
+      return line !== undefined ? `log: ${line.slice(0, 300)}` : undefined
+    }, 8000).catch((err: unknown) => { throw new Error(`${String(err)}\nnode log tail:\n${a.log().slice(-2000)}`) })
+    process.stderr.write(`cancel evidence: ${evidence}\n`)
+  })
+
+  test('usable at phone width (390 px): no horizontal scrolling, every panel shown', async () => {
+    const phone = await browser.browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
+    try {
+      await phone.goto(`${a.httpUrl}/`)
+      await phone.locator('#topology .node').first().waitFor({ timeout: 5000 })
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      assert.ok(overflow <= 0, `page is ${overflow} px wider than the screen`)
+      for (const id of ['#topology', '#plan', '#models', '#chat-input', '#chat-send']) assert.ok(await phone.locator(id).isVisible(), id)
+      const send = await phone.locator('#chat-send').boundingBox()
+      assert.ok(send !== null && send.x + send.width <= 390, 'Send button is off screen')
+      shots.push(await screenshot(phone, '5-phone'))
+    } finally {
+      await phone.close()
+    }
+  })
+
+  test('killing a node turns it dead in the page within the failure-detection bound', async () => {
+    const peerB = (await b.state()).self.peerId
+    const node = page.locator(`#topology .node[data-peer-id="${peerB}"]`)
+    assert.equal(await node.getAttribute('data-status'), 'alive')
+    const killedAt = Date.now()
+    await b.kill()
+    let suspectAt: number | undefined
+    await waitFor('beta to be shown dead', async () => {
+      const status = await node.getAttribute('data-status')
+      if (status === 'suspect' && suspectAt === undefined) {
+        suspectAt = Date.now() - killedAt
+        shots.push(await screenshot(page, '6a-node-suspect'))
+      }
+      return status === 'dead' ? true : undefined
+    }, FAILURE_DETECTION_MS + PAGE_LAG_MS + 3000, 100)
+    // suspect is a 2 s window (3–5 s without announcement): the 1 s poll usually, not always, lands in it
+    process.stderr.write(`beta shown suspect: ${suspectAt === undefined ? 'not observed' : `${suspectAt} ms after SIGKILL`}\n`)
+    const took = Date.now() - killedAt
+    process.stderr.write(`beta shown dead ${took} ms after SIGKILL (bound ${FAILURE_DETECTION_MS} + page ${PAGE_LAG_MS})\n`)
+    assert.ok(took <= FAILURE_DETECTION_MS + PAGE_LAG_MS, `took ${took} ms`)
+    assert.equal(await page.locator(`#members li[data-peer-id="${peerB}"]`).getAttribute('data-status'), 'dead')
+    assert.match(await page.locator('#counts').textContent() ?? '', /1 dead/)
+    shots.push(await screenshot(page, '6-node-dead'))
+  })
+
+  test('a clear banner when the node serving the page is unreachable', async () => {
+    await a.kill()
+    const banner = page.locator('#banner')
+    await banner.waitFor({ state: 'visible', timeout: 6000 })
+    assert.match(await banner.textContent() ?? '', /cannot reach this node/i)
+    shots.push(await screenshot(page, '7-unreachable'))
+    assert.deepEqual(pageErrors, [], 'uncaught errors in the page')
+  })
+})
