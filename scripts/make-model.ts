@@ -29,6 +29,8 @@ export interface MakeModelOptions {
   vocabFrom: string
   seed: number
   context: number
+  /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
+  reuseLayers?: boolean
 }
 
 export const DEFAULTS: Omit<MakeModelOptions, 'out'> = {
@@ -97,9 +99,13 @@ export function makeModel (o: MakeModelOptions): void {
   // append tensor data at the offsets the header announces (read back with our own parser)
   const header = readGguf(tmp, { checkData: false })
   const fd = openSync(tmp, 'r+')
+  const layer0 = new Map<string, Uint8Array>()
   try {
     specs.forEach((s, i) => {
       const info = header.tensors.get(s.name)!
+      const suffix = s.name.replace(/^blk\.\d+\./, '')
+      const reuse = o.reuseLayers === true && s.name.startsWith('blk.') ? layer0.get(suffix) : undefined
+      if (reuse !== undefined) { writeSync(fd, reuse, 0, reuse.length, info.fileOffset); return }
       const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
       const f32 = new Float32Array(nRows * s.ne[0]!)
       if (s.scale === 0) f32.fill(1)
@@ -107,6 +113,7 @@ export function makeModel (o: MakeModelOptions): void {
       const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
       if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
       writeSync(fd, bytes, 0, bytes.length, info.fileOffset)
+      if (o.reuseLayers === true && s.name.startsWith('blk.0.')) layer0.set(suffix, bytes)
     })
     // pad the file to the aligned end of the last tensor
     const last = [...header.tensors.values()].reduce((a, t) => Math.max(a, t.fileOffset + t.bytes), 0)
@@ -122,11 +129,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -142,7 +149,8 @@ function main (): void {
     type: type as ModelType,
     vocabFrom: values['vocab-from'] ?? DEFAULTS.vocabFrom,
     seed: int(values.seed, DEFAULTS.seed),
-    context: int(values.context, DEFAULTS.context)
+    context: int(values.context, DEFAULTS.context),
+    reuseLayers: values['reuse-layers'] === true
   }
   const t0 = Date.now()
   makeModel(o)
