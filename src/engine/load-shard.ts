@@ -47,6 +47,9 @@ export function validateShardOptions (options: ShardOptions, nLayers: number): v
   if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > MAX_THREADS) {
     throw new InvalidEngineOptionError(`threads must be an integer in [1, ${MAX_THREADS}], got ${options.threads}`)
   }
+  if (options.flashAttention !== undefined && typeof options.flashAttention !== 'boolean') {
+    throw new InvalidEngineOptionError(`flashAttention must be a boolean, got ${String(options.flashAttention)}`)
+  }
 }
 
 /** Loads the weights of layers [start, end) (plus embedding / output when first / last) into ggml buffers. */
