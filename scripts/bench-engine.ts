@@ -24,6 +24,8 @@ const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'co
   { file: 'llama-16x2048-q4_k.gguf', type: 'q4_k', layers: 16, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 }
 ]
 
+/** decode is measured in this many interleaved blocks per run */
+const BLOCKS = 4
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 const argmax = (a: Float32Array): number => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i; return b }
@@ -45,7 +47,7 @@ interface Result { model: string, decodeOurs: number, decodeNlc: number, prefill
 async function benchModel (path: string, threads: number, flashAttention: boolean, runs: number): Promise<Result> {
   const meta = readModelMetadata(path)
   const big = meta.fileBytes > 50e6
-  const decodeTokens = big ? 24 : 128
+  const decodeTokens = big ? 32 : 128
   const prefillTokens = big ? 128 : 256
   const contextSize = 512
   const prompt = [1]
@@ -59,30 +61,32 @@ async function benchModel (path: string, threads: number, flashAttention: boolea
   const r = { decodeOurs: [] as number[], decodeNlc: [] as number[], prefillOurs: [] as number[], prefillNlc: [] as number[] }
   try {
     for (let run = 0; run < runs; run++) {
-      // node-llama-cpp: prefill, then greedy decode one token per evaluation
+      // prefill: node-llama-cpp then ours, same prompt
       await seq.clearHistory()
       let t0 = performance.now()
-      let res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as never, { generateNext: { token: true } }] : t as never))
+      const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as never, { generateNext: { token: true } }] : t as never))
       r.prefillNlc.push(prompt.length / ((performance.now() - t0) / 1000))
       let tok = res[res.length - 1]!.next!.token!
-      t0 = performance.now()
-      for (let i = 0; i < decodeTokens; i++) {
-        res = await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]])
-        tok = res[0]!.next!.token!
-      }
-      r.decodeNlc.push(decodeTokens / ((performance.now() - t0) / 1000))
-
-      // ours: same prompt, same number of decode steps, greedy on the returned logits
       const s = shard.createSession({ contextSize })
       t0 = performance.now()
       let o = await s.forward({ kind: 'tokens', tokens: Int32Array.from(prompt) })
       r.prefillOurs.push(prompt.length / ((performance.now() - t0) / 1000))
-      t0 = performance.now()
-      for (let i = 0; i < decodeTokens; i++) {
-        if (o.kind !== 'logits') throw new Error('expected logits')
-        o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(o.logits)) })
+      // decode: greedy, one token per evaluation, in interleaved blocks so load changes hit both alike
+      const block = Math.max(1, Math.floor(decodeTokens / BLOCKS))
+      for (let b = 0; b < BLOCKS; b++) {
+        t0 = performance.now()
+        for (let i = 0; i < block; i++) {
+          const next = await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]])
+          tok = next[0]!.next!.token!
+        }
+        r.decodeNlc.push(block / ((performance.now() - t0) / 1000))
+        t0 = performance.now()
+        for (let i = 0; i < block; i++) {
+          if (o.kind !== 'logits') throw new Error('expected logits')
+          o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(o.logits)) })
+        }
+        r.decodeOurs.push(block / ((performance.now() - t0) / 1000))
       }
-      r.decodeOurs.push(decodeTokens / ((performance.now() - t0) / 1000))
       s.dispose()
     }
   } finally {
