@@ -11,6 +11,8 @@ export const UBATCH = 512
 /** KV cells are allocated in multiples of this (llama.cpp pads n_ctx to 256). */
 const KV_PAD = 256
 const MAX_CONTEXT = 1 << 20
+/** cap on the f32 values one forward may return (1 GiB) */
+const MAX_OUTPUT_VALUES = 1 << 28
 
 export class ShardSessionImpl implements ShardSession {
   readonly contextSize: number
@@ -84,6 +86,9 @@ export class ShardSessionImpl implements ShardSession {
     if (start + n > this.contextSize) throw new ContextOverflowError(start, n, this.contextSize)
     const hp = this.shard.description.hparams
     const { isLast } = this.shard
+    if (isLast && mode === 'all' && n * hp.nVocab > MAX_OUTPUT_VALUES) {
+      throw new InvalidForwardInputError(`logits 'all' for ${n} tokens × ${hp.nVocab} would exceed ${MAX_OUTPUT_VALUES} values; evaluate fewer tokens per call`)
+    }
     return await this.shard.queue.run(async () => {
       if (this.disposed) throw new DisposedError('ShardSession')
       this.pos = start // a concurrent truncate() may not move us
