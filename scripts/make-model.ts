@@ -29,6 +29,10 @@ export interface MakeModelOptions {
   vocabFrom: string
   seed: number
   context: number
+  /** `general.architecture`: llama (default) or qwen3 (adds per-head Q/K norms) */
+  arch?: 'llama' | 'qwen3'
+  /** attention head size (default embd / heads; written as attention.key_length when different or for qwen3) */
+  headDim?: number
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
 }
@@ -52,13 +56,15 @@ function fillRandom (out: Float32Array, seed: number, scale: number): void {
 
 export function makeModel (o: MakeModelOptions): void {
   const blk = BLOCK[o.type]
-  if (o.embd % o.heads !== 0 || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
-  if (o.embd % blk !== 0 || o.ff % blk !== 0) throw new Error(`${o.type} needs embd and ff to be multiples of ${blk}`)
+  const arch = o.arch ?? 'llama'
+  if ((o.headDim === undefined && o.embd % o.heads !== 0) || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
+  const headDim = o.headDim ?? o.embd / o.heads
+  const nEmbdQ = headDim * o.heads
+  if (o.embd % blk !== 0 || o.ff % blk !== 0 || nEmbdQ % blk !== 0) throw new Error(`${o.type} needs embd, ff and head_dim × heads to be multiples of ${blk}`)
   const vocab = readGguf(o.vocabFrom)
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens')
   if (typeof tokens !== 'object' || !('length' in tokens)) throw new Error(`${o.vocabFrom} has no tokenizer.ggml.tokens`)
   const nVocab = tokens.length
-  const headDim = o.embd / o.heads
   const nEmbdKv = headDim * o.kvHeads
   const wt = MODEL_TYPES[o.type]
   // [name, ne, type, scale]
@@ -71,30 +77,36 @@ export function makeModel (o: MakeModelOptions): void {
     const s = 1 / Math.sqrt(o.embd)
     specs.push(
       { name: `blk.${i}.attn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
-      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, o.embd], type: wt, scale: 2 * s },
+      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, nEmbdQ], type: wt, scale: 2 * s },
       { name: `blk.${i}.attn_k.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: 2 * s },
       { name: `blk.${i}.attn_v.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: s },
-      { name: `blk.${i}.attn_output.weight`, ne: [o.embd, o.embd], type: wt, scale: s },
+      { name: `blk.${i}.attn_output.weight`, ne: [nEmbdQ, o.embd], type: wt, scale: 1 / Math.sqrt(nEmbdQ) },
       { name: `blk.${i}.ffn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
       { name: `blk.${i}.ffn_gate.weight`, ne: [o.embd, o.ff], type: wt, scale: s },
       { name: `blk.${i}.ffn_down.weight`, ne: [o.ff, o.embd], type: wt, scale: 1 / Math.sqrt(o.ff) },
       { name: `blk.${i}.ffn_up.weight`, ne: [o.embd, o.ff], type: wt, scale: s }
     )
+    if (arch === 'qwen3') {
+      specs.push({ name: `blk.${i}.attn_q_norm.weight`, ne: [headDim], type: 0, scale: 0 }, { name: `blk.${i}.attn_k_norm.weight`, ne: [headDim], type: 0, scale: 0 })
+    }
   }
   const tmp = `${o.out}.tmp-${process.pid}`
-  writeGgufHeader(tmp, o.vocabFrom, ['general.', 'llama.'], {
-    'general.architecture': { kind: 'str', value: 'llama' },
-    'general.name': { kind: 'str', value: `random-llama-${o.layers}x${o.embd}-${o.type}` },
+  const a = (key: string): string => `${arch}.${key}`
+  writeGgufHeader(tmp, o.vocabFrom, ['general.', 'llama.', `${arch}.`], {
+    'general.architecture': { kind: 'str', value: arch },
+    'general.name': { kind: 'str', value: `random-${arch}-${o.layers}x${o.embd}-${o.type}` },
     'general.file_type': { kind: 'u32', value: FILE_TYPE[o.type] },
-    'llama.context_length': { kind: 'u32', value: o.context },
-    'llama.embedding_length': { kind: 'u32', value: o.embd },
-    'llama.block_count': { kind: 'u32', value: o.layers },
-    'llama.feed_forward_length': { kind: 'u32', value: o.ff },
-    'llama.attention.head_count': { kind: 'u32', value: o.heads },
-    'llama.attention.head_count_kv': { kind: 'u32', value: o.kvHeads },
-    'llama.attention.layer_norm_rms_epsilon': { kind: 'f32', value: 1e-5 },
-    'llama.rope.dimension_count': { kind: 'u32', value: headDim },
-    'llama.rope.freq_base': { kind: 'f32', value: 10000 }
+    [a('context_length')]: { kind: 'u32', value: o.context },
+    [a('embedding_length')]: { kind: 'u32', value: o.embd },
+    [a('block_count')]: { kind: 'u32', value: o.layers },
+    [a('feed_forward_length')]: { kind: 'u32', value: o.ff },
+    [a('attention.head_count')]: { kind: 'u32', value: o.heads },
+    [a('attention.head_count_kv')]: { kind: 'u32', value: o.kvHeads },
+    [a('attention.key_length')]: { kind: 'u32', value: headDim },
+    [a('attention.value_length')]: { kind: 'u32', value: headDim },
+    [a('attention.layer_norm_rms_epsilon')]: { kind: 'f32', value: 1e-5 },
+    [a('rope.dimension_count')]: { kind: 'u32', value: headDim },
+    [a('rope.freq_base')]: { kind: 'f32', value: 10000 }
   }, specs.map(({ name, ne, type }) => ({ name, ne, type })))
   // append tensor data at the offsets the header announces (read back with our own parser)
   const header = readGguf(tmp, { checkData: false })
@@ -129,11 +141,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -150,8 +162,11 @@ function main (): void {
     vocabFrom: values['vocab-from'] ?? DEFAULTS.vocabFrom,
     seed: int(values.seed, DEFAULTS.seed),
     context: int(values.context, DEFAULTS.context),
-    reuseLayers: values['reuse-layers'] === true
+    reuseLayers: values['reuse-layers'] === true,
+    arch: values.arch === 'qwen3' ? 'qwen3' : 'llama',
+    headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
   }
+  if (values.arch !== undefined && values.arch !== 'llama' && values.arch !== 'qwen3') throw new Error(`unknown --arch ${values.arch}`)
   const t0 = Date.now()
   makeModel(o)
   process.stdout.write(`wrote ${o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)
