@@ -33,6 +33,8 @@ export interface MakeModelOptions {
   arch?: 'llama' | 'qwen3'
   /** attention head size (default embd / heads; written as attention.key_length when different or for qwen3) */
   headDim?: number
+  /** llama 3 style rope_freqs.weight (per-dimension RoPE frequency divisors, f32 [head_dim / 2]) */
+  ropeFreqs?: boolean
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
 }
@@ -86,6 +88,7 @@ export function makeModel (o: MakeModelOptions): void {
       { name: `blk.${i}.ffn_down.weight`, ne: [o.ff, o.embd], type: wt, scale: 1 / Math.sqrt(o.ff) },
       { name: `blk.${i}.ffn_up.weight`, ne: [o.embd, o.ff], type: wt, scale: s }
     )
+    if (i === 0 && o.ropeFreqs === true) specs.push({ name: 'rope_freqs.weight', ne: [headDim / 2], type: 0, scale: -1 })
     if (arch === 'qwen3') {
       specs.push({ name: `blk.${i}.attn_q_norm.weight`, ne: [headDim], type: 0, scale: 0 }, { name: `blk.${i}.attn_k_norm.weight`, ne: [headDim], type: 0, scale: 0 })
     }
@@ -121,6 +124,7 @@ export function makeModel (o: MakeModelOptions): void {
       const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
       const f32 = new Float32Array(nRows * s.ne[0]!)
       if (s.scale === 0) f32.fill(1)
+      else if (s.scale === -1) f32.forEach((_, j) => { f32[j] = 1 + 7 * j / f32.length }) // rope factors 1…8
       else fillRandom(f32, o.seed * 1000 + i, s.scale)
       const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
       if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
@@ -141,11 +145,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N] [--rope-freqs]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -164,6 +168,7 @@ function main (): void {
     context: int(values.context, DEFAULTS.context),
     reuseLayers: values['reuse-layers'] === true,
     arch: values.arch === 'qwen3' ? 'qwen3' : 'llama',
+    ropeFreqs: values['rope-freqs'] === true,
     headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
   }
   if (values.arch !== undefined && values.arch !== 'llama' && values.arch !== 'qwen3') throw new Error(`unknown --arch ${values.arch}`)

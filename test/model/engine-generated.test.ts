@@ -22,6 +22,8 @@ const CASES: Array<{ type: ModelType, fa: boolean, shape?: Partial<MakeModelOpti
   { type: 'q4_k', fa: false },
   { type: 'q5_k', fa: false },
   { type: 'q6_k', fa: true },
+  // llama 3 style rope_freqs.weight (per-dimension RoPE frequency factors)
+  { type: 'q8_0', fa: false, shape: { ropeFreqs: true } },
   // qwen3 (per-head Q/K norms, NEOX RoPE) with head_dim × heads != n_embd, and GQA 4:1
   { type: 'f16', fa: false, shape: { arch: 'qwen3', headDim: 128, heads: 4, kvHeads: 2 } },
   { type: 'q8_0', fa: true, shape: { arch: 'qwen3', headDim: 64, heads: 8, kvHeads: 2 } }
@@ -29,7 +31,7 @@ const CASES: Array<{ type: ModelType, fa: boolean, shape?: Partial<MakeModelOpti
 
 describe('engine logits == node-llama-cpp (generated models of each type)', () => {
   for (const { type, fa, shape } of CASES) {
-    it(`${shape?.arch ?? 'llama'} ${type} flashAttention=${fa}${shape?.headDim !== undefined ? ` head_dim=${shape.headDim}` : ''}`, async () => {
+    it(`${shape?.arch ?? 'llama'} ${type} flashAttention=${fa}${shape?.headDim !== undefined ? ` head_dim=${shape.headDim}` : ''}${shape?.ropeFreqs === true ? ' rope_freqs' : ''}`, async () => {
       const path = generatedModel(type, shape)
       const meta = readModelMetadata(path)
       const ref = await referenceLogits(path, PROMPT, STEPS, fa)
