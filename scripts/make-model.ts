@@ -35,6 +35,8 @@ export interface MakeModelOptions {
   headDim?: number
   /** llama 3 style rope_freqs.weight (per-dimension RoPE frequency divisors, f32 [head_dim / 2]) */
   ropeFreqs?: boolean
+  /** no output.weight: the output projection reuses token_embd (tied embeddings) */
+  tied?: boolean
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
 }
@@ -74,7 +76,7 @@ export function makeModel (o: MakeModelOptions): void {
     { name: 'token_embd.weight', ne: [o.embd, nVocab], type: wt, scale: 1 },
     { name: 'output_norm.weight', ne: [o.embd], type: 0, scale: 0 },
     { name: 'output.weight', ne: [o.embd, nVocab], type: wt, scale: 1 / Math.sqrt(o.embd) }
-  ]
+  ].filter((t) => o.tied !== true || t.name !== 'output.weight')
   for (let i = 0; i < o.layers; i++) {
     const s = 1 / Math.sqrt(o.embd)
     specs.push(
@@ -145,11 +147,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N] [--rope-freqs]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N] [--rope-freqs] [--tied]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -169,6 +171,7 @@ function main (): void {
     reuseLayers: values['reuse-layers'] === true,
     arch: values.arch === 'qwen3' ? 'qwen3' : 'llama',
     ropeFreqs: values['rope-freqs'] === true,
+    tied: values.tied === true,
     headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
   }
   if (values.arch !== undefined && values.arch !== 'llama' && values.arch !== 'qwen3') throw new Error(`unknown --arch ${values.arch}`)

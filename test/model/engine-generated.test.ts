@@ -22,6 +22,8 @@ const CASES: Array<{ type: ModelType, fa: boolean, shape?: Partial<MakeModelOpti
   { type: 'q4_k', fa: false },
   { type: 'q5_k', fa: false },
   { type: 'q6_k', fa: true },
+  // tied embeddings: token_embd (get_rows, CPU buffer) on the first shard, its copy as output (mul_mat, repacked) on the last
+  { type: 'q4_0', fa: false, shape: { tied: true } },
   // llama 3 style rope_freqs.weight (per-dimension RoPE frequency factors)
   { type: 'q8_0', fa: false, shape: { ropeFreqs: true } },
   // qwen3 (per-head Q/K norms, NEOX RoPE) with head_dim × heads != n_embd, and GQA 4:1
@@ -31,7 +33,7 @@ const CASES: Array<{ type: ModelType, fa: boolean, shape?: Partial<MakeModelOpti
 
 describe('engine logits == node-llama-cpp (generated models of each type)', () => {
   for (const { type, fa, shape } of CASES) {
-    it(`${shape?.arch ?? 'llama'} ${type} flashAttention=${fa}${shape?.headDim !== undefined ? ` head_dim=${shape.headDim}` : ''}${shape?.ropeFreqs === true ? ' rope_freqs' : ''}`, async () => {
+    it(`${shape?.arch ?? 'llama'} ${type} flashAttention=${fa}${shape?.headDim !== undefined ? ` head_dim=${shape.headDim}` : ''}${shape?.ropeFreqs === true ? ' rope_freqs' : ''}${shape?.tied === true ? ' tied' : ''}`, async () => {
       const path = generatedModel(type, shape)
       const meta = readModelMetadata(path)
       const ref = await referenceLogits(path, PROMPT, STEPS, fa)
