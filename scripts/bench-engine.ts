@@ -13,10 +13,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { getLlama } from 'node-llama-cpp'
+import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
 import { loadShard, readModelMetadata } from '../src/engine/index.js'
 import { DEFAULTS, makeModel } from './make-model.js'
 import type { MakeModelOptions } from './make-model.js'
+import type { Token } from 'node-llama-cpp'
 
 const BENCH_DIR = join(tmpdir(), 'exo-p2p-bench')
 const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'context'> & { file: string }> = [
@@ -53,7 +54,7 @@ async function benchModel (path: string, threads: number, flashAttention: boolea
   const prompt = [1]
   for (let i = 1; i < prefillTokens; i++) prompt.push(1 + ((i * 7919) % (meta.nVocab - 1)))
 
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   const model = await llama.loadModel({ modelPath: path })
   const ctx = await model.createContext({ contextSize, threads, flashAttention, sequences: 1 })
   const seq = ctx.getSequence()
@@ -64,7 +65,7 @@ async function benchModel (path: string, threads: number, flashAttention: boolea
       // prefill: node-llama-cpp then ours, same prompt
       await seq.clearHistory()
       let t0 = performance.now()
-      const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as never, { generateNext: { token: true } }] : t as never))
+      const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as Token, { generateNext: { token: true } }] : t as Token))
       r.prefillNlc.push(prompt.length / ((performance.now() - t0) / 1000))
       let tok = res[res.length - 1]!.next!.token!
       const s = shard.createSession({ contextSize })
