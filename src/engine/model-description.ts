@@ -104,7 +104,8 @@ export function describeModel (path: string): ModelDescription {
   const outputBytes = (gguf.tensors.get('output_norm.weight')?.bytes ?? 0) + (gguf.tensors.get(tiedOutput ? 'token_embd.weight' : 'output.weight')?.bytes ?? 0)
   const metadata: ModelMetadata = {
     architecture: archName, nLayers, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
-    layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes
+    layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
+    kvBytesPerTokenPerLayer: 2 * 2 * headDim * nHeadKv
   }
   return { gguf, arch, hparams, metadata }
 }

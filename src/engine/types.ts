@@ -21,6 +21,8 @@ export interface ModelMetadata {
   embeddingBytes: number
   outputBytes: number
   fileBytes: number
+  /** KV-cache bytes per token per layer (F16 K + V): a session of C cells on L layers holds C × L × this */
+  kvBytesPerTokenPerLayer: number
 }
 
 export interface ShardOptions {

@@ -27,6 +27,7 @@ describe('readModelMetadata', () => {
       const attributed = m.layerBytes.reduce((a, b) => a + b, 0) + m.embeddingBytes + m.outputBytes - (tied ? m.embeddingBytes : 0)
       assert.equal(attributed, data)
       assert.equal(m.fileBytes, f.fileBytes)
+      assert.equal(m.kvBytesPerTokenPerLayer, 2 * 2 * (e.nEmbd / e.nHead) * e.nHeadKv)
     })
   }
 })
