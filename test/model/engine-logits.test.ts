@@ -63,7 +63,13 @@ describe('sessions are independent', () => {
         assert.ok(o.kind === 'logits')
         worst = Math.max(worst, maxAbsDiff(o.logits, ref.logits[s]!))
       }
-      console.log(`# two concurrent sessions + truncate/replay: max |diff| = ${worst}`)
+      // forwards issued back to back on one session run in order
+      b.truncate(0)
+      const [o0, o1] = await Promise.all([0, 1].map((s) => b.forward({ kind: 'tokens', tokens: Int32Array.from(ref.steps[s]!) })))
+      assert.ok(o0?.kind === 'logits' && o1?.kind === 'logits')
+      worst = Math.max(worst, maxAbsDiff(o0.logits, ref.logits[0]!), maxAbsDiff(o1.logits, ref.logits[1]!))
+      assert.equal(b.position, ref.steps[0]!.length + ref.steps[1]!.length)
+      console.log(`# two concurrent sessions + truncate/replay + back-to-back forwards: max |diff| = ${worst}`)
       assert.equal(worst, 0)
     } finally {
       a.dispose()
