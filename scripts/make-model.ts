@@ -29,6 +29,16 @@ export interface MakeModelOptions {
   vocabFrom: string
   seed: number
   context: number
+  /** `general.architecture`: llama (default) or qwen3 (adds per-head Q/K norms) */
+  arch?: 'llama' | 'qwen3'
+  /** attention head size (default embd / heads; written as attention.key_length when different or for qwen3) */
+  headDim?: number
+  /** llama 3 style rope_freqs.weight (per-dimension RoPE frequency divisors, f32 [head_dim / 2]) */
+  ropeFreqs?: boolean
+  /** no output.weight: the output projection reuses token_embd (tied embeddings) */
+  tied?: boolean
+  /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
+  reuseLayers?: boolean
 }
 
 export const DEFAULTS: Omit<MakeModelOptions, 'out'> = {
@@ -50,13 +60,15 @@ function fillRandom (out: Float32Array, seed: number, scale: number): void {
 
 export function makeModel (o: MakeModelOptions): void {
   const blk = BLOCK[o.type]
-  if (o.embd % o.heads !== 0 || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
-  if (o.embd % blk !== 0 || o.ff % blk !== 0) throw new Error(`${o.type} needs embd and ff to be multiples of ${blk}`)
+  const arch = o.arch ?? 'llama'
+  if ((o.headDim === undefined && o.embd % o.heads !== 0) || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
+  const headDim = o.headDim ?? o.embd / o.heads
+  const nEmbdQ = headDim * o.heads
+  if (o.embd % blk !== 0 || o.ff % blk !== 0 || nEmbdQ % blk !== 0) throw new Error(`${o.type} needs embd, ff and head_dim × heads to be multiples of ${blk}`)
   const vocab = readGguf(o.vocabFrom)
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens')
   if (typeof tokens !== 'object' || !('length' in tokens)) throw new Error(`${o.vocabFrom} has no tokenizer.ggml.tokens`)
   const nVocab = tokens.length
-  const headDim = o.embd / o.heads
   const nEmbdKv = headDim * o.kvHeads
   const wt = MODEL_TYPES[o.type]
   // [name, ne, type, scale]
@@ -64,49 +76,62 @@ export function makeModel (o: MakeModelOptions): void {
     { name: 'token_embd.weight', ne: [o.embd, nVocab], type: wt, scale: 1 },
     { name: 'output_norm.weight', ne: [o.embd], type: 0, scale: 0 },
     { name: 'output.weight', ne: [o.embd, nVocab], type: wt, scale: 1 / Math.sqrt(o.embd) }
-  ]
+  ].filter((t) => o.tied !== true || t.name !== 'output.weight')
   for (let i = 0; i < o.layers; i++) {
     const s = 1 / Math.sqrt(o.embd)
     specs.push(
       { name: `blk.${i}.attn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
-      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, o.embd], type: wt, scale: 2 * s },
+      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, nEmbdQ], type: wt, scale: 2 * s },
       { name: `blk.${i}.attn_k.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: 2 * s },
       { name: `blk.${i}.attn_v.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: s },
-      { name: `blk.${i}.attn_output.weight`, ne: [o.embd, o.embd], type: wt, scale: s },
+      { name: `blk.${i}.attn_output.weight`, ne: [nEmbdQ, o.embd], type: wt, scale: 1 / Math.sqrt(nEmbdQ) },
       { name: `blk.${i}.ffn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
       { name: `blk.${i}.ffn_gate.weight`, ne: [o.embd, o.ff], type: wt, scale: s },
       { name: `blk.${i}.ffn_down.weight`, ne: [o.ff, o.embd], type: wt, scale: 1 / Math.sqrt(o.ff) },
       { name: `blk.${i}.ffn_up.weight`, ne: [o.embd, o.ff], type: wt, scale: s }
     )
+    if (i === 0 && o.ropeFreqs === true) specs.push({ name: 'rope_freqs.weight', ne: [headDim / 2], type: 0, scale: -1 })
+    if (arch === 'qwen3') {
+      specs.push({ name: `blk.${i}.attn_q_norm.weight`, ne: [headDim], type: 0, scale: 0 }, { name: `blk.${i}.attn_k_norm.weight`, ne: [headDim], type: 0, scale: 0 })
+    }
   }
   const tmp = `${o.out}.tmp-${process.pid}`
-  writeGgufHeader(tmp, o.vocabFrom, ['general.', 'llama.'], {
-    'general.architecture': { kind: 'str', value: 'llama' },
-    'general.name': { kind: 'str', value: `random-llama-${o.layers}x${o.embd}-${o.type}` },
+  const a = (key: string): string => `${arch}.${key}`
+  writeGgufHeader(tmp, o.vocabFrom, ['general.', 'llama.', `${arch}.`], {
+    'general.architecture': { kind: 'str', value: arch },
+    'general.name': { kind: 'str', value: `random-${arch}-${o.layers}x${o.embd}-${o.type}` },
     'general.file_type': { kind: 'u32', value: FILE_TYPE[o.type] },
-    'llama.context_length': { kind: 'u32', value: o.context },
-    'llama.embedding_length': { kind: 'u32', value: o.embd },
-    'llama.block_count': { kind: 'u32', value: o.layers },
-    'llama.feed_forward_length': { kind: 'u32', value: o.ff },
-    'llama.attention.head_count': { kind: 'u32', value: o.heads },
-    'llama.attention.head_count_kv': { kind: 'u32', value: o.kvHeads },
-    'llama.attention.layer_norm_rms_epsilon': { kind: 'f32', value: 1e-5 },
-    'llama.rope.dimension_count': { kind: 'u32', value: headDim },
-    'llama.rope.freq_base': { kind: 'f32', value: 10000 }
+    [a('context_length')]: { kind: 'u32', value: o.context },
+    [a('embedding_length')]: { kind: 'u32', value: o.embd },
+    [a('block_count')]: { kind: 'u32', value: o.layers },
+    [a('feed_forward_length')]: { kind: 'u32', value: o.ff },
+    [a('attention.head_count')]: { kind: 'u32', value: o.heads },
+    [a('attention.head_count_kv')]: { kind: 'u32', value: o.kvHeads },
+    [a('attention.key_length')]: { kind: 'u32', value: headDim },
+    [a('attention.value_length')]: { kind: 'u32', value: headDim },
+    [a('attention.layer_norm_rms_epsilon')]: { kind: 'f32', value: 1e-5 },
+    [a('rope.dimension_count')]: { kind: 'u32', value: headDim },
+    [a('rope.freq_base')]: { kind: 'f32', value: 10000 }
   }, specs.map(({ name, ne, type }) => ({ name, ne, type })))
   // append tensor data at the offsets the header announces (read back with our own parser)
   const header = readGguf(tmp, { checkData: false })
   const fd = openSync(tmp, 'r+')
+  const layer0 = new Map<string, Uint8Array>()
   try {
     specs.forEach((s, i) => {
       const info = header.tensors.get(s.name)!
+      const suffix = s.name.replace(/^blk\.\d+\./, '')
+      const reuse = o.reuseLayers === true && s.name.startsWith('blk.') ? layer0.get(suffix) : undefined
+      if (reuse !== undefined) { writeSync(fd, reuse, 0, reuse.length, info.fileOffset); return }
       const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
       const f32 = new Float32Array(nRows * s.ne[0]!)
       if (s.scale === 0) f32.fill(1)
+      else if (s.scale === -1) f32.forEach((_, j) => { f32[j] = 1 + 7 * j / f32.length }) // rope factors 1…8
       else fillRandom(f32, o.seed * 1000 + i, s.scale)
       const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
       if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
       writeSync(fd, bytes, 0, bytes.length, info.fileOffset)
+      if (o.reuseLayers === true && s.name.startsWith('blk.0.')) layer0.set(suffix, bytes)
     })
     // pad the file to the aligned end of the last tensor
     const last = [...header.tensors.values()].reduce((a, t) => Math.max(a, t.fileOffset + t.bytes), 0)
@@ -122,11 +147,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N] [--rope-freqs] [--tied]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -142,8 +167,14 @@ function main (): void {
     type: type as ModelType,
     vocabFrom: values['vocab-from'] ?? DEFAULTS.vocabFrom,
     seed: int(values.seed, DEFAULTS.seed),
-    context: int(values.context, DEFAULTS.context)
+    context: int(values.context, DEFAULTS.context),
+    reuseLayers: values['reuse-layers'] === true,
+    arch: values.arch === 'qwen3' ? 'qwen3' : 'llama',
+    ropeFreqs: values['rope-freqs'] === true,
+    tied: values.tied === true,
+    headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
   }
+  if (values.arch !== undefined && values.arch !== 'llama' && values.arch !== 'qwen3') throw new Error(`unknown --arch ${values.arch}`)
   const t0 = Date.now()
   makeModel(o)
   process.stdout.write(`wrote ${o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)

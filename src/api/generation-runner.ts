@@ -1,4 +1,4 @@
-import { UnknownModelError } from '../shared/errors/api-errors.js'
+import { UnknownModelError } from '../shared/errors/model-errors.js'
 import { createLogger } from '../shared/log.js'
 import { errorPayload } from './http-errors.js'
 import { ndjsonSink, sseSink } from './sse.js'

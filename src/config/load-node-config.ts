@@ -18,7 +18,10 @@ export const ENV_VARS = {
   EXO_P2P_MDNS: 'mdns',
   EXO_P2P_MEMORY_BUDGET: 'memoryBudgetMb',
   EXO_P2P_MODELS: 'models',
-  EXO_P2P_LOG_LEVEL: 'logLevel'
+  EXO_P2P_LOG_LEVEL: 'logLevel',
+  EXO_P2P_API_KEY: 'apiKey',
+  EXO_P2P_THREADS: 'threads',
+  EXO_P2P_FLASH_ATTENTION: 'flashAttention'
 } as const
 
 function parseSource (source: string, raw: Record<string, unknown>): RawConfig {
@@ -36,7 +39,7 @@ function fromEnv (env: NodeJS.ProcessEnv): RawConfig {
     const value = env[name]
     if (value === undefined || value === '') continue
     if (key === 'peers' || key === 'models') raw[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    else if (key === 'mdns') {
+    else if (key === 'mdns' || key === 'flashAttention') {
       if (!/^(1|0|true|false|on|off)$/i.test(value)) throw new ConfigError(`${name}: expected true/false, got "${value}"`)
       raw[key] = /^(1|true|on)$/i.test(value)
     } else raw[key] = value
@@ -56,7 +59,10 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     mdns: flags.mdns,
     memoryBudgetMb: flags.memoryBudget,
     models: flags.model !== undefined && flags.model.length > 0 ? flags.model : undefined,
-    logLevel: flags.logLevel
+    logLevel: flags.logLevel,
+    apiKey: flags.apiKey,
+    threads: flags.threads,
+    flashAttention: flags.flashAttention
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k]
   return parseSource('flags', raw)
@@ -107,6 +113,9 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     memoryBudgetBytes: (pick('memoryBudgetMb', ...src) ?? Math.floor(totalmem() / 2 / 2 ** 20)) * 2 ** 20,
     models: Object.freeze([...(pick('models', ...src) ?? [])]),
     logLevel: pick('logLevel', ...src) ?? 'info',
+    apiKey: pick('apiKey', ...src),
+    threads: pick('threads', ...src) ?? 1,
+    flashAttention: pick('flashAttention', ...src) ?? true,
     configFile
   }
   return Object.freeze(config)

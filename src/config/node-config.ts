@@ -29,6 +29,12 @@ export interface NodeConfig {
   readonly models: readonly string[]
   /** pino level. Defaults to `info`. */
   readonly logLevel: string
+  /** When set, every API route requires it (Bearer or x-api-key). Defaults to none (open API). */
+  readonly apiKey: string | undefined
+  /** CPU threads per loaded shard. Defaults to 1 (node-llama-cpp-sized models collapse with more on small hosts). */
+  readonly threads: number
+  /** Flash attention in every forward pass; must be the same on every stage. Defaults to on (as llama.cpp's auto on CPU). */
+  readonly flashAttention: boolean
   /** Config file that was read, if any. */
   readonly configFile: string | undefined
 }
@@ -47,6 +53,9 @@ export interface NodeConfigFlags {
   model?: string[]
   logLevel?: string
   config?: string
+  apiKey?: string
+  threads?: string | number
+  flashAttention?: boolean
 }
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -63,7 +72,10 @@ export const rawConfigSchema = z.object({
   mdns: z.boolean().optional(),
   memoryBudgetMb: z.coerce.number().int().min(1).max(1 << 30).optional(),
   models: z.array(z.string().min(1)).max(256).optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  apiKey: z.string().min(1).max(1024).optional(),
+  threads: z.coerce.number().int().min(1).max(256).optional(),
+  flashAttention: z.boolean().optional()
 }).strict()
 
 export type RawConfig = z.infer<typeof rawConfigSchema>

@@ -4,6 +4,7 @@ export interface HParams {
   nEmbd: number
   nHead: number
   nHeadKv: number
+  /** size of one attention head (attention.key_length, default nEmbd / nHead); Q is headDim × nHead wide */
   headDim: number
   nFf: number
   nVocab: number

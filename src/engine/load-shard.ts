@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises'
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
-import { InvalidEngineOptionError, InvalidLayerRangeError } from '../shared/errors/engine-errors.js'
+import { InvalidEngineOptionError, InvalidLayerRangeError, TruncatedGgufError } from '../shared/errors/engine-errors.js'
 import { createLogger } from '../shared/log.js'
 import { ComputeQueue } from './compute-queue.js'
 import { describeModel } from './model-description.js'
@@ -14,6 +14,8 @@ import type { LayerRange, LoadedShard, ModelMetadata, SessionOptions, ShardOptio
 
 const log = createLogger('engine:load')
 const MAX_THREADS = 512
+/** bytes per read while streaming weights into plain CPU buffers */
+const LOAD_CHUNK = 8 << 20
 
 interface Planned { loadName: string, info: GgufTensorInfo, op: WeightOp }
 
@@ -44,6 +46,9 @@ export function validateShardOptions (options: ShardOptions, nLayers: number): v
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > nLayers || start >= end) throw new InvalidLayerRangeError(start, end, nLayers)
   if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > MAX_THREADS) {
     throw new InvalidEngineOptionError(`threads must be an integer in [1, ${MAX_THREADS}], got ${options.threads}`)
+  }
+  if (options.flashAttention !== undefined && typeof options.flashAttention !== 'boolean') {
+    throw new InvalidEngineOptionError(`flashAttention must be a boolean, got ${String(options.flashAttention)}`)
   }
 }
 
@@ -87,15 +92,23 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       buffers.push(buf)
       weightBytes += bufferSize(buf)
     }
+    const plainCpu = bufts[bufts.length - 1]!.buft
     const fh = await open(options.modelPath, 'r')
     try {
-      for (const grp of groups.values()) {
+      // plain CPU buffers take partial writes: stream through one small scratch buffer; other buffer types
+      // (e.g. CPU_REPACK re-layouts) need each tensor in one tensor_set call
+      const scratch = Buffer.allocUnsafe(LOAD_CHUNK)
+      for (const [buft, grp] of groups) {
         for (const { p, t } of grp.items) {
           throwIfAborted(signal)
-          const bytes = Buffer.allocUnsafe(p.info.bytes)
-          const { bytesRead } = await fh.read(bytes, 0, p.info.bytes, p.info.fileOffset)
-          if (bytesRead !== p.info.bytes) throw new InvalidEngineOptionError(`${options.modelPath} changed while loading (short read of ${p.info.name})`)
-          tensorSet(t, bytes)
+          const whole = buft !== plainCpu
+          const buf = whole ? Buffer.allocUnsafe(p.info.bytes) : scratch
+          for (let off = 0; off < p.info.bytes; off += buf.length) {
+            const n = Math.min(buf.length, p.info.bytes - off)
+            const { bytesRead } = await fh.read(buf, 0, n, p.info.fileOffset + off)
+            if (bytesRead !== n) throw new TruncatedGgufError(`${options.modelPath} changed while loading (short read of ${p.info.name})`)
+            tensorSet(t, buf.subarray(0, n), off)
+          }
         }
       }
     } finally {

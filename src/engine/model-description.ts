@@ -51,11 +51,11 @@ export function describeModel (path: string): ModelDescription {
   const nHead = posInt(gguf, k('attention.head_count'), num(gguf, k('attention.head_count')))
   const nHeadKv = posInt(gguf, k('attention.head_count_kv'), num(gguf, k('attention.head_count_kv'), nHead))
   const nFf = posInt(gguf, k('feed_forward_length'), num(gguf, k('feed_forward_length')))
-  if (nEmbd % nHead !== 0 || nHead % nHeadKv !== 0) throw new InvalidGgufError(`${path}: n_embd ${nEmbd}, heads ${nHead}, kv heads ${nHeadKv} are inconsistent`)
-  const headDim = nEmbd / nHead
-  for (const key of ['attention.key_length', 'attention.value_length']) {
-    if (gguf.metadata.has(k(key)) && num(gguf, k(key)) !== headDim) throw new UnsupportedModelError(`${path}: ${k(key)} != n_embd / n_head (${headDim})`)
-  }
+  if (nHead % nHeadKv !== 0) throw new InvalidGgufError(`${path}: ${nHead} heads is not a multiple of ${nHeadKv} kv heads`)
+  // head size: attention.key_length when present (qwen3 and others decouple it from n_embd / n_head)
+  if (!gguf.metadata.has(k('attention.key_length')) && nEmbd % nHead !== 0) throw new InvalidGgufError(`${path}: n_embd ${nEmbd} is not a multiple of ${nHead} heads`)
+  const headDim = posInt(gguf, k('attention.key_length'), num(gguf, k('attention.key_length'), nEmbd / nHead))
+  if (num(gguf, k('attention.value_length'), headDim) !== headDim) throw new UnsupportedModelError(`${path}: ${k('attention.value_length')} != key_length (${headDim})`)
   const nRot = num(gguf, k('rope.dimension_count'), headDim)
   if (nRot !== headDim) throw new UnsupportedModelError(`${path}: partial rotary embeddings (rope.dimension_count ${nRot} != ${headDim})`)
   if (gguf.metadata.has(k('expert_count')) && num(gguf, k('expert_count')) > 0) throw new UnsupportedModelError(`${path}: mixture-of-experts models are not supported`)
@@ -104,7 +104,8 @@ export function describeModel (path: string): ModelDescription {
   const outputBytes = (gguf.tensors.get('output_norm.weight')?.bytes ?? 0) + (gguf.tensors.get(tiedOutput ? 'token_embd.weight' : 'output.weight')?.bytes ?? 0)
   const metadata: ModelMetadata = {
     architecture: archName, nLayers, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
-    layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes
+    layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
+    kvBytesPerTokenPerLayer: 2 * 2 * headDim * nHeadKv
   }
   return { gguf, arch, hparams, metadata }
 }

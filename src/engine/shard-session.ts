@@ -11,6 +11,8 @@ export const UBATCH = 512
 /** KV cells are allocated in multiples of this (llama.cpp pads n_ctx to 256). */
 const KV_PAD = 256
 const MAX_CONTEXT = 1 << 20
+/** cap on the f32 values one forward may return (1 GiB) */
+const MAX_OUTPUT_VALUES = 1 << 28
 
 export class ShardSessionImpl implements ShardSession {
   readonly contextSize: number
@@ -80,13 +82,17 @@ export class ShardSessionImpl implements ShardSession {
     if (n < 1) throw new InvalidForwardInputError('a forward pass needs at least one token')
     const mode = options.logits ?? 'last'
     if (mode !== 'last' && mode !== 'all') throw new InvalidForwardInputError(`logits must be 'last' or 'all', got '${String(mode)}'`)
-    const start = this.pos
-    if (start + n > this.contextSize) throw new ContextOverflowError(start, n, this.contextSize)
+    if (this.pos + n > this.contextSize) throw new ContextOverflowError(this.pos, n, this.contextSize)
     const hp = this.shard.description.hparams
     const { isLast } = this.shard
+    if (isLast && mode === 'all' && n * hp.nVocab > MAX_OUTPUT_VALUES) {
+      throw new InvalidForwardInputError(`logits 'all' for ${n} tokens × ${hp.nVocab} would exceed ${MAX_OUTPUT_VALUES} values; evaluate fewer tokens per call`)
+    }
     return await this.shard.queue.run(async () => {
       if (this.disposed) throw new DisposedError('ShardSession')
-      this.pos = start // a concurrent truncate() may not move us
+      // forwards of one session queued back to back: each starts where the previous one ended
+      const start = this.pos
+      if (start + n > this.contextSize) throw new ContextOverflowError(start, n, this.contextSize)
       const outWidth = isLast ? hp.nVocab : hp.nEmbd
       const outRows = isLast ? (mode === 'all' ? n : 1) : n
       const out = new Float32Array(outRows * outWidth)

@@ -21,6 +21,8 @@ export interface ModelMetadata {
   embeddingBytes: number
   outputBytes: number
   fileBytes: number
+  /** KV-cache bytes per token per layer (F16 K + V): a session of C cells on L layers holds C × L × this */
+  kvBytesPerTokenPerLayer: number
 }
 
 export interface ShardOptions {
@@ -28,11 +30,12 @@ export interface ShardOptions {
   range: LayerRange
   /** CPU threads for compute. Always explicit (see DESIGN.md). */
   threads: number
+  /** ggml_flash_attn_ext instead of mul_mat + softmax (default false). Use the same value on every stage. */
   flashAttention?: boolean
 }
 
 export interface SessionOptions {
-  /** KV cache cells (max prompt + generated tokens). */
+  /** KV cache cells (max prompt + generated tokens). Allocated rounded up to a multiple of 256, F16, per owned layer. */
   contextSize: number
 }
 
@@ -50,11 +53,16 @@ export type ForwardOutput =
 
 export interface ForwardOptions {
   signal?: AbortSignal
-  /** last shard only: `last` = logits of the last token only (default), `all` = every token */
+  /** last shard only (ignored elsewhere): `last` = logits of the last token only (default), `all` = every token */
   logits?: 'last' | 'all'
 }
 
-/** One request's KV cache on one shard. */
+/**
+ * One request's KV cache on one shard. `forward` evaluates any number of tokens (prompts are split into
+ * graphs of ≤ 512 tokens, like llama.cpp's ubatch) at positions [position, position + n); compute runs off the
+ * event loop and forwards of all sessions of a shard run one at a time. Errors (typed, see
+ * src/shared/errors/engine-errors.ts) leave `position` unchanged.
+ */
 export interface ShardSession {
   /** tokens already in the cache */
   readonly position: number

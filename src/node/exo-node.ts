@@ -20,7 +20,9 @@ import type { LocalInfo } from '../mesh/membership/membership-service.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
 import { advertisedHost, findLocalModels, sampleCapabilities } from './local-info.js'
 import { buildClusterState } from './cluster-state-json.js'
+import { BUNDLED_MODEL_PATH } from './model-registry.js'
 import { meshMetricsText } from './mesh-metrics.js'
+import { CountingInferenceService, inferenceMetricsText } from './counting-inference-service.js'
 
 export interface ExoNodeOptions {
   version: string
@@ -57,8 +59,12 @@ export class ExoNode {
   private dialer: PeerDialer | undefined
   private server: Server | undefined
   private nodeInfo: ExoNodeInfo | undefined
+  /** the node's generation backend, counted for /metrics */
+  readonly inference: CountingInferenceService
 
-  constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {}
+  constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {
+    this.inference = new CountingInferenceService(options.inference ?? new NoEngineInferenceService())
+  }
 
   get info (): ExoNodeInfo {
     if (this.nodeInfo === undefined) throw new MeshStartError('node not started')
@@ -85,7 +91,7 @@ export class ExoNode {
 
     // HTTP first: its URL goes into the announcement
     const httpUrlRef = { url: '' }
-    const models = findLocalModels(config.models, config.dataDir, this.log)
+    const models = findLocalModels([...config.models, BUNDLED_MODEL_PATH], config.dataDir, this.log)
     const localInfo = (): LocalInfo => ({
       name: config.name,
       httpUrl: httpUrlRef.url,
@@ -95,9 +101,11 @@ export class ExoNode {
       queueLength: this.options.queueLength?.() ?? 0
     })
     const app = createHttpApp({
-      inference: this.options.inference ?? new NoEngineInferenceService(),
+      inference: this.inference,
       clusterState: () => this.clusterState(),
-      metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length),
+      metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
+        inferenceMetricsText(this.inference.stats),
+      ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
       version: this.options.version
     })
     this.server = await listen(app, config.host, config.httpPort)

@@ -1,6 +1,7 @@
 import { Sampler } from '../engine/sampling/sampler.js'
 import { StopStringMatcher } from './stop-string-matcher.js'
 import type { FinishReason, GenerationEvent, SamplingParams } from '../shared/inference.js'
+import type { GrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 
 /** What the loop needs from a tokenizer (src/engine/tokenizer.ts implements it). */
 export interface GenerationTokenizer {
@@ -32,6 +33,8 @@ export interface GenerationLoopInput {
   cells: number
   /** prompt tokens per forward pass during prefill */
   prefillChunk: number
+  /** structured output / tool calls: tokens the grammar forbids are never sampled */
+  grammar?: GrammarConstraint
   signal: AbortSignal
 }
 
@@ -48,7 +51,9 @@ export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGen
   const decoder = tokenizer.createDecoder(promptTokens.slice(-8))
   const matcher = new StopStringMatcher(input.stop)
   let completionTokens = 0
-  const done = (finishReason: FinishReason): GenerationEvent => ({ type: 'done', finishReason, usage: { promptTokens: promptTokens.length, completionTokens } })
+  const done = (finishReason: FinishReason, stopSequence?: string): GenerationEvent => ({
+    type: 'done', finishReason, usage: { promptTokens: promptTokens.length, completionTokens }, ...(stopSequence !== undefined ? { stopSequence } : {})
+  })
   try {
     for (const t of promptTokens) sampler.accept(t)
     const chunk = Math.max(1, input.prefillChunk)
@@ -60,14 +65,19 @@ export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGen
     let lastToken = -1
     for (;;) {
       // (nVocab) f32 logits of the last position
-      const token = sampler.sample(logits!)
+      let token = sampler.sample(logits!)
+      if (input.grammar !== undefined) {
+        // llama.cpp's order: try the unconstrained pick; only if the grammar rejects it, mask and resample
+        if (!input.grammar.allows(token)) { input.grammar.mask(logits!); token = sampler.sample(logits!) }
+        input.grammar.accept(token)
+      }
       sampler.accept(token)
       lastToken = token
       completionTokens++
       if (tokenizer.isEog(token)) { finish = 'stop'; break }
       const released = matcher.push(decoder.push(token))
       if (released.text !== '') yield { type: 'token', text: released.text, tokenId: token }
-      if (released.stopped) { yield done('stop'); return }
+      if (released.stopped) { yield done('stop', released.matched); return }
       if (completionTokens >= maxTokens || model.position >= input.cells) break
       if (signal.aborted) { finish = 'cancelled'; break }
       logits = await model.forward(Int32Array.of(token), signal)
@@ -75,7 +85,7 @@ export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGen
     const tail = matcher.push(decoder.flush())
     const rest = tail.stopped ? tail.text : tail.text + matcher.flush()
     if (rest !== '' && finish !== 'cancelled') yield { type: 'token', text: rest, tokenId: lastToken }
-    yield done(tail.stopped ? 'stop' : finish)
+    yield tail.stopped ? done('stop', tail.matched) : done(finish)
   } catch (err) {
     if (signal.aborted) { yield done('cancelled'); return }
     throw err

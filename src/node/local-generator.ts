@@ -7,6 +7,7 @@ import type { LoadedShard } from '../engine/types.js'
 import type { GenerationEvent, SamplingParams } from '../shared/inference.js'
 import type { GenerationTokenizer } from './generation-loop.js'
 import type { ShardScheduler } from './shard-chain.js'
+import type { GrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 
 export type { GenerationTokenizer } from './generation-loop.js'
 
@@ -25,6 +26,7 @@ export interface LocalGenerationInput {
   /** KV cells per session; default (and cap) the model's context length */
   contextSize?: number
   schedule?: ShardScheduler
+  grammar?: GrammarConstraint
   signal: AbortSignal
 }
 
@@ -60,6 +62,7 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
       stop: input.stop,
       cells,
       prefillChunk: input.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
+      ...(input.grammar !== undefined ? { grammar: input.grammar } : {}),
       signal
     })
   } finally {

@@ -5,6 +5,7 @@ import { createLogger } from '../shared/log.js'
 import { Tokenizer } from '../engine/tokenizer.js'
 import { splitLayersEvenly } from './layer-split.js'
 import { generateLocal } from './local-generator.js'
+import { createGrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 import { ModelRegistry } from './model-registry.js'
 import type { LoadedShard, ModelMetadata } from '../engine/types.js'
 import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../shared/inference.js'
@@ -76,7 +77,6 @@ export class LocalInferenceService implements InferenceService {
 
   private async * generateInner (req: InferenceRequest, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new InvalidGenerationRequestError(`maxTokens must be an integer ≥ 1, got ${req.maxTokens}`)
-    if (req.grammar !== undefined) log.warn({ request: req.id, grammar: req.grammar.kind }, 'constrained decoding is not supported locally yet; generating unconstrained')
     const { model, entry } = await this.open(req.model, signal)
     const tokenizer = await model.tokenizer
     const rendered = tokenizer.renderPrompt(req.prompt)
@@ -84,18 +84,24 @@ export class LocalInferenceService implements InferenceService {
     if (rendered.tokens.length >= contextSize) throw new ContextTooLongError(rendered.tokens.length, contextSize)
     const shards = await this.shardsOf(entry, model, signal)
     log.debug({ request: req.id, model: entry.id, promptTokens: rendered.tokens.length, shards: shards.length }, 'generating')
-    yield * generateLocal({
-      shards,
-      tokenizer,
-      promptTokens: rendered.tokens,
-      maxTokens: req.maxTokens,
-      sampling: req.sampling,
-      stop: [...req.stop, ...rendered.stop],
-      contextSize,
-      ...(this.options.prefillChunk !== undefined ? { prefillChunk: this.options.prefillChunk } : {}),
-      schedule: this.scheduler(shards),
-      signal
-    })
+    const grammar = req.grammar !== undefined ? await createGrammarConstraint(entry.path, req.grammar, { signal }) : undefined
+    try {
+      yield * generateLocal({
+        shards,
+        tokenizer,
+        promptTokens: rendered.tokens,
+        maxTokens: req.maxTokens,
+        sampling: req.sampling,
+        stop: [...req.stop, ...rendered.stop],
+        contextSize,
+        ...(this.options.prefillChunk !== undefined ? { prefillChunk: this.options.prefillChunk } : {}),
+        schedule: this.scheduler(shards),
+        ...(grammar !== undefined ? { grammar } : {}),
+        signal
+      })
+    } finally {
+      grammar?.dispose()
+    }
   }
 
   async countTokens (req: Pick<InferenceRequest, 'model' | 'prompt'>, { signal }: { signal: AbortSignal }): Promise<number> {

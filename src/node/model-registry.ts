@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UnknownModelError } from '../shared/errors/generation-errors.js'
+import { UnknownModelError } from '../shared/errors/model-errors.js'
 import { asModelId } from '../shared/ids.js'
 import type { ModelId } from '../shared/ids.js'
 

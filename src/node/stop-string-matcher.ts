@@ -8,6 +8,8 @@ export interface StopPush {
   text: string
   /** a stop string matched: emit `text`, then end the generation */
   stopped: boolean
+  /** which stop string matched (when `stopped`) */
+  matched?: string
 }
 
 export class StopStringMatcher {
@@ -21,13 +23,14 @@ export class StopStringMatcher {
   push (chunk: string): StopPush {
     const buffer = this.held + chunk
     let first = -1
+    let matched = ''
     for (const s of this.stops) {
       const i = buffer.indexOf(s)
-      if (i !== -1 && (first === -1 || i < first)) first = i
+      if (i !== -1 && (first === -1 || i < first)) { first = i; matched = s }
     }
     if (first !== -1) {
       this.held = ''
-      return { text: buffer.slice(0, first), stopped: true }
+      return { text: buffer.slice(0, first), stopped: true, matched }
     }
     const keep = this.pendingPrefixLength(buffer)
     this.held = buffer.slice(buffer.length - keep)

@@ -3,24 +3,15 @@ import assert from 'node:assert/strict'
 import OpenAI from 'openai'
 import Anthropic from '@anthropic-ai/sdk'
 import { Ollama } from 'ollama'
-import { startApiServer } from './helpers/api-server.js'
-import { withReferenceGrammar } from './helpers/constrained-reference-service.js'
-import { BUNDLED_MODEL_PATH } from '../../src/node/model-registry.js'
-import type { ApiServer } from './helpers/api-server.js'
+import { startApiNode } from './helpers/api-node.js'
+import type { ApiNode } from './helpers/api-node.js'
 
 /**
  * Structured output and tool calls through the HTTP API on the tiny story model, which never writes
  * JSON by itself: the grammar constraint (src/engine/grammar) masking real logits is what makes every
- * answer parse and validate. (Grammar requests run through the reference loop of
- * helpers/constrained-reference-service.ts until the lead wires the constraint into generateLocal.)
+ * answer parse and validate. Runs against a real `exo-p2p start` process.
  */
 const MODEL = 'stories260k-f32'
-/**
- * true: grammar requests go through helpers/constrained-reference-service.ts. Set false (and delete the
- * helper) once generateLocal calls the constraint (src/engine/grammar/WIRING.md); the lead's merge does.
- * EXO_API_TEST_REAL_GRAMMAR=1 forces the real service.
- */
-const USE_REFERENCE_GRAMMAR = process.env.EXO_API_TEST_REAL_GRAMMAR !== '1'
 const PERSON = {
   type: 'object',
   properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer' }, happy: { type: 'boolean' }, mood: { enum: ['calm', 'sad', 'glad'] } },
@@ -44,22 +35,10 @@ function assertWeatherArgs (args: unknown): void {
   assert.ok(Number.isInteger(a.days))
 }
 
-let server: ApiServer
+let server: ApiNode
 let openai: OpenAI
 before(async () => {
-  if (!USE_REFERENCE_GRAMMAR) {
-    server = await startApiServer()
-    openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
-    return
-  }
-  let wrapped: Awaited<ReturnType<typeof withReferenceGrammar>> | undefined
-  const s = await startApiServer({ wrap: (local) => ({
-    generate: (req, o) => wrapped!.generate(req, o),
-    countTokens: async (req, o) => await local.countTokens(req, o),
-    listModels: async (o) => await local.listModels(o)
-  }) })
-  wrapped = await withReferenceGrammar(s.local, BUNDLED_MODEL_PATH, MODEL)
-  server = s
+  server = await startApiNode()
   openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 })
 })
 after(async () => { await server.close() })

@@ -113,6 +113,25 @@ describe('engine rejects bad input with typed errors', () => {
     await assert.rejects(s.forward({ kind: 'tokens', tokens: Int32Array.of(1) }), DisposedError)
   })
 
+  it('abort during a multi-chunk prefill rejects with AbortedError and leaves the position unchanged', async () => {
+    const whole = await loadShard({ modelPath: MODEL, range: { start: 0, end: 5 }, threads: 1 })
+    const s = whole.createSession({ contextSize: 2048 })
+    try {
+      await s.forward({ kind: 'tokens', tokens: Int32Array.of(1, 2, 3) })
+      const ac = new AbortController()
+      setTimeout(() => ac.abort(), 1)
+      const prompt = new Int32Array(1500).map((_, i) => 1 + (i % 500))
+      await assert.rejects(s.forward({ kind: 'tokens', tokens: prompt }, { signal: ac.signal }), { code: 'ABORTED' })
+      assert.equal(s.position, 3)
+      const out = await s.forward({ kind: 'tokens', tokens: Int32Array.of(4) })
+      assert.equal(out.kind, 'logits')
+      assert.equal(s.position, 4)
+    } finally {
+      s.dispose()
+      await whole.dispose()
+    }
+  })
+
   it('the process survives and still computes correct-shaped logits', async () => {
     const whole = await loadShard({ modelPath: MODEL, range: { start: 0, end: 5 }, threads: 1 })
     const s = whole.createSession({ contextSize: 32 })

@@ -1,8 +1,11 @@
 import type { Command } from 'commander'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadNodeConfig } from '../../config/load-node-config.js'
 import type { NodeConfigFlags } from '../../config/node-config.js'
 import { ExoNode } from '../../node/exo-node.js'
+import { LocalInferenceService } from '../../node/local-inference-service.js'
+import { ggmlShardEngine } from '../../node/ggml-shard-engine.js'
 import { ExoError } from '../../shared/errors/exo-error.js'
 import { setLogLevel } from '../../shared/log.js'
 
@@ -24,21 +27,34 @@ export default function register (program: Command): void {
     .option('--name <name>', 'node name shown to peers (default: host name)')
     .option('--model <path|id>', 'model file or id this node holds (repeatable)', collect)
     .option('--config <file>', 'JSON config file (default: <data dir>/config.json if present)')
+    .option('--api-key <key>', 'require this key on every API route (Bearer or x-api-key) (default: none)')
+    .option('--threads <n>', 'CPU threads per loaded shard (default: 1)')
+    .option('--no-flash-attention', 'disable flash attention; must match on every node (default: on)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
     .action(async (opts: NodeConfigFlags, cmd: Command) => {
       const flags: NodeConfigFlags = { ...opts }
       if (cmd.getOptionValueSource('mdns') !== 'cli') delete flags.mdns
+      if (cmd.getOptionValueSource('flashAttention') !== 'cli') delete flags.flashAttention
       let node: ExoNode | undefined
+      let inference: LocalInferenceService | undefined
       try {
         const config = loadNodeConfig(flags)
         setLogLevel(config.logLevel)
-        node = new ExoNode(config, { version })
+        inference = new LocalInferenceService({
+          engine: ggmlShardEngine,
+          threads: config.threads,
+          flashAttention: config.flashAttention,
+          modelPaths: [...config.models],
+          modelsDir: join(config.dataDir, 'models'),
+          nodeName: config.name
+        })
+        node = new ExoNode(config, { version, inference })
         let stopping = false
         const shutdown = (signal: string): void => {
           if (stopping) { process.exit(130) }
           stopping = true
           console.log(`\n${signal}: leaving the mesh…`)
-          node?.stop().then(() => { process.exit(0) }, (err: Error) => { console.error(`exo-p2p: stop failed: ${err.message}`); process.exit(1) })
+          node?.stop().then(async () => { await inference?.dispose() }).then(() => { process.exit(0) }, (err: Error) => { console.error(`exo-p2p: stop failed: ${err.message}`); process.exit(1) })
         }
         process.on('SIGINT', () => { shutdown('SIGINT') })
         process.on('SIGTERM', () => { shutdown('SIGTERM') })
@@ -51,6 +67,7 @@ export default function register (program: Command): void {
         console.log('Press Ctrl-C to leave the mesh.')
       } catch (err) {
         await node?.stop().catch(() => {})
+        await inference?.dispose().catch(() => {})
         if (!(err instanceof ExoError)) throw err
         console.error(`exo-p2p start: ${err.message}`)
         process.exit(1)

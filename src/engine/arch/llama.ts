@@ -22,6 +22,11 @@ export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, rope
   q = g.reshape3d(q, hp.headDim, hp.nHead, nTokens)
   k = g.reshape3d(k, hp.headDim, hp.nHeadKv, nTokens)
   v = g.reshape3d(v, hp.headDim, hp.nHeadKv, nTokens)
+  // qwen3: per-head RMS norm of Q and K before RoPE
+  const qNorm = opt('attn_q_norm.weight')
+  if (qNorm !== undefined) q = rmsNorm(c, q, qNorm)
+  const kNorm = opt('attn_k_norm.weight')
+  if (kNorm !== undefined) k = rmsNorm(c, k, kNorm)
 
   const rope = {
     nDims: hp.nRot, mode: ropeMode, nCtxOrig: hp.nCtxOrig, freqBase: hp.ropeFreqBase, freqScale: hp.ropeFreqScale,

@@ -2,7 +2,7 @@
  * The ONE file that declares koffi bindings into ggml (the shared libraries shipped by node-llama-cpp 3.22.1).
  * Everything else goes through the typed wrappers in ggml.ts. Pointers are koffi BigInts.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import koffi from 'koffi'
@@ -10,6 +10,9 @@ import type { LibraryHandle } from 'koffi'
 import { NativeLibraryError } from '../../shared/errors/engine-errors.js'
 
 export type Ptr = bigint
+
+/** node-llama-cpp release whose ggml binaries this binding (and the layout checks in ggml.ts) was written for */
+export const PINNED_VERSION = '3.22.1'
 
 const PROTOS = {
   // ggml-base: contexts, tensors, ops
@@ -117,6 +120,10 @@ export function ggmlLibDir (): string {
   }
   const dir = candidates.find((d) => existsSync(join(d, 'libggml-base.so')))
   if (dir === undefined) throw new NativeLibraryError(`ggml libraries not found (looked for ${pkg}; candidates: ${candidates.join(', ') || 'none'})`)
+  const version = (JSON.parse(readFileSync(join(dir, '..', '..', 'package.json'), 'utf8')) as { version?: string }).version
+  if (version !== PINNED_VERSION) {
+    throw new NativeLibraryError(`${pkg} is version ${String(version)}; the engine is pinned to ${PINNED_VERSION} (ggml struct layouts are version-specific)`)
+  }
   return dir
 }
 

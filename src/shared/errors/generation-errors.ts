@@ -31,14 +31,6 @@ export class ContextTooLongError extends ExoError {
   }
 }
 
-/** A request named a model this node does not have. */
-export class UnknownModelError extends ExoError {
-  readonly code = 'UNKNOWN_MODEL'
-  constructor (readonly model: string, readonly knownModels: string[]) {
-    super(`unknown model '${model}'; known models: ${knownModels.length > 0 ? knownModels.join(', ') : '(none)'}`)
-  }
-}
-
 /** A request that is malformed for generation (e.g. maxTokens < 1, unsupported feature). */
 export class InvalidGenerationRequestError extends ExoError {
   readonly code = 'INVALID_GENERATION_REQUEST'

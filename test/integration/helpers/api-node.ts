@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createInterface } from 'node:readline'
 import { LocalInferenceService } from '../../../src/node/local-inference-service.js'
 import { ggmlShardEngine } from '../../../src/node/ggml-shard-engine.js'
 import type { ChildProcess } from 'node:child_process'
@@ -18,21 +17,29 @@ export interface ApiNode {
   close: () => Promise<void>
 }
 
-const SCRIPT = fileURLToPath(new URL('./api-node-process.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../../bin/exo-p2p.js', import.meta.url))
 
-export async function startApiNode (): Promise<ApiNode> {
+/** `exo-p2p start` on 127.0.0.1 with free ports, mDNS off, a fresh data dir; extra flags appended. */
+export async function startApiNode (extraArgs: string[] = []): Promise<ApiNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'exo-api-node-'))
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const args = [CLI, 'start', '--host', '127.0.0.1', '--http-port', '0', '--p2p-port', '0', '--no-mdns', '--data-dir', dataDir, '--name', 'api-test-node', '--log-level', 'warn', ...extraArgs]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
-  const line = await Promise.race([
-    new Promise<string>((resolve) => { createInterface({ input: child.stdout! }).once('line', resolve) }),
-    exited.then(() => { throw new Error(`node process exited with ${child.exitCode}`) }),
+  let out = ''
+  const url = await Promise.race([
+    new Promise<string>((resolve) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString()
+        const m = /HTTP API:\s+(\S+)/.exec(out)
+        if (m !== null && out.includes('Press Ctrl-C')) resolve(m[1]!)
+      })
+    }),
+    exited.then(() => { throw new Error(`node process exited with ${child.exitCode}: ${out}`) }),
     new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('node did not start in 60 s')) }, 60_000).unref())
   ])
-  const info = JSON.parse(line) as { httpUrl: string }
   const inference = new LocalInferenceService({ engine: ggmlShardEngine, threads: 1, nodeName: 'reference' })
   return {
-    url: info.httpUrl,
+    url,
     inference,
     child,
     close: async () => {

@@ -9,7 +9,7 @@ export function generatedModel (type: ModelType, shape: Partial<Omit<MakeModelOp
   const o = { ...DEFAULTS, ...shape, type }
   const dir = join(tmpdir(), 'exo-p2p-test-models')
   mkdirSync(dir, { recursive: true })
-  const out = join(dir, `llama-${o.layers}x${o.embd}h${o.heads}kv${o.kvHeads}ff${o.ff}-${type}-s${o.seed}.gguf`)
+  const out = join(dir, `${o.arch ?? 'llama'}-${o.layers}x${o.embd}h${o.heads}kv${o.kvHeads}hd${o.headDim ?? 0}ff${o.ff}${o.ropeFreqs === true ? '-rf' : ''}${o.tied === true ? '-tied' : ''}-${type}-s${o.seed}.gguf`)
   if (!existsSync(out)) makeModel({ ...o, out })
   return out
 }

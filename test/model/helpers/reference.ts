@@ -2,10 +2,10 @@
  * Test helpers: node-llama-cpp as the reference (logits of the prompt's last token and of 30 greedy decode
  * steps), and our engine run as a pipeline of shards with hidden states passed through the tensor codec.
  */
-import { getLlama } from 'node-llama-cpp'
+import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
 import { decodeTensor, encodeTensor } from '../../../src/shared/tensor-codec.js'
 import { loadShard } from '../../../src/engine/index.js'
-import type { Llama } from 'node-llama-cpp'
+import type { Llama, Token } from 'node-llama-cpp'
 import type { LoadedShard, ShardSession } from '../../../src/engine/index.js'
 
 export interface Reference {
@@ -17,7 +17,7 @@ export interface Reference {
 
 let llamaPromise: Promise<Llama> | undefined
 export function llama (): Promise<Llama> {
-  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })
+  llamaPromise ??= getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   return llamaPromise
 }
 
@@ -39,7 +39,7 @@ export async function referenceLogits (modelPath: string, prompt: string | numbe
     const logits: Float32Array[] = []
     let input = tokens
     for (let s = 0; s <= decodeSteps; s++) {
-      const res = await seq.controlledEvaluate(input.map((t, i) => i === input.length - 1 ? [t as never, { generateNext: { logits: true } }] : t as never))
+      const res = await seq.controlledEvaluate(input.map((t, i) => i === input.length - 1 ? [t as Token, { generateNext: { logits: true } }] : t as Token))
       const map = res[res.length - 1]?.next?.logits
       if (map === undefined) throw new Error('node-llama-cpp returned no logits')
       const row = new Float32Array(map.size)

@@ -13,7 +13,7 @@ import type { GenerationTokenizer } from '../../../src/node/local-generator.js'
  */
 const N_EMBD = 4
 const N_VOCAB = 8
-const meta: ModelMetadata = { architecture: 'toy', nLayers: 4, nEmbd: N_EMBD, nVocab: N_VOCAB, nHead: 1, nHeadKv: 1, nFf: 1, contextLength: 32, layerBytes: [], embeddingBytes: 0, outputBytes: 0, fileBytes: 0 }
+const meta: ModelMetadata = { architecture: 'toy', nLayers: 4, nEmbd: N_EMBD, nVocab: N_VOCAB, nHead: 1, nHeadKv: 1, nFf: 1, contextLength: 32, layerBytes: [], embeddingBytes: 0, outputBytes: 0, fileBytes: 0, kvBytesPerTokenPerLayer: 0 }
 
 function toyShards (k: number, log: { batches: number[], disposed: number, created: number }): LoadedShard[] {
   return Array.from({ length: k }, (_, i): LoadedShard => ({

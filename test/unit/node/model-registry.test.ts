@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { BUNDLED_MODEL_PATH, ModelRegistry } from '../../../src/node/model-registry.js'
-import { UnknownModelError } from '../../../src/shared/errors/generation-errors.js'
+import { UnknownModelError } from '../../../src/shared/errors/model-errors.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'exo-registry-'))
 after(() => { rmSync(dir, { recursive: true, force: true }) })

@@ -1,0 +1,163 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * Decode and prefill tokens/s of our shard engine vs node-llama-cpp on the same GGUF, same threads and
+ * flash-attention setting, alternating runs in one process; plus the RSS growth of loading half a model vs
+ * the whole model (child processes). Models: the bundled stories260k and generated ~0.5 GB Q8_0 / Q4_K
+ * llamas (cached under os.tmpdir()/exo-p2p-bench).
+ *
+ *   node --import tsx scripts/bench-engine.ts [--threads 1] [--flash-attention] [--runs 3] [--json] [--model FILE ...]
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
+import { loadShard, readModelMetadata } from '../src/engine/index.js'
+import { DEFAULTS, makeModel } from './make-model.js'
+import type { MakeModelOptions } from './make-model.js'
+import type { Token } from 'node-llama-cpp'
+
+const BENCH_DIR = join(tmpdir(), 'exo-p2p-bench')
+const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'context'> & { file: string }> = [
+  { file: 'llama-8x2048-q8_0.gguf', type: 'q8_0', layers: 8, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 },
+  { file: 'llama-16x2048-q4_k.gguf', type: 'q4_k', layers: 16, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 }
+]
+
+/** decode is measured in this many interleaved blocks per run */
+const BLOCKS = 4
+const out = (s: string): void => { process.stdout.write(s + '\n') }
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+const argmax = (a: Float32Array): number => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i; return b }
+
+function ensureModels (): string[] {
+  mkdirSync(BENCH_DIR, { recursive: true })
+  return GENERATED.map((g) => {
+    const path = join(BENCH_DIR, g.file)
+    if (!existsSync(path)) {
+      out(`generating ${path} ...`)
+      makeModel({ ...DEFAULTS, ...g, out: path, reuseLayers: true })
+    }
+    return path
+  })
+}
+
+interface Result { model: string, decodeOurs: number, decodeNlc: number, prefillOurs: number, prefillNlc: number }
+
+async function benchModel (path: string, threads: number, flashAttention: boolean, runs: number): Promise<Result> {
+  const meta = readModelMetadata(path)
+  const big = meta.fileBytes > 50e6
+  const decodeTokens = big ? 32 : 128
+  const prefillTokens = big ? 128 : 256
+  const contextSize = 512
+  const prompt = [1]
+  for (let i = 1; i < prefillTokens; i++) prompt.push(1 + ((i * 7919) % (meta.nVocab - 1)))
+
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
+  const model = await llama.loadModel({ modelPath: path })
+  const ctx = await model.createContext({ contextSize, threads, flashAttention, sequences: 1 })
+  const seq = ctx.getSequence()
+  const shard = await loadShard({ modelPath: path, range: { start: 0, end: meta.nLayers }, threads, flashAttention })
+  const r = { decodeOurs: [] as number[], decodeNlc: [] as number[], prefillOurs: [] as number[], prefillNlc: [] as number[] }
+  try {
+    for (let run = 0; run < runs; run++) {
+      // prefill: node-llama-cpp then ours, same prompt
+      await seq.clearHistory()
+      let t0 = performance.now()
+      const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as Token, { generateNext: { token: true } }] : t as Token))
+      r.prefillNlc.push(prompt.length / ((performance.now() - t0) / 1000))
+      let tok = res[res.length - 1]!.next!.token!
+      const s = shard.createSession({ contextSize })
+      t0 = performance.now()
+      let o = await s.forward({ kind: 'tokens', tokens: Int32Array.from(prompt) })
+      r.prefillOurs.push(prompt.length / ((performance.now() - t0) / 1000))
+      // decode: greedy, one token per evaluation, in interleaved blocks so load changes hit both alike
+      const block = Math.max(1, Math.floor(decodeTokens / BLOCKS))
+      for (let b = 0; b < BLOCKS; b++) {
+        t0 = performance.now()
+        for (let i = 0; i < block; i++) {
+          const next = await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]])
+          tok = next[0]!.next!.token!
+        }
+        r.decodeNlc.push(block / ((performance.now() - t0) / 1000))
+        t0 = performance.now()
+        for (let i = 0; i < block; i++) {
+          if (o.kind !== 'logits') throw new Error('expected logits')
+          o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(o.logits)) })
+        }
+        r.decodeOurs.push(block / ((performance.now() - t0) / 1000))
+      }
+      s.dispose()
+    }
+  } finally {
+    await shard.dispose()
+    await ctx.dispose()
+    await model.dispose()
+  }
+  return { model: path, decodeOurs: median(r.decodeOurs), decodeNlc: median(r.decodeNlc), prefillOurs: median(r.prefillOurs), prefillNlc: median(r.prefillNlc) }
+}
+
+/** Child process: RSS growth (bytes) of loading layers [start, end) of `path`. */
+async function rssProbe (path: string, start: number, end: number): Promise<void> {
+  const meta = readModelMetadata(path)
+  // load ggml and its CPU backend first (a tiny shard), so only the weights count
+  await (await loadShard({ modelPath: 'models/stories260k-f32.gguf', range: { start: 0, end: 1 }, threads: 1 })).dispose()
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  const before = process.memoryUsage().rss
+  const shard = await loadShard({ modelPath: path, range: { start, end: end === -1 ? meta.nLayers : end }, threads: 1 })
+  gc?.()
+  const after = process.memoryUsage().rss
+  out(JSON.stringify({ rssGrowth: after - before, weightBytes: shard.weightBytes }))
+  await shard.dispose()
+}
+
+function measureRss (path: string, start: number, end: number): { rssGrowth: number, weightBytes: number } {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), `--rss-probe=${start}:${end}:${path}`], { encoding: 'utf8', timeout: 300_000 })
+  const line = r.stdout.trim().split('\n').pop() ?? ''
+  try { return JSON.parse(line) } catch { throw new Error(`rss probe failed: ${r.stderr}`) }
+}
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string', default: '1' }, 'flash-attention': { type: 'boolean', default: false },
+      runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, model: { type: 'string', multiple: true },
+      'rss-probe': { type: 'string' }
+    }
+  })
+  if (values['rss-probe'] !== undefined) {
+    const [start, end, ...rest] = values['rss-probe'].split(':')
+    await rssProbe(rest.join(':'), Number(start), Number(end))
+    return
+  }
+  const threads = Number(values.threads)
+  const runs = Number(values.runs)
+  const fa = values['flash-attention']
+  const models = values.model ?? ['models/stories260k-f32.gguf', ...ensureModels()]
+  out(`threads ${threads}, flash attention ${fa}, ${runs} alternating runs per model (medians)`)
+  const results: Result[] = []
+  for (const m of models) {
+    const r = await benchModel(m, threads, fa, runs)
+    results.push(r)
+    out(`${m}\n  decode  ours ${r.decodeOurs.toFixed(1)} tok/s  nlc ${r.decodeNlc.toFixed(1)} tok/s  ratio ${(r.decodeOurs / r.decodeNlc).toFixed(2)}\n` +
+      `  prefill ours ${r.prefillOurs.toFixed(1)} tok/s  nlc ${r.prefillNlc.toFixed(1)} tok/s  ratio ${(r.prefillOurs / r.prefillNlc).toFixed(2)}`)
+  }
+  const largest = models.reduce((a, b) => readModelMetadata(b).fileBytes > readModelMetadata(a).fileBytes ? b : a)
+  const meta = readModelMetadata(largest)
+  const half = measureRss(largest, 0, Math.floor(meta.nLayers / 2))
+  const whole = measureRss(largest, 0, -1)
+  const rssRatio = half.rssGrowth / whole.rssGrowth
+  out(`RSS growth on ${largest}: half [0, ${Math.floor(meta.nLayers / 2)}) ${(half.rssGrowth / 1e6).toFixed(0)} MB (weights ${(half.weightBytes / 1e6).toFixed(0)} MB), whole ${(whole.rssGrowth / 1e6).toFixed(0)} MB (weights ${(whole.weightBytes / 1e6).toFixed(0)} MB), ratio ${rssRatio.toFixed(2)}`)
+  const big = results.find((r) => r.model === largest)!
+  if (values.json) {
+    out(JSON.stringify({
+      model: largest, threads, flashAttention: fa,
+      ratio_decode: big.decodeOurs / big.decodeNlc, ratio_prefill: big.prefillOurs / big.prefillNlc, rss_ratio_half_vs_whole: rssRatio,
+      results
+    }))
+  }
+}
+
+await main()
