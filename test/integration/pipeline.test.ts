@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readModelMetadata } from '../../src/engine/index.js'
+import { modelCardFromMetadata } from '../../src/node/pipeline/model-card.js'
+import { asModelId } from '../../src/shared/ids.js'
+import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
+import { clusterState, metrics, REPO_ROOT, startMeshNode, stopProcess, waitFor } from './helpers/mesh-node-process.js'
+import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
+
+/**
+ * Three real `exo-p2p start` processes on 127.0.0.1 whose memory budgets force a split of the bundled
+ * stories260k (5 layers): they agree on one plan, every node's HTTP port returns llama.cpp's greedy text,
+ * concurrent requests complete, and a client that disconnects leaves no KV cache on any stage.
+ */
+const MODEL = 'stories260k-f32'
+const PROMPT = 'Once upon a time'
+/** node-llama-cpp 3.22.1 LlamaCompletion, greedy, 30 tokens (test/fixtures/models/README.md) */
+const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day,'
+
+/** The largest whole-MiB budget that holds at most 2 layers of the model on any stage (planner memory model). */
+function budgetForTwoLayersMiB (): number {
+  const meta = readModelMetadata(join(REPO_ROOT, 'models', `${MODEL}.gguf`))
+  const card = modelCardFromMetadata(asModelId(MODEL), meta, meta.contextLength)
+  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize
+  const edge = Math.max(card.embeddingBytes, card.outputBytes)
+  const mib = Math.floor((edge + 2 * layer) / 2 ** 20) + 1
+  // 3 layers must not fit in that budget even without embeddings, and 2 layers + embeddings must fit
+  assert.ok(3 * layer > mib * 2 ** 20 && edge + 2 * layer <= mib * 2 ** 20, `no whole-MiB budget splits ${MODEL} 2/2/1 (layer ${layer} B)`)
+  return mib
+}
+
+let nodes: MeshNodeProcess[] = []
+const dirs: string[] = []
+let agreedAfterMs = 0
+
+async function complete (node: MeshNodeProcess, maxTokens = 30): Promise<string> {
+  const res = await fetch(`${node.httpUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
+    signal: AbortSignal.timeout(30_000)
+  })
+  const body = await res.json() as { choices?: Array<{ text: string }>, error?: unknown }
+  assert.equal(res.status, 200, `${node.name}: ${JSON.stringify(body)}`)
+  return body.choices![0]!.text
+}
+
+/** The plan every node serves, when all agree and it is ready. */
+function agreedPlan (states: ClusterStateJson[]): NonNullable<ClusterStateJson['plan']> | undefined {
+  const ids = new Set(states.map((s) => s.plan?.ready === true ? s.plan.id : undefined))
+  if (ids.size !== 1 || ids.has(undefined)) return undefined
+  return states[0]!.plan ?? undefined
+}
+
+async function activeSessions (): Promise<number[]> {
+  return await Promise.all(nodes.map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_active_sessions') ?? -1))
+}
+
+before(async () => {
+  const budget = String(budgetForTwoLayersMiB())
+  const start = async (name: string, peers: string[]): Promise<MeshNodeProcess> => {
+    const dataDir = mkdtempSync(join(tmpdir(), `exo-pipeline-${name}-`))
+    dirs.push(dataDir)
+    return await startMeshNode({ name, dataDir, peers, extraArgs: ['--memory-budget', budget, '--log-level', 'info'] })
+  }
+  const t0 = Date.now()
+  const a = await start('stage-a', [])
+  const [b, c] = await Promise.all([start('stage-b', [a.p2pAddr]), start('stage-c', [a.p2pAddr])])
+  nodes = [a, b, c]
+  await waitFor('one ready plan agreed by all three nodes', async () => agreedPlan(await Promise.all(nodes.map(clusterState))), 60_000, 200)
+  agreedAfterMs = Date.now() - t0
+})
+
+after(async () => {
+  await Promise.all(nodes.map(async (n) => { await stopProcess(n) }))
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+describe('pipeline across three processes', () => {
+  it('all nodes agree on one plan of ≥ 2 stages within their budgets', async () => {
+    const states = await Promise.all(nodes.map(clusterState))
+    const plan = agreedPlan(states)
+    assert.ok(plan !== undefined)
+    assert.ok(plan.stages.length >= 2, `expected a split, got ${plan.stages.length} stage(s)`)
+    assert.equal(plan.stages[0]!.start, 0)
+    assert.equal(plan.stages.at(-1)!.end, 5)
+    for (const s of plan.stages) assert.ok(s.end - s.start <= 2, `stage ${s.name} holds ${s.end - s.start} layers`)
+    // the shards every node announces for that plan match the stages
+    for (const s of plan.stages) {
+      const member = states[0]!.members.find((m) => m.peerId === s.peerId)!
+      assert.ok(member.shards.some((x) => x.planId === plan.id && x.ready && x.start === s.start && x.end === s.end), `${s.name} announces its shard`)
+    }
+    process.stderr.write(`# plan ${plan.id.slice(0, 12)} agreed ${agreedAfterMs} ms after the first start: ${plan.stages.map((s) => `${s.name}[${s.start},${s.end})`).join(' → ')}\n`)
+  })
+
+  it('the greedy completion on EACH node equals llama.cpp\'s text', async () => {
+    for (const n of nodes) assert.equal(await complete(n), REFERENCE, `text from ${n.name}`)
+  })
+
+  it('4 concurrent requests all complete correctly', async () => {
+    const texts = await Promise.all([0, 1, 2, 3].map(async (i) => await complete(nodes[i % nodes.length]!)))
+    for (const t of texts) assert.equal(t, REFERENCE)
+    assert.deepEqual(await waitFor('sessions freed', async () => { const s = await activeSessions(); return s.every((x) => x === 0) ? s : undefined }, 5000), [0, 0, 0])
+  })
+
+  it('a client that disconnects mid-stream leaves no KV cache on any stage', async () => {
+    const ctrl = new AbortController()
+    const res = await fetch(`${nodes[1]!.httpUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: 1500, temperature: 0, stream: true }),
+      signal: ctrl.signal
+    })
+    assert.equal(res.status, 200)
+    const reader = res.body!.getReader()
+    let received = ''
+    while (!received.includes('"text"')) received += new TextDecoder().decode((await reader.read()).value)
+    // mid-stream: every stage holds this request's session
+    const during = await activeSessions()
+    assert.ok(during.every((x) => x >= 1), `sessions during the stream: ${during.join(', ')}`)
+    ctrl.abort()
+    await reader.cancel().catch(() => {})
+    assert.deepEqual(await waitFor('every stage to free the cancelled request', async () => { const s = await activeSessions(); return s.every((x) => x === 0) ? s : undefined }, 10_000), [0, 0, 0])
+    // and the pipeline still serves
+    assert.equal(await complete(nodes[2]!), REFERENCE)
+  })
+})
