@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -105,6 +107,26 @@ describe('pipeline across three processes', () => {
     const texts = await Promise.all([0, 1, 2, 3].map(async (i) => await complete(nodes[i % nodes.length]!)))
     for (const t of texts) assert.equal(t, REFERENCE)
     assert.deepEqual(await waitFor('sessions freed', async () => { const s = await activeSessions(); return s.every((x) => x === 0) ? s : undefined }, 5000), [0, 0, 0])
+  })
+
+  it('`exo-p2p plan --json` and `peers` show the plan; /metrics shows per-stage compute and tokens served', async () => {
+    const run = async (...args: string[]): Promise<string> => (await promisify(execFile)(process.execPath, ['bin/exo-p2p.js', ...args], { cwd: REPO_ROOT, timeout: 30_000 })).stdout
+    const json = JSON.parse(await run('plan', '--json', '--api', nodes[2]!.httpUrl)) as { id: string, ready: boolean, stages: Array<{ name: string, start: number, end: number }> }
+    const plan = agreedPlan(await Promise.all(nodes.map(clusterState)))!
+    assert.equal(json.id, plan.id)
+    assert.equal(json.ready, true)
+    assert.deepEqual(json.stages.map((s) => [s.name, s.start, s.end]), plan.stages.map((s) => [s.name, s.start, s.end]))
+    const peers = await run('peers', '--api', nodes[0]!.httpUrl)
+    for (const st of plan.stages) assert.match(peers, new RegExp(`${st.name} .*${MODEL}\\[${st.start},${st.end}\\)`))
+    assert.match(peers, new RegExp(`plan ${plan.id.slice(0, 12)} \\(${MODEL}\\) ready`))
+    const byName = new Map(nodes.map((n) => [n.name, n]))
+    const first = await metrics(byName.get(plan.stages[0]!.name)!)
+    assert.ok((first.get('exo_p2p_pipeline_tokens_served_total') ?? 0) > 0)
+    assert.ok((first.get('exo_p2p_pipeline_ring_count') ?? 0) > 0)
+    for (const st of plan.stages.slice(1)) {
+      const m = await metrics(byName.get(st.name)!)
+      assert.ok((m.get('exo_p2p_stage_compute_count{role="stage"}') ?? 0) > 0, `${st.name} computed`)
+    }
   })
 
   it('a client that disconnects mid-stream leaves no KV cache on any stage', async () => {
