@@ -150,4 +150,38 @@ describe('pipeline across three processes', () => {
     // and the pipeline still serves
     assert.equal(await complete(nodes[2]!), REFERENCE)
   })
+
+  it('a node that joins with room for the whole model takes over; requests keep succeeding during the change', async () => {
+    const before = agreedPlan(await Promise.all(nodes.map(clusterState)))!
+    const dataDir = mkdtempSync(join(tmpdir(), 'exo-pipeline-big-'))
+    dirs.push(dataDir)
+    const big = await startMeshNode({ name: 'big', dataDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--memory-budget', '64', '--log-level', 'info'] })
+    nodes.push(big)
+    const joinedAt = Date.now()
+    // clients keep asking every node while the plan changes (make before break)
+    let changing = true
+    const during: Array<Promise<string>> = []
+    const load = (async () => {
+      for (let i = 0; changing; i++) {
+        during.push(complete(nodes[i % 3]!))
+        await new Promise((resolve) => setTimeout(resolve, 150))
+      }
+    })()
+    const after = await waitFor('all four nodes to serve a new plan', async () => {
+      const p = agreedPlan(await Promise.all(nodes.map(clusterState)))
+      return p !== undefined && p.id !== before.id ? p : undefined
+    }, 30_000, 100)
+    const convergedMs = Date.now() - joinedAt
+    changing = false
+    await load
+    for (const t of await Promise.all(during)) assert.equal(t, REFERENCE)
+    assert.deepEqual(after.stages.map((s) => [s.name, s.start, s.end]), [['big', 0, 5]], 'one node that fits beats any split')
+    process.stderr.write(`# after the join: plan ${after.id.slice(0, 12)} agreed by all 4 nodes ${convergedMs} ms after the newcomer started; ${during.length} requests during the change all correct\n`)
+    for (const n of nodes) assert.equal(await complete(n), REFERENCE, `text from ${n.name} on the new plan`)
+    // the old stages are released once idle (after a grace period)
+    await waitFor('old stages unloaded', async () => {
+      const loaded = await Promise.all(nodes.slice(0, 3).map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_loaded_shards')))
+      return loaded.every((x) => x === 0) ? loaded : undefined
+    }, 15_000, 200)
+  })
 })
