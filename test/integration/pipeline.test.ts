@@ -11,6 +11,9 @@ import { asModelId } from '../../src/shared/ids.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 import { clusterState, metrics, REPO_ROOT, startMeshNode, stopProcess, waitFor } from './helpers/mesh-node-process.js'
 import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
+import { generatedModel } from '../model/helpers/generated-models.js'
+import { referenceGreedy } from '../model/helpers/completion-reference.js'
+import { modelIdOfPath } from '../../src/node/model-registry.js'
 
 /**
  * Three real `exo-p2p start` processes on 127.0.0.1 whose memory budgets force a split of the bundled
@@ -22,15 +25,19 @@ const PROMPT = 'Once upon a time'
 /** node-llama-cpp 3.22.1 LlamaCompletion, greedy, 30 tokens (test/fixtures/models/README.md) */
 const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day,'
 
-/** The largest whole-MiB budget that holds at most 2 layers of the model on any stage (planner memory model). */
-function budgetForTwoLayersMiB (): number {
-  const meta = readModelMetadata(join(REPO_ROOT, 'models', `${MODEL}.gguf`))
-  const card = modelCardFromMetadata(asModelId(MODEL), meta, meta.contextLength)
+/**
+ * A whole-MiB budget per node (planner memory model) that holds ⌈n/3⌉ layers plus embeddings or output:
+ * three nodes can hold the model, one cannot. (stories260k: 1 MiB, at most 2 of its 5 layers per node.)
+ */
+function budgetForThreeWaySplitMiB (modelPath: string, id: string): number {
+  const meta = readModelMetadata(modelPath)
+  const card = modelCardFromMetadata(asModelId(id), meta, meta.contextLength)
   const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize
   const edge = Math.max(card.embeddingBytes, card.outputBytes)
-  const mib = Math.floor((edge + 2 * layer) / 2 ** 20) + 1
-  // 3 layers must not fit in that budget even without embeddings, and 2 layers + embeddings must fit
-  assert.ok(3 * layer > mib * 2 ** 20 && edge + 2 * layer <= mib * 2 ** 20, `no whole-MiB budget splits ${MODEL} 2/2/1 (layer ${layer} B)`)
+  const perStage = Math.ceil(card.nLayers / 3)
+  const mib = Math.ceil((edge + perStage * layer) / 2 ** 20)
+  const whole = card.embeddingBytes + card.outputBytes + card.nLayers * layer
+  assert.ok(whole > mib * 2 ** 20, `a budget of ${mib} MiB holds all of ${id}: no split would be forced`)
   return mib
 }
 
@@ -38,11 +45,11 @@ let nodes: MeshNodeProcess[] = []
 const dirs: string[] = []
 let agreedAfterMs = 0
 
-async function complete (node: MeshNodeProcess, maxTokens = 30): Promise<string> {
+async function complete (node: MeshNodeProcess, maxTokens = 30, model = MODEL): Promise<string> {
   const res = await fetch(`${node.httpUrl}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
+    body: JSON.stringify({ model, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
     signal: AbortSignal.timeout(30_000)
   })
   const body = await res.json() as { choices?: Array<{ text: string }>, error?: unknown }
@@ -61,16 +68,20 @@ async function activeSessions (): Promise<number[]> {
   return await Promise.all(nodes.map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_active_sessions') ?? -1))
 }
 
-before(async () => {
-  const budget = String(budgetForTwoLayersMiB())
+async function startTrio (prefix: string, extraArgs: string[]): Promise<MeshNodeProcess[]> {
   const start = async (name: string, peers: string[]): Promise<MeshNodeProcess> => {
     const dataDir = mkdtempSync(join(tmpdir(), `exo-pipeline-${name}-`))
     dirs.push(dataDir)
-    return await startMeshNode({ name, dataDir, peers, extraArgs: ['--memory-budget', budget, '--log-level', 'info'] })
+    return await startMeshNode({ name, dataDir, peers, extraArgs: [...extraArgs, '--log-level', 'info'] })
   }
-  const a = await start('stage-a', [])
-  const [b, c] = await Promise.all([start('stage-b', [a.p2pAddr]), start('stage-c', [a.p2pAddr])])
-  nodes = [a, b, c]
+  const a = await start(`${prefix}a`, [])
+  const [b, c] = await Promise.all([start(`${prefix}b`, [a.p2pAddr]), start(`${prefix}c`, [a.p2pAddr])])
+  return [a, b, c]
+}
+
+before(async () => {
+  const budget = String(budgetForThreeWaySplitMiB(join(REPO_ROOT, 'models', `${MODEL}.gguf`), MODEL))
+  nodes = await startTrio('stage-', ['--memory-budget', budget])
   const t0 = Date.now()
   await waitFor('one ready plan agreed by all three nodes', async () => agreedPlan(await Promise.all(nodes.map(clusterState))), 60_000, 100)
   agreedAfterMs = Date.now() - t0
@@ -79,6 +90,7 @@ before(async () => {
 after(async () => {
   await Promise.all(nodes.map(async (n) => { await stopProcess(n) }))
   if (process.env.EXO_TEST_DUMP_LOGS !== undefined) for (const n of nodes) process.stderr.write(`\n===== ${n.name}\n${n.stderr}`)
+  nodes = []
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
@@ -155,7 +167,7 @@ describe('pipeline across three processes', () => {
     const before = agreedPlan(await Promise.all(nodes.map(clusterState)))!
     const dataDir = mkdtempSync(join(tmpdir(), 'exo-pipeline-big-'))
     dirs.push(dataDir)
-    const big = await startMeshNode({ name: 'big', dataDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--memory-budget', '64', '--log-level', 'info'] })
+    const big = await startMeshNode({ name: 'stage-big', dataDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--memory-budget', '64', '--log-level', 'info'] })
     nodes.push(big)
     const joinedAt = Date.now()
     // clients keep asking every node while the plan changes (make before break)
@@ -175,7 +187,7 @@ describe('pipeline across three processes', () => {
     changing = false
     await load
     for (const t of await Promise.all(during)) assert.equal(t, REFERENCE)
-    assert.deepEqual(after.stages.map((s) => [s.name, s.start, s.end]), [['big', 0, 5]], 'one node that fits beats any split')
+    assert.deepEqual(after.stages.map((s) => [s.name, s.start, s.end]), [['stage-big', 0, 5]], 'one node that fits beats any split')
     process.stderr.write(`# after the join: plan ${after.id.slice(0, 12)} agreed by all 4 nodes ${convergedMs} ms after the newcomer started; ${during.length} requests during the change all correct\n`)
     for (const n of nodes) assert.equal(await complete(n), REFERENCE, `text from ${n.name} on the new plan`)
     // the old stages are released once idle (after a grace period)
@@ -183,5 +195,25 @@ describe('pipeline across three processes', () => {
       const loaded = await Promise.all(nodes.slice(0, 3).map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_loaded_shards')))
       return loaded.every((x) => x === 0) ? loaded : undefined
     }, 15_000, 200)
+  })
+})
+
+describe('pipeline of a generated 8-layer model (Llama 2 vocabulary, Q8_0)', () => {
+  let trio: MeshNodeProcess[] = []
+  let path = ''
+  before(async () => {
+    await Promise.all(nodes.map(async (n) => { await stopProcess(n) })) // the stories cluster is done: free the CPU
+    path = generatedModel('q8_0', { layers: 8 })
+    trio = await startTrio('gen-', ['--model', path, '--memory-budget', String(budgetForThreeWaySplitMiB(path, modelIdOfPath(path)))])
+  })
+  after(async () => { await Promise.all(trio.map(async (n) => { await stopProcess(n) })) })
+
+  it('splits into ≥ 2 stages and every node returns llama.cpp\'s greedy text', async () => {
+    const plan = await waitFor('an agreed plan', async () => agreedPlan(await Promise.all(trio.map(clusterState))), 60_000, 100)
+    assert.ok(plan.stages.length >= 2)
+    process.stderr.write(`# generated model: plan ${plan.stages.map((s) => `${s.name}[${s.start},${s.end})`).join(' → ')}\n`)
+    const reference = (await referenceGreedy(path, PROMPT, 30)).text
+    assert.ok(reference.length > 0)
+    for (const n of trio) assert.equal(await complete(n, 30, modelIdOfPath(path)), reference, `text from ${n.name}`)
   })
 })
