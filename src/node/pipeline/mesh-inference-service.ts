@@ -1,5 +1,5 @@
 import type { Stream } from '@libp2p/interface'
-import { throwIfAborted } from '../../shared/errors/exo-error.js'
+import { ExoError, throwIfAborted } from '../../shared/errors/exo-error.js'
 import { UnknownModelError } from '../../shared/errors/model-errors.js'
 import { NoPlanError, NotFirstStageError, PlanNotReadyError } from '../../shared/errors/pipeline-errors.js'
 import { createLogger } from '../../shared/log.js'
@@ -33,6 +33,13 @@ export interface MeshInferenceServiceInit {
 /** A request waits this long for a plan whose stages are still loading before it fails with 503. */
 export const READY_WAIT_MS = 10_000
 
+/** Failures that mean "the stages asked do not (yet / any more) serve the plan the request went to". */
+const PLAN_RACE_CODES = new Set(['NOT_FIRST_STAGE', 'PLAN_NOT_READY', 'ACTIVATIONS_PLAN_MISMATCH', 'ACTIVATIONS_NOT_READY', 'ACTIVATIONS_STAGE_MISMATCH'])
+
+function isPlanRace (err: unknown): boolean {
+  return err instanceof ExoError && PLAN_RACE_CODES.has(err.code)
+}
+
 /**
  * The node's InferenceService with a mesh behind it (DESIGN.md "Pipeline"). A request for the planned
  * model goes to the ready plan's first stage: this node (it drives the pipeline itself) or another
@@ -45,8 +52,24 @@ export class MeshInferenceService implements InferenceService {
   constructor (private readonly init: MeshInferenceServiceInit) {}
 
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
+    if (req.model !== this.init.agreement.modelId) { yield * this.init.local.generate(req, { signal }); return }
+    const deadline = performance.now() + (this.init.readyWaitMs ?? READY_WAIT_MS)
+    for (let attempt = 1; ; attempt++) {
+      let started = false
+      try {
+        for await (const event of this.route(req, signal)) { started = true; yield event }
+        return
+      } catch (err) {
+        /** a plan change raced this request before its first token: the next agreed plan takes it */
+        if (started || signal.aborted || !isPlanRace(err) || performance.now() > deadline) throw err
+        log.info({ request: req.id, attempt, code: (err as ExoError).code }, 'plan changed under the request; retrying on the serving plan')
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * attempt)))
+      }
+    }
+  }
+
+  private async * route (req: InferenceRequest, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
     const { agreement } = this.init
-    if (req.model !== agreement.modelId) { yield * this.init.local.generate(req, { signal }); return }
     const { plan, reason, noPlan } = await agreement.waitForServing(signal, this.init.readyWaitMs ?? READY_WAIT_MS)
     throwIfAborted(signal)
     if (plan === undefined) {

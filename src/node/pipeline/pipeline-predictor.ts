@@ -29,6 +29,8 @@ export interface PipelineTimings {
 export class PipelinePredictor implements TokenPredictor {
   private prefilled = false
   private closed = false
+  /** aborted with the downstream hop's failure (ERROR relayed by stage 1, or a reset) */
+  private readonly downstream = new AbortController()
 
   constructor (
     private readonly session: ShardSession,
@@ -37,11 +39,33 @@ export class PipelinePredictor implements TokenPredictor {
     private readonly ids: { requestId: RequestId, planId: PlanId },
     private readonly nEmbd: number,
     private readonly timings: PipelineTimings = {}
-  ) {}
+  ) {
+    void this.watchDownstream()
+  }
 
   get position (): number { return this.session.position }
 
-  async next (tokens: readonly number[], signal: AbortSignal): Promise<number> {
+  /** Stage 1 only ever answers on our hop with ERROR (a refusal, or a failure relayed from further down) or a reset. */
+  private async watchDownstream (): Promise<void> {
+    try {
+      const f = await this.channel.next()
+      if (f !== undefined) this.downstream.abort(new GenerationPipelineError(`stage 1 sent ${f.type} on the forward hop`))
+    } catch (err) {
+      if (!this.closed) this.downstream.abort(err)
+    }
+  }
+
+  async next (tokens: readonly number[], outer: AbortSignal): Promise<number> {
+    const signal = AbortSignal.any([outer, this.downstream.signal])
+    try {
+      return await this.step(tokens, signal)
+    } catch (err) {
+      if (this.downstream.signal.aborted && !outer.aborted) throw this.downstream.signal.reason
+      throw err
+    }
+  }
+
+  private async step (tokens: readonly number[], signal: AbortSignal): Promise<number> {
     if (this.closed) throw new GenerationPipelineError(`request ${this.ids.requestId} is already finished`)
     if (tokens.length === 0) throw new GenerationPipelineError('no tokens to feed')
     const start = this.session.position
