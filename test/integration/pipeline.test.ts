@@ -14,6 +14,10 @@ import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
 import { generatedModel } from '../model/helpers/generated-models.js'
 import { referenceGreedy } from '../model/helpers/completion-reference.js'
 import { modelIdOfPath } from '../../src/node/model-registry.js'
+import { LocalInferenceService } from '../../src/node/local-inference-service.js'
+import { ggmlShardEngine } from '../../src/node/ggml-shard-engine.js'
+import { asRequestId } from '../../src/shared/ids.js'
+import type { InferenceRequest } from '../../src/shared/inference.js'
 
 /**
  * Three real `exo-p2p start` processes on 127.0.0.1 whose memory budgets force a split of the bundled
@@ -119,6 +123,26 @@ describe('pipeline across three processes', () => {
     const texts = await Promise.all([0, 1, 2, 3].map(async (i) => await complete(nodes[i % nodes.length]!)))
     for (const t of texts) assert.equal(t, REFERENCE)
     assert.deepEqual(await waitFor('sessions freed', async () => { const s = await activeSessions(); return s.every((x) => x === 0) ? s : undefined }, 5000), [0, 0, 0])
+  })
+
+  it('structured output through the pipeline (grammar on the last stage) equals the local engine\'s', async () => {
+    const schema = { type: 'object', properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer' } }, required: ['name', 'age'], additionalProperties: false }
+    const local = new LocalInferenceService({ engine: ggmlShardEngine, threads: 1 })
+    let expected = ''
+    try {
+      const req: InferenceRequest = { id: asRequestId('ref'), model: asModelId(MODEL), prompt: { kind: 'chat', messages: [{ role: 'user', content: 'Lily was' }] }, maxTokens: 60, sampling: { temperature: 0 }, stop: [], grammar: { kind: 'json_schema', schema } }
+      for await (const e of local.generate(req, { signal: AbortSignal.timeout(30_000) })) if (e.type === 'token') expected += e.text
+    } finally { await local.dispose() }
+    const res = await fetch(`${nodes[1]!.httpUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Lily was' }], max_tokens: 60, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'p', schema } } }),
+      signal: AbortSignal.timeout(30_000)
+    })
+    const body = await res.json() as { choices: Array<{ message: { content: string } }> }
+    const text = body.choices[0]!.message.content
+    assert.equal(text, expected)
+    assert.deepEqual(Object.keys(JSON.parse(text) as object).sort(), ['age', 'name'])
   })
 
   it('`exo-p2p plan --json` and `peers` show the plan; /metrics shows per-stage compute and tokens served', async () => {
