@@ -97,8 +97,13 @@ export interface AgreementDecision {
   reason: string | undefined
 }
 
-/** One round of agreement (see protocols/membership.md "Shard plan agreement", steps 2, 3 and 5). */
-export function decide (input: AgreementInput): AgreementDecision {
+export type PlanFunction = (view: PlannerView, model: ModelCard, previous?: Plan) => Plan | NoPlan
+
+/**
+ * One round of agreement (see protocols/membership.md "Shard plan agreement", steps 2, 3 and 5).
+ * `planner` defaults to the planner's `plan` (callers may pass a memoised one).
+ */
+export function decide (input: AgreementInput, planner: PlanFunction = computePlan): AgreementDecision {
   const { view, card } = input
   let adopted = input.adopted
   if (adopted !== undefined && adopted.modelId !== card.id) adopted = undefined
@@ -107,7 +112,7 @@ export function decide (input: AgreementInput): AgreementDecision {
   }
   let proposal: Plan | NoPlan
   try {
-    proposal = computePlan(plannerViewFor(view, card.id), card, adopted)
+    proposal = planner(plannerViewFor(view, card.id), card, adopted)
   } catch (err) {
     if (!(err instanceof PlannerInputError)) throw err
     proposal = { kind: 'none', modelId: card.id, reason: `cannot plan ${card.id}: ${err.message}`, neededBytes: 0, offeredBytes: 0 }

@@ -1,7 +1,8 @@
 import { createLogger } from '../../shared/log.js'
 import { ActivationErrorCode, ActivationStageError } from '../../shared/errors/protocol-errors.js'
 import type { PlanJson } from '../../shared/cluster-state.js'
-import type { ModelCard, Plan } from '../../planner/index.js'
+import { plan as computePlan } from '../../planner/index.js'
+import type { ModelCard, NoPlan, Plan, PlannerView } from '../../planner/index.js'
 import type { ActivationChannel, ActivationsPort, OpenFrame } from '../../protocols/activations/index.js'
 import type { ViewState } from '../../mesh/membership/view.js'
 import type { LocalInfo } from '../../mesh/membership/membership-service.js'
@@ -60,6 +61,13 @@ export class PlanAgreement implements ActivationsPort {
   private started = false
   private probeRunning = false
   private readonly startedAt = performance.now()
+  private memo: { key: string, result: Plan | NoPlan } | undefined
+  /** the planner, recomputed only when its input (view, previous plan) changed: rounds run every 250 ms */
+  private readonly planner = (view: PlannerView, card: ModelCard, previous?: Plan): Plan | NoPlan => {
+    const key = JSON.stringify([view, card.id, previous?.id ?? null])
+    if (this.memo?.key !== key) this.memo = { key, result: computePlan(view, card, previous) }
+    return this.memo.result
+  }
 
   constructor (private readonly init: PlanAgreementInit) {
     this.stages = new StageHandles({
@@ -113,7 +121,7 @@ export class PlanAgreement implements ActivationsPort {
   tick (): void {
     if (!this.started) return
     const view = this.init.view()
-    const d = decide({ view, card: this.init.card, adopted: this.adopted })
+    const d = decide({ view, card: this.init.card, adopted: this.adopted }, this.planner)
     if (d.proposal.kind === 'plan' && d.proposal.id !== (this.decision?.proposal.kind === 'plan' ? this.decision.proposal.id : undefined)) {
       log.info({ plan: d.proposal.id.slice(0, 12), stages: d.proposal.stages.map((s) => `${s.name}[${s.start},${s.end})`).join(' → '), predictedMsPerToken: d.proposal.predictedMsPerToken }, 'proposing plan')
       this.init.announceSoon()
