@@ -114,17 +114,17 @@ export class ExoNode {
     const localInfo = (): LocalInfo => ({
       name: config.name,
       httpUrl: httpUrlRef.url,
-      capabilities: sampleCapabilities(config.memoryBudgetBytes, this.pipeline !== undefined ? () => this.pipeline!.agreement.computeMsPerLayer : this.options.computeMsPerUnit ?? (() => 0)),
+      capabilities: sampleCapabilities(config.memoryBudgetBytes, this.pipeline?.agreement !== undefined ? () => this.pipeline?.agreement?.computeMsPerLayer ?? 0 : this.options.computeMsPerUnit ?? (() => 0)),
       models,
-      shards: this.pipeline?.agreement.shardsInfo() ?? this.options.shards?.() ?? [],
+      shards: this.pipeline?.agreement?.shardsInfo() ?? this.options.shards?.() ?? [],
       queueLength: this.options.queueLength?.() ?? this.inference.stats.inFlight,
-      ...(this.pipeline !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {})
+      ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {})
     })
     const app = createHttpApp({
       inference: this.inference,
       clusterState: () => this.clusterState(),
       metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
-        inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.agreement.metrics, this.pipeline.gauges()) : ''),
+        inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.metrics, this.pipeline.gauges()) : ''),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
       version: this.options.version
     })
@@ -147,7 +147,7 @@ export class ExoNode {
 
     if (this.options.pipeline !== undefined) {
       this.pipeline = await startPipeline({ config, libp2p, membership, ...this.options.pipeline })
-      if (this.pipeline !== undefined) this.backend = this.pipeline.inference
+      this.backend = this.pipeline.inference
     }
 
     this.nodeInfo = {
@@ -198,7 +198,7 @@ export class ExoNode {
       now: membership.clock(),
       self: { peerId: info.peerId, name: info.name, httpUrl: info.httpUrl, addresses: this.libp2p?.getMultiaddrs().map((a) => a.toString()) ?? [] },
       ownLinks: this.prober?.measurements() ?? [],
-      ...(this.pipeline !== undefined ? this.pipeline.agreement.planJson() : {})
+      ...(this.pipeline?.agreement !== undefined ? this.pipeline.agreement.planJson() : {})
     })
   }
 

@@ -214,6 +214,13 @@ describe('pipeline across three processes', () => {
     assert.deepEqual(after.stages.map((s) => [s.name, s.start, s.end]), [['stage-big', 0, 5]], 'one node that fits beats any split')
     process.stderr.write(`# after the join: plan ${after.id.slice(0, 12)} agreed by all 4 nodes ${convergedMs} ms after the newcomer started; ${during.length} requests during the change all correct\n`)
     for (const n of nodes) assert.equal(await complete(n), REFERENCE, `text from ${n.name} on the new plan`)
+    // a node that holds no model to serve only routes: to the plan it learns from the announcements
+    const routerDir = mkdtempSync(join(tmpdir(), 'exo-pipeline-router-'))
+    dirs.push(routerDir)
+    const router = await startMeshNode({ name: 'stage-router', dataDir: routerDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--model', join(routerDir, 'absent.gguf'), '--log-level', 'info'] })
+    nodes.push(router)
+    assert.equal(await waitFor('the router to see the ready plan', async () => { try { return await complete(router) } catch { return undefined } }, 15_000, 200), REFERENCE)
+    assert.equal((await clusterState(router)).members.find((m) => m.name === 'stage-router')!.shards.length, 0)
     // the old stages are released once idle (after a grace period)
     await waitFor('old stages unloaded', async () => {
       const loaded = await Promise.all(nodes.slice(0, 3).map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_loaded_shards')))

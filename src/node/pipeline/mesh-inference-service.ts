@@ -10,6 +10,9 @@ import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } f
 import type { ViewState } from '../../mesh/membership/view.js'
 import { generateAsFirstStage } from './first-stage.js'
 import type { PlanAgreement } from './plan-agreement.js'
+import { readyPlansInView } from './plan-agreement-core.js'
+import type { PipelineMetrics } from './pipeline-metrics.js'
+import type { Plan } from '../../planner/index.js'
 import type { HopChannel } from './stage-runner.js'
 import type { OpenFrame } from '../../protocols/activations/index.js'
 
@@ -17,7 +20,9 @@ const log = createLogger('node:mesh-inference')
 
 export interface MeshInferenceServiceInit {
   selfId: string
-  agreement: PlanAgreement
+  /** plan agreement for this node's model; undefined when the node holds no model to serve (it only routes) */
+  agreement: PlanAgreement | undefined
+  metrics: PipelineMetrics
   /** this node's models (registry on disk): countTokens, model facts, and models no plan serves */
   local: InferenceService
   /** opens `/exo-p2p/inference/1.0.0` to a peer */
@@ -51,13 +56,17 @@ export class MeshInferenceService implements InferenceService {
 
   constructor (private readonly init: MeshInferenceServiceInit) {}
 
+  private get metrics (): PipelineMetrics { return this.init.metrics }
+
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
-    if (req.model !== this.init.agreement.modelId) { yield * this.init.local.generate(req, { signal }); return }
+    const { agreement } = this.init
+    const planned = agreement !== undefined && req.model === agreement.modelId
+    if (!planned && this.meshPlan(req.model) === undefined) { yield * this.init.local.generate(req, { signal }); return }
     const deadline = performance.now() + (this.init.readyWaitMs ?? READY_WAIT_MS)
     for (let attempt = 1; ; attempt++) {
       let started = false
       try {
-        for await (const event of this.route(req, signal)) { started = true; yield event }
+        for await (const event of this.route(req, planned, signal)) { started = true; yield event }
         return
       } catch (err) {
         /** a plan change raced this request before its first token: the next agreed plan takes it */
@@ -68,17 +77,28 @@ export class MeshInferenceService implements InferenceService {
     }
   }
 
-  private async * route (req: InferenceRequest, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
-    const { agreement } = this.init
-    const { plan, reason, noPlan } = await agreement.waitForServing(signal, this.init.readyWaitMs ?? READY_WAIT_MS)
-    throwIfAborted(signal)
-    if (plan === undefined) {
-      if (noPlan) throw new NoPlanError(`no plan for ${req.model}: ${reason ?? 'unknown reason'}`)
-      throw new PlanNotReadyError(reason ?? `plan for ${req.model} is not ready`)
+  /** A ready plan of another model, learned from the announcements (this node does not plan it). */
+  private meshPlan (model: string): Plan | undefined {
+    return readyPlansInView(this.init.view(), model)[0]
+  }
+
+  private async * route (req: InferenceRequest, planned: boolean, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
+    let plan: Plan | undefined
+    if (planned) {
+      const serving = await this.init.agreement!.waitForServing(signal, this.init.readyWaitMs ?? READY_WAIT_MS)
+      throwIfAborted(signal)
+      plan = serving.plan
+      if (plan === undefined) {
+        if (serving.noPlan) throw new NoPlanError(`no plan for ${req.model}: ${serving.reason ?? 'unknown reason'}`)
+        throw new PlanNotReadyError(serving.reason ?? `plan for ${req.model} is not ready`)
+      }
+    } else {
+      plan = this.meshPlan(req.model)
+      if (plan === undefined) throw new PlanNotReadyError(`no ready plan for ${req.model} in the mesh`)
     }
     const first = plan.stages[0]!.peerId
     if (first === this.init.selfId) { yield * this.generateAsFirstStage(req, { signal }); return }
-    agreement.metrics.requestsForwarded++
+    this.metrics.requestsForwarded++
     log.debug({ request: req.id, firstStage: plan.stages[0]!.name, plan: plan.id.slice(0, 12) }, 'forwarding to the first stage')
     const stream = await this.init.openInferenceStream(first, signal)
     yield * requestInference(stream, req, { signal })
@@ -90,6 +110,7 @@ export class MeshInferenceService implements InferenceService {
    */
   async * generateAsFirstStage (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
     const { agreement } = this.init
+    if (agreement === undefined) throw new NotFirstStageError(`this node serves no model in the mesh (asked for ${req.model})`)
     if (req.model !== agreement.modelId) throw new UnknownModelError(req.model, [agreement.modelId])
     const lease = agreement.leaseFirstStage()
     if (lease === undefined) {
@@ -98,11 +119,11 @@ export class MeshInferenceService implements InferenceService {
       throw new NotFirstStageError(`this node is not the first stage of plan ${plan.id.slice(0, 12)} (${plan.stages[0]!.name} is)`)
     }
     try {
-      agreement.metrics.requestsAsFirstStage++
+      this.metrics.requestsAsFirstStage++
       const tokenizer = await this.loadTokenizer(signal)
       const { plan, handle } = lease
       const stage1 = plan.stages[1]?.peerId
-      const m = agreement.metrics
+      const m = this.metrics
       if (plan.stages.length > 1) {
         m.lastRing = { otherStagesMs: plan.stages.slice(1).reduce((a, s) => a + s.computeMs, 0), hops: plan.stages.length }
       }
@@ -149,7 +170,7 @@ export class MeshInferenceService implements InferenceService {
 
   private async loadTokenizer (signal: AbortSignal): Promise<Tokenizer> {
     if (this.tokenizer === undefined) {
-      this.tokenizer = Tokenizer.load(this.init.agreement.model.path, { signal })
+      this.tokenizer = Tokenizer.load(this.init.agreement!.model.path, { signal })
       this.tokenizer.catch(() => { this.tokenizer = undefined })
     }
     return await this.tokenizer

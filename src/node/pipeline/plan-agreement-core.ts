@@ -8,7 +8,7 @@ import type { ViewState } from '../../mesh/membership/view.js'
 
 /**
  * Pure core of shard plan agreement (protocols/membership.md "Shard plan agreement"): from the
- * membership view and the plan this node adopted, what it proposes, which plan serves requests, and
+ * membership view (and the plan this node served last), what it proposes, which plan serves requests, and
  * which stages it must hold. No clock, no I/O.
  */
 
@@ -82,13 +82,16 @@ export function readyPlansInView (view: ViewState, modelId: string): Plan[] {
 export interface AgreementInput {
   view: ViewState
   card: ModelCard
-  /** the plan this node adopted last time (its planner `previous`) */
-  adopted: Plan | undefined
+  /** the plan this node served last round (make before break: it keeps serving while a new one loads) */
+  serving: Plan | undefined
 }
 
 export interface AgreementDecision {
-  /** keep for the next round */
-  adopted: Plan | undefined
+  /**
+   * the planner's `previous`: the ready plan most members propose (ties: smallest id), a function of
+   * the gossiped state alone, so every node with the same view plans from the same previous plan
+   */
+  previous: Plan | undefined
   /** what this node computed and gossips */
   proposal: Plan | NoPlan
   /** the ready plan that serves requests now, if any */
@@ -102,24 +105,25 @@ export type PlanFunction = (view: PlannerView, model: ModelCard, previous?: Plan
 /**
  * One round of agreement (see protocols/membership.md "Shard plan agreement", steps 2, 3 and 5).
  * `planner` defaults to the planner's `plan` (callers may pass a memoised one).
+ *
+ * Why `previous` comes from the view and not from this node's memory: two nodes that remembered
+ * different plans of the same stage assignment (ids differ when their inputs did) would each keep
+ * theirs by hysteresis forever. Derived from the view, `previous` is the same on every node.
  */
 export function decide (input: AgreementInput, planner: PlanFunction = computePlan): AgreementDecision {
   const { view, card } = input
-  let adopted = input.adopted
-  if (adopted !== undefined && adopted.modelId !== card.id) adopted = undefined
-  if (adopted === undefined || !isPlanReady(adopted, view)) {
-    adopted = readyPlansInView(view, card.id)[0] ?? adopted
-  }
+  const previous = readyPlansInView(view, card.id)[0]
   let proposal: Plan | NoPlan
   try {
-    proposal = planner(plannerViewFor(view, card.id), card, adopted)
+    proposal = planner(plannerViewFor(view, card.id), card, previous)
   } catch (err) {
     if (!(err instanceof PlannerInputError)) throw err
     proposal = { kind: 'none', modelId: card.id, reason: `cannot plan ${card.id}: ${err.message}`, neededBytes: 0, offeredBytes: 0 }
   }
-  const proposalReady = proposal.kind === 'plan' && isPlanReady(proposal, view)
-  if (proposalReady) adopted = proposal as Plan
-  const serving = proposalReady ? proposal as Plan : adopted !== undefined && isPlanReady(adopted, view) ? adopted : undefined
+  const last = input.serving
+  const serving = proposal.kind === 'plan' && isPlanReady(proposal, view)
+    ? proposal
+    : last !== undefined && last.modelId === card.id && isPlanReady(last, view) ? last : previous
   let reason: string | undefined
   if (serving === undefined) {
     if (proposal.kind === 'none') reason = proposal.reason
@@ -129,7 +133,7 @@ export function decide (input: AgreementInput, planner: PlanFunction = computePl
       reason = `plan ${proposal.id.slice(0, 12)} for ${card.id} is not ready yet: waiting for ${waiting.join(', ')} to load and agree`
     }
   }
-  return { adopted, proposal, serving, reason }
+  return { previous, proposal, serving, reason }
 }
 
 /** This node's stage in `p`: index and range, or undefined when it takes no part. */

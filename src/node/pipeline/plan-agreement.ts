@@ -53,7 +53,6 @@ export class PlanAgreement implements ActivationsPort {
   readonly metrics = new PipelineMetrics()
   readonly stages: StageHandles
   private msPerLayer = 0
-  private adopted: Plan | undefined
   private decision: AgreementDecision | undefined
   private timer: NodeJS.Timeout | undefined
   private probing: Promise<void> | undefined
@@ -121,7 +120,7 @@ export class PlanAgreement implements ActivationsPort {
   tick (): void {
     if (!this.started) return
     const view = this.init.view()
-    const d = decide({ view, card: this.init.card, adopted: this.adopted }, this.planner)
+    const d = decide({ view, card: this.init.card, serving: this.decision?.serving }, this.planner)
     if (d.proposal.kind === 'plan' && d.proposal.id !== (this.decision?.proposal.kind === 'plan' ? this.decision.proposal.id : undefined)) {
       log.info({ plan: d.proposal.id.slice(0, 12), stages: d.proposal.stages.map((s) => `${s.name}[${s.start},${s.end})`).join(' → '), predictedMsPerToken: d.proposal.predictedMsPerToken }, 'proposing plan')
       this.init.announceSoon()
@@ -130,7 +129,6 @@ export class PlanAgreement implements ActivationsPort {
       this.firstReadyAt ??= performance.now()
       log.info({ plan: d.serving.id.slice(0, 12), sinceStartMs: Math.round(performance.now() - this.startedAt) }, 'plan ready: serving requests')
     }
-    this.adopted = d.adopted
     this.decision = d
     const now = performance.now()
     const wanted = new Set<string>()

@@ -13,6 +13,7 @@ import type { ShardEngine } from '../shard-engine.js'
 import { MeshInferenceService } from './mesh-inference-service.js'
 import { modelCardFromMetadata } from './model-card.js'
 import { PlanAgreement } from './plan-agreement.js'
+import { PipelineMetrics } from './pipeline-metrics.js'
 import type { PipelineGauges } from './pipeline-metrics.js'
 import type { HopChannel } from './stage-runner.js'
 
@@ -31,70 +32,75 @@ export interface StartPipelineInit {
 }
 
 export interface NodePipeline {
-  agreement: PlanAgreement
+  /** undefined when this node holds no model to serve: it routes requests to plans it learns from gossip */
+  agreement: PlanAgreement | undefined
   inference: MeshInferenceService
+  metrics: PipelineMetrics
   gauges: () => PipelineGauges
   stop: () => Promise<void>
 }
 
 /**
  * Wires the pipeline into a started node: picks the model to serve (the first `--model`, else the
- * bundled default; undefined when it is not on disk), starts plan agreement, and registers the
- * activations and inference protocol handlers.
+ * bundled default), starts plan agreement for it, and registers the activations and inference
+ * protocol handlers. A node without that model on disk only routes (to ready plans it hears of).
  */
-export async function startPipeline (init: StartPipelineInit): Promise<NodePipeline | undefined> {
+export async function startPipeline (init: StartPipelineInit): Promise<NodePipeline> {
   const { config, libp2p, membership } = init
   const entries = await init.local.registry.list()
   const wanted = config.models[0]
   const entry = wanted === undefined
     ? entries.find((e) => e.id === DEFAULT_MODEL_ID)
     : entries.find((e) => e.path === resolve(wanted) || e.id === wanted || e.id === modelIdOfPath(wanted))
-  if (entry === undefined) {
-    log.warn({ model: wanted ?? DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans')
-    return undefined
-  }
-  const metadata = init.engine.readMetadata(entry.path)
-  const card = modelCardFromMetadata(entry.id, metadata, metadata.contextLength)
   const selfId = libp2p.peerId.toString()
   const dialNext = async (peerId: string, open: OpenFrame, signal: AbortSignal): Promise<HopChannel> => {
     const stream = await libp2p.dialProtocol(peerIdFromString(peerId), ACTIVATIONS_PROTOCOL, { signal })
     return await ActivationChannel.dial(stream, open, { signal })
   }
-  const agreement = new PlanAgreement({
-    selfId,
-    model: { id: entry.id, path: entry.path, metadata },
-    card,
-    engine: init.engine,
-    threads: config.threads,
-    flashAttention: config.flashAttention,
-    view: () => membership.view(),
-    announceSoon: () => { membership.announceSoon() },
-    dialNext,
-    ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
-  })
+  let agreement: PlanAgreement | undefined
+  if (entry === undefined) {
+    log.warn({ model: wanted ?? DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans (it still routes requests)')
+  } else {
+    const metadata = init.engine.readMetadata(entry.path)
+    agreement = new PlanAgreement({
+      selfId,
+      model: { id: entry.id, path: entry.path, metadata },
+      card: modelCardFromMetadata(entry.id, metadata, metadata.contextLength),
+      engine: init.engine,
+      threads: config.threads,
+      flashAttention: config.flashAttention,
+      view: () => membership.view(),
+      announceSoon: () => { membership.announceSoon() },
+      dialNext,
+      ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
+    })
+  }
+  const metrics = agreement?.metrics ?? new PipelineMetrics()
   const inference = new MeshInferenceService({
     selfId,
     agreement,
+    metrics,
     local: init.local,
     openInferenceStream: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), INFERENCE_PROTOCOL, { signal }),
     dialNext,
     view: () => membership.view()
   })
   const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }
-  await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
+  if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
-  agreement.start()
-  log.info({ model: entry.id, layers: metadata.nLayers, budgetMiB: Math.floor(config.memoryBudgetBytes / 2 ** 20) }, 'pipeline started: planning this model with the mesh')
+  agreement?.start()
+  if (agreement !== undefined) log.info({ model: agreement.modelId, layers: agreement.model.metadata.nLayers, budgetMiB: Math.floor(config.memoryBudgetBytes / 2 ** 20) }, 'pipeline started: planning this model with the mesh')
   return {
     agreement,
     inference,
+    metrics,
     gauges: () => {
-      const { plan } = agreement.serving()
-      return { activeSessions: agreement.stages.activeSessions, loadedShards: agreement.stages.loadedShards, planId: plan?.id, planReady: plan !== undefined }
+      const plan = agreement?.serving().plan
+      return { activeSessions: agreement?.stages.activeSessions ?? 0, loadedShards: agreement?.stages.loadedShards ?? 0, planId: plan?.id, planReady: plan !== undefined }
     },
     stop: async () => {
       await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL]).catch(() => {})
-      await agreement.stop()
+      await agreement?.stop()
       await inference.dispose()
     }
   }

@@ -17,10 +17,10 @@ const card: ModelCard = {
 }
 const BUDGET = 3 * MB
 
-interface SimNode { id: string, msPerLayer: number, budget: number, adopted: Plan | undefined, proposal: Plan | NoPlan | undefined, held: Plan[], holdsModel: boolean }
+interface SimNode { id: string, msPerLayer: number, budget: number, serving: Plan | undefined, proposal: Plan | NoPlan | undefined, held: Plan[], holdsModel: boolean }
 
 function node (id: string, msPerLayer = 1, budget = BUDGET, holdsModel = true): SimNode {
-  return { id, msPerLayer, budget, adopted: undefined, proposal: undefined, held: [], holdsModel }
+  return { id, msPerLayer, budget, serving: undefined, proposal: undefined, held: [], holdsModel }
 }
 
 /** Each node's announcement: its budget, speed, proposal, the stages it holds (ready), links to every other node (2 ms). */
@@ -50,8 +50,8 @@ function round (nodes: SimNode[]): void {
   const anns = nodes.map((n) => announce(n, nodes, seq))
   for (const [k, n] of nodes.entries()) {
     const order = anns.map((_, i) => i).sort((x, y) => ((x * 7 + k) % 5) - ((y * 7 + k) % 5)) // every node applies in another order
-    const d = decide({ view: viewOf(n.id, anns, order), card, adopted: n.adopted })
-    n.adopted = d.adopted
+    const d = decide({ view: viewOf(n.id, anns, order), card, serving: n.serving })
+    n.serving = d.serving
     n.proposal = d.proposal
     n.held = [d.proposal, d.serving].filter((p): p is Plan => p?.kind === 'plan' && stageOf(p, n.id) !== undefined)
       .filter((p, i, a) => a.findIndex((x) => x.id === p.id) === i)
@@ -59,7 +59,7 @@ function round (nodes: SimNode[]): void {
 }
 
 function servingOf (n: SimNode, nodes: SimNode[]): Plan | undefined {
-  return decide({ view: viewOf(n.id, nodes.map((x) => announce(x, nodes, seq + 1)), nodes.map((_, i) => i)), card, adopted: n.adopted }).serving
+  return decide({ view: viewOf(n.id, nodes.map((x) => announce(x, nodes, seq + 1)), nodes.map((_, i) => i)), card, serving: n.serving }).serving
 }
 
 function proposalIds (nodes: SimNode[]): Set<string | undefined> {
@@ -77,14 +77,14 @@ describe('plan agreement (pure core)', () => {
     assert.equal(servingOf(nodes[0]!, nodes.map((n) => ({ ...n, held: n === nodes[0] ? n.held : [] }))), undefined)
     round(nodes)
     for (const n of nodes) assert.equal(servingOf(n, nodes)?.id, p.id)
-    const d = decide({ view: viewOf('x', nodes.map((n) => announce(n, nodes, 99)), [0, 1, 2]), card, adopted: undefined })
+    const d = decide({ view: viewOf('x', nodes.map((n) => announce(n, nodes, 99)), [0, 1, 2]), card, serving: undefined })
     assert.equal(d.serving?.id, p.id, 'an observer that holds nothing sees the same ready plan')
   })
 
   it('a newcomer learns the agreed plan from gossip, so hysteresis gives it the same plan id as everyone', () => {
     const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
     round(nodes); round(nodes)
-    const agreed = nodes[0]!.adopted!
+    const agreed = nodes[0]!.serving!
     // 8 % faster: a fresh plan would use it (and hashes a 4-node input), hysteresis keeps the agreed one
     const d = node('12D3KooWd', 0.92)
     const all = [...nodes, d]
@@ -93,13 +93,13 @@ describe('plan agreement (pure core)', () => {
     assert.notEqual((fresh as Plan).id, agreed.id, 'without the agreed plan the newcomer would disagree')
     round(all)
     assert.deepEqual([...proposalIds(all)], [agreed.id])
-    assert.equal(d.adopted?.id, agreed.id)
+    assert.equal(d.serving?.id, agreed.id)
   })
 
   it('a much faster newcomer changes the plan; the old plan serves until the new one is ready (make before break)', () => {
     const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
     round(nodes); round(nodes)
-    const old = nodes[0]!.adopted!
+    const old = nodes[0]!.serving!
     const fast = node('12D3KooWd', 0.2, 10 * MB)
     const all = [...nodes, fast]
     round(all)
@@ -109,15 +109,35 @@ describe('plan agreement (pure core)', () => {
     // the proposal's stages have not announced readiness to everyone yet: the old plan still serves
     const anns = all.map((n) => announce(n, all, 70))
     const notYet = anns.map((a) => a.peerId === fast.id ? { ...a, shards: [] } : a)
-    assert.equal(decide({ view: viewOf(nodes[0]!.id, notYet, [0, 1, 2, 3]), card, adopted: nodes[0]!.adopted }).serving?.id, old.id)
+    assert.equal(decide({ view: viewOf(nodes[0]!.id, notYet, [0, 1, 2, 3]), card, serving: nodes[0]!.serving }).serving?.id, old.id)
     round(all)
     for (const n of all) assert.equal(servingOf(n, all)?.id, next[0])
+  })
+
+  it('nodes that saw a newcomer at different moments still converge (no two plans kept by hysteresis)', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
+    round(nodes); round(nodes)
+    const big = node('12D3KooWz', 0.5, 20 * MB)
+    const all = [...nodes, big]
+    // big and a decide before any link to big was measured (a single-stage plan needs none) …
+    const early = all.map((n) => announce(n, all, 80)).map((a) => a.peerId === big.id ? { ...a, links: [] } : { ...a, links: a.links.filter((l) => l.peerId !== big.id) })
+    for (const n of [big, all[0]!]) { const d = decide({ view: viewOf(n.id, early, [0, 1, 2, 3]), card, serving: n.serving }); n.proposal = d.proposal; n.serving = d.serving }
+    big.held = [big.proposal as Plan]
+    // … b and c only once the links were measured: the same assignment, another id
+    const late = all.map((n) => announce(n, all, 81))
+    for (const n of [all[1]!, all[2]!]) { const d = decide({ view: viewOf(n.id, late, [0, 1, 2, 3]), card, serving: n.serving }); n.proposal = d.proposal; n.serving = d.serving }
+    assert.equal(proposalIds(all).size, 2, 'the views differed: two ids for the same assignment')
+    round(all); round(all)
+    assert.equal(proposalIds(all).size, 1)
+    const p = all[0]!.proposal as Plan
+    assert.deepEqual(p.stages.map((s) => s.peerId), [big.id])
+    for (const n of all) assert.equal(servingOf(n, all)?.id, p.id)
   })
 
   it('a stage that leaves invalidates the plan; the rest agree on a new one', () => {
     const all = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc'), node('12D3KooWd', 1.5)]
     round(all); round(all)
-    const old = all[0]!.adopted!
+    const old = all[0]!.serving!
     assert.ok(!old.stages.some((s) => s.peerId === '12D3KooWd'), 'the slow node idles')
     const rest = all.filter((n) => n.id !== old.stages[1]!.peerId)
     round(rest); round(rest)
@@ -131,7 +151,7 @@ describe('plan agreement (pure core)', () => {
     const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc', 1, BUDGET, false), node('12D3KooWe', 0)]
     const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2, 3])
     assert.deepEqual(participants(view, MODEL).map((a) => a.peerId), ['12D3KooWa', '12D3KooWb'])
-    const d = decide({ view, card, adopted: undefined })
+    const d = decide({ view, card, serving: undefined })
     assert.equal(d.proposal.kind, 'none')
     assert.equal(d.serving, undefined)
     assert.match(d.reason ?? '', /needs .* offer/)
