@@ -28,6 +28,8 @@ export default function register (program: Command): void {
     .option('--json', 'print the members as a JSON array', false)
     .option('--watch', `refresh every ${WATCH_INTERVAL_MS / 1000} s until Ctrl-C`, false)
     .action(async (opts: { api: string, json: boolean, watch: boolean }) => {
+      // `exo-p2p peers --watch | head` closes stdout: end quietly
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
       const show = async (): Promise<void> => {
         const state = await fetchState(opts.api)
         const text = opts.json ? JSON.stringify(state.members, null, 2) : formatPeersTable(state)
