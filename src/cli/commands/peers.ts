@@ -13,7 +13,8 @@ async function fetchState (api: string): Promise<ClusterStateJson> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) })
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+    const c = (err as { cause?: { code?: string, message?: string } }).cause
+    const cause = c?.code ?? c?.message ?? (err as Error).message
     throw new NoNodeError(`No exo-p2p node answers at ${api} (${cause}). Start one with \`exo-p2p start\`, or point --api at a running node.`)
   }
   if (!res.ok) throw new NoNodeError(`${url.href} answered HTTP ${res.status}; is this an exo-p2p node?`)
