@@ -17,7 +17,7 @@ export function statusForError (err: unknown): number {
     }
     if (/CONTEXT/.test(code)) return 400 // e.g. CONTEXT_TOO_LONG: the prompt does not fit
     if (/MODEL_NOT_FOUND|UNKNOWN_MODEL/.test(code)) return 404
-    if (/PLAN|NOT_READY|UNAVAILABLE|NO_STAGE|NO_ENGINE/.test(code)) return 503 // e.g. NO_READY_PLAN, NO_ENGINE
+    if (/PLAN|NOT_READY|UNAVAILABLE|NO_STAGE|FIRST_STAGE|NO_ENGINE/.test(code)) return 503 // e.g. NO_PLAN, PLAN_NOT_READY, NOT_FIRST_STAGE, NO_ENGINE
     if (/UNTOKENIZABLE|CHAT_TEMPLATE/.test(code)) return 400 // the client's text or message order
     if (/INVALID|GRAMMAR|SCHEMA/.test(code)) return 400
     return 500

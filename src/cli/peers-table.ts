@@ -20,9 +20,28 @@ function row (m: MemberJson, selfId: string): string[] {
     `${gib(m.capabilities.memoryBudgetBytes)}/${gib(m.capabilities.freeMemoryBytes)}`,
     m.capabilities.backend,
     m.models.map((x) => x.id).join(',') || '-',
-    m.shards.map((s) => `${s.model}[${s.start},${s.end})${s.ready ? '' : '…'}`).join(',') || '-',
+    shardsText(m),
     m.peerId === selfId ? 'now' : `${(m.lastSeenMsAgo / 1000).toFixed(1)}s ago`
   ]
+}
+
+/** Layer ranges a member holds, each once (a range can serve the old and the new plan during a change); … = loading. */
+function shardsText (m: MemberJson): string {
+  const byRange = new Map<string, boolean>()
+  for (const s of m.shards) {
+    const key = `${s.model}[${s.start},${s.end})`
+    byRange.set(key, (byRange.get(key) ?? false) || s.ready)
+  }
+  return [...byRange].map(([k, ready]) => `${k}${ready ? '' : '…'}`).join(',') || '-'
+}
+
+/** One line about the plan: its stages in ring order, or why there is none. */
+export function planLine (state: ClusterStateJson): string | undefined {
+  const p = state.plan
+  if (p === undefined) return undefined
+  if (p === null) return `no plan${state.planReason !== undefined ? `: ${state.planReason}` : ''}`
+  const stages = p.stages.map((s) => `${s.name}[${s.start},${s.end})${s.ready ? '' : '…'}`).join(' → ')
+  return `plan ${p.id.slice(0, 12)} (${p.model}) ${p.ready ? 'ready' : 'not ready'}: ${stages} · predicted ${p.predictedMsPerToken.toFixed(2)} ms/token`
 }
 
 export function formatPeersTable (state: ClusterStateJson): string {
@@ -33,6 +52,7 @@ export function formatPeersTable (state: ClusterStateJson): string {
   return [
     ...lines,
     '',
-    `${state.members.length} member(s) · view ${state.viewHash.slice(0, 12)} · * = this node (${state.self.name})`
+    `${state.members.length} member(s) · view ${state.viewHash.slice(0, 12)} · * = this node (${state.self.name})`,
+    ...(planLine(state) !== undefined ? [planLine(state)!] : [])
   ].join('\n')
 }

@@ -11,6 +11,9 @@ export interface ClusterStateInput {
   self: ClusterStateJson['self']
   /** this node's current measurements (fresher than its last announcement) */
   ownLinks: LinkMeasurement[]
+  /** the agreed plan (or the proposal while not ready) and why nothing serves, when a pipeline runs */
+  plan?: ClusterStateJson['plan']
+  planReason?: string
 }
 
 /** GET /cluster/state body from the membership view. Pure. */
@@ -45,5 +48,12 @@ export function buildClusterState (input: ClusterStateInput): ClusterStateJson {
       if (present.has(l.peerId) && l.peerId !== id) links.push({ from: id, to: l.peerId, rttMs: l.rttMs, bandwidthBytesPerSec: l.bandwidthBytesPerSec })
     }
   }
-  return { self: input.self, members, links, viewHash: input.viewHash }
+  return {
+    self: input.self,
+    members,
+    links,
+    viewHash: input.viewHash,
+    ...(input.plan !== undefined ? { plan: input.plan } : {}),
+    ...(input.planReason !== undefined ? { planReason: input.planReason } : {})
+  }
 }

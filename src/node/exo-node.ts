@@ -25,6 +25,11 @@ import { buildClusterState } from './cluster-state-json.js'
 import { BUNDLED_MODEL_PATH } from './model-registry.js'
 import { meshMetricsText } from './mesh-metrics.js'
 import { CountingInferenceService, inferenceMetricsText } from './counting-inference-service.js'
+import type { ShardEngine } from './shard-engine.js'
+import type { LocalInferenceService } from './local-inference-service.js'
+import { startPipeline } from './pipeline/start-pipeline.js'
+import type { NodePipeline } from './pipeline/start-pipeline.js'
+import { pipelineMetricsText } from './pipeline/pipeline-metrics.js'
 
 export interface ExoNodeOptions {
   version: string
@@ -35,6 +40,12 @@ export interface ExoNodeOptions {
   /** loaded shards and queue length hooks for the announcement */
   shards?: () => LocalInfo['shards']
   queueLength?: () => number
+  /**
+   * Serve the node's model (its first `--model`, else the bundled default) with the mesh: measure this
+   * node's speed, agree on a shard plan with the other nodes, run its stage, route requests into the
+   * pipeline. Needs `inference` to be the LocalInferenceService (its registry finds the model).
+   */
+  pipeline?: { engine: ShardEngine, local: LocalInferenceService, msPerLayer?: number }
 }
 
 /** What a started node tells its caller (the CLI prints it). */
@@ -63,9 +74,17 @@ export class ExoNode {
   private nodeInfo: ExoNodeInfo | undefined
   /** the node's generation backend, counted for /metrics */
   readonly inference: CountingInferenceService
+  /** what `inference` delegates to: the local engine, or the mesh pipeline once started */
+  private backend: InferenceService
+  private pipeline: NodePipeline | undefined
 
   constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {
-    this.inference = new CountingInferenceService(options.inference ?? new NoEngineInferenceService())
+    this.backend = options.inference ?? new NoEngineInferenceService()
+    this.inference = new CountingInferenceService({
+      generate: (req, o) => this.backend.generate(req, o),
+      countTokens: async (req, o) => await this.backend.countTokens(req, o),
+      listModels: async (o) => await this.backend.listModels(o)
+    })
   }
 
   get info (): ExoNodeInfo {
@@ -97,16 +116,17 @@ export class ExoNode {
     const localInfo = (): LocalInfo => ({
       name: config.name,
       httpUrl: httpUrlRef.url,
-      capabilities: sampleCapabilities(config.memoryBudgetBytes, this.options.computeMsPerUnit ?? (() => 0)),
+      capabilities: sampleCapabilities(config.memoryBudgetBytes, this.pipeline !== undefined ? () => this.pipeline!.agreement.computeMsPerLayer : this.options.computeMsPerUnit ?? (() => 0)),
       models,
-      shards: this.options.shards?.() ?? [],
-      queueLength: this.options.queueLength?.() ?? 0
+      shards: this.pipeline?.agreement.shardsInfo() ?? this.options.shards?.() ?? [],
+      queueLength: this.options.queueLength?.() ?? this.inference.stats.inFlight,
+      ...(this.pipeline !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {})
     })
     const app = createHttpApp({
       inference: this.inference,
       clusterState: () => this.clusterState(),
       metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
-        inferenceMetricsText(this.inference.stats),
+        inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.agreement.metrics, this.pipeline.gauges()) : ''),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
       version: this.options.version
     })
@@ -127,6 +147,11 @@ export class ExoNode {
       createLogger('mesh:dialer'))
     this.dialer.start()
 
+    if (this.options.pipeline !== undefined) {
+      this.pipeline = await startPipeline({ config, libp2p, membership, ...this.options.pipeline })
+      if (this.pipeline !== undefined) this.backend = this.pipeline.inference
+    }
+
     this.nodeInfo = {
       peerId: libp2p.peerId.toString(),
       name: config.name,
@@ -142,6 +167,11 @@ export class ExoNode {
   async stop (options: { signal?: AbortSignal } = {}): Promise<void> {
     const signal = options.signal ?? AbortSignal.timeout(5000)
     this.dialer?.stop()
+    if (this.pipeline !== undefined) {
+      this.backend = this.options.inference ?? new NoEngineInferenceService()
+      await this.pipeline.stop().catch((err: Error) => { this.log.warn({ err: err.message }, 'pipeline stop failed') })
+      this.pipeline = undefined
+    }
     if (this.membership !== undefined) {
       await this.membership.stop({ signal })
       await new Promise((resolve) => setTimeout(resolve, LEAVE_FLUSH_MS))
@@ -175,7 +205,8 @@ export class ExoNode {
       viewHash: membership.viewHash(),
       now: membership.clock(),
       self: { peerId: info.peerId, name: info.name, httpUrl: info.httpUrl, addresses: this.libp2p?.getMultiaddrs().map((a) => a.toString()) ?? [] },
-      ownLinks: this.prober?.measurements() ?? []
+      ownLinks: this.prober?.measurements() ?? [],
+      ...(this.pipeline !== undefined ? this.pipeline.agreement.planJson() : {})
     })
   }
 

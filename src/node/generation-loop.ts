@@ -20,6 +20,20 @@ export interface TokenForward {
   forward (tokens: Int32Array, signal: AbortSignal): Promise<Float32Array>
 }
 
+/**
+ * Where the next token comes from: a model plus a sampler here (`samplingPredictor`), or a pipeline
+ * whose last stage samples and sends the token id back (src/node/pipeline/pipeline-predictor.ts).
+ */
+export interface TokenPredictor {
+  /** tokens already in the cache */
+  readonly position: number
+  /**
+   * Appends `tokens` at `position` — the whole prompt on the first call (the predictor chunks it),
+   * then the previously predicted token — and returns the next token id.
+   */
+  next (tokens: readonly number[], signal: AbortSignal): Promise<number>
+}
+
 export interface GenerationLoopInput {
   model: TokenForward
   tokenizer: GenerationTokenizer
@@ -38,16 +52,52 @@ export interface GenerationLoopInput {
   signal: AbortSignal
 }
 
+export type TokenLoopInput = Omit<GenerationLoopInput, 'model' | 'sampling' | 'prefillChunk' | 'grammar'> & { predictor: TokenPredictor }
+
+/** Sampling with llama.cpp's grammar order: try the unconstrained pick; only if the grammar rejects it, mask and resample. */
+export function sampleConstrained (sampler: Sampler, logits: Float32Array, grammar: GrammarConstraint | undefined): number {
+  let token = sampler.sample(logits)
+  if (grammar !== undefined) {
+    if (!grammar.allows(token)) { grammar.mask(logits); token = sampler.sample(logits) }
+    grammar.accept(token)
+  }
+  sampler.accept(token)
+  return token
+}
+
+/** A local model + this process's sampler (and grammar) as a TokenPredictor; the prompt goes in `prefillChunk`-token passes. */
+export function samplingPredictor (model: TokenForward, options: { sampling: SamplingParams, prefillChunk: number, grammar?: GrammarConstraint }): TokenPredictor {
+  const sampler = new Sampler(options.sampling)
+  const chunk = Math.max(1, options.prefillChunk)
+  return {
+    get position () { return model.position },
+    async next (tokens, signal) {
+      if (model.position === 0) for (const t of tokens) sampler.accept(t)
+      let logits: Float32Array | undefined
+      for (let i = 0; i < tokens.length; i += chunk) logits = await model.forward(Int32Array.from(tokens.slice(i, i + chunk)), signal)
+      // (nVocab) f32 logits of the last position
+      return sampleConstrained(sampler, logits!, options.grammar)
+    }
+  }
+}
+
 /**
- * Prefill in chunks, then sample / feed back token by token. Ends on an end-of-generation token or a stop
+ * Prefill in chunks, then sample / feed back token by token (see runTokenLoop).
+ */
+export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
+  const { model, sampling, prefillChunk, grammar, ...rest } = input
+  yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}) }) })
+}
+
+/**
+ * The prompt, then each predicted token fed back. Ends on an end-of-generation token or a stop
  * string (`stop`), on maxTokens or a full cache (`length`), or on abort (`cancelled`). Token events carry
  * final text: complete UTF-8 characters, never part of a stop string; a token whose text is held back
  * yields no event until released (the event then names the latest token). Exactly one `done` at the end.
  * Errors other than an abort are thrown.
  */
-export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
-  const { model, tokenizer, promptTokens, maxTokens, signal } = input
-  const sampler = new Sampler(input.sampling)
+export async function * runTokenLoop (input: TokenLoopInput): AsyncGenerator<GenerationEvent> {
+  const { predictor, tokenizer, promptTokens, maxTokens, signal } = input
   const decoder = tokenizer.createDecoder(promptTokens.slice(-8))
   const matcher = new StopStringMatcher(input.stop)
   let completionTokens = 0
@@ -55,32 +105,19 @@ export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGen
     type: 'done', finishReason, usage: { promptTokens: promptTokens.length, completionTokens }, ...(stopSequence !== undefined ? { stopSequence } : {})
   })
   try {
-    for (const t of promptTokens) sampler.accept(t)
-    const chunk = Math.max(1, input.prefillChunk)
-    let logits: Float32Array | undefined
-    for (let i = 0; i < promptTokens.length; i += chunk) {
-      logits = await model.forward(Int32Array.from(promptTokens.slice(i, i + chunk)), signal)
-    }
+    let token = await predictor.next(promptTokens, signal)
     let finish: FinishReason = 'length'
     let lastToken = -1
     for (;;) {
-      // (nVocab) f32 logits of the last position
-      let token = sampler.sample(logits!)
-      if (input.grammar !== undefined) {
-        // llama.cpp's order: try the unconstrained pick; only if the grammar rejects it, mask and resample
-        if (!input.grammar.allows(token)) { input.grammar.mask(logits!); token = sampler.sample(logits!) }
-        input.grammar.accept(token)
-      }
-      sampler.accept(token)
       lastToken = token
       completionTokens++
       if (tokenizer.isEog(token)) { finish = 'stop'; break }
       const released = matcher.push(decoder.push(token))
       if (released.text !== '') yield { type: 'token', text: released.text, tokenId: token }
       if (released.stopped) { yield done('stop', released.matched); return }
-      if (completionTokens >= maxTokens || model.position >= input.cells) break
+      if (completionTokens >= maxTokens || predictor.position >= input.cells) break
       if (signal.aborted) { finish = 'cancelled'; break }
-      logits = await model.forward(Int32Array.of(token), signal)
+      token = await predictor.next([token], signal)
     }
     const tail = matcher.push(decoder.flush())
     const rest = tail.stopped ? tail.text : tail.text + matcher.flush()

@@ -48,7 +48,7 @@ export default function register (program: Command): void {
           modelsDir: join(config.dataDir, 'models'),
           nodeName: config.name
         })
-        node = new ExoNode(config, { version, inference })
+        node = new ExoNode(config, { version, inference, pipeline: { engine: ggmlShardEngine, local: inference } })
         let stopping = false
         const shutdown = (signal: string): void => {
           if (stopping) { process.exit(130) }

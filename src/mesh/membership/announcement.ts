@@ -30,6 +30,33 @@ const linkSchema = z.object({
   bandwidthBytesPerSec: z.number().min(0).max(1e13)
 })
 
+const planStageSchema = z.object({
+  peerId: peerIdString,
+  name: z.string().max(64),
+  start: count,
+  end: count,
+  computeMs: z.number().min(0).max(1e9),
+  memoryBytes: count
+})
+
+/** The planner's Plan as JSON (protocols/membership.md "pipeline"): contiguous half-open ranges [0, nLayers). */
+const planSchema = z.object({
+  kind: z.literal('plan'),
+  id: z.string().regex(/^[0-9a-f]{64}$/),
+  modelId: z.string().min(1).max(128),
+  nLayers: z.number().int().min(1).max(4096),
+  stages: z.array(planStageSchema).min(1).max(64),
+  predictedMsPerToken: z.number().min(0).max(1e9),
+  ringRttMs: z.number().min(0).max(1e9)
+}).refine((p) => p.stages.every((s, i) => s.start < s.end && s.start === (i === 0 ? 0 : p.stages[i - 1]!.end)) &&
+  p.stages[p.stages.length - 1]!.end === p.nLayers, 'plan stages must be contiguous half-open ranges covering [0, nLayers)')
+
+const pipelineSchema = z.object({
+  model: z.string().min(1).max(128),
+  msPerLayer: z.number().min(0).max(1000),
+  plan: planSchema.optional()
+})
+
 export const announceSchema = z.object({
   v: z.literal(MESSAGE_VERSION),
   kind: z.literal('announce'),
@@ -43,7 +70,9 @@ export const announceSchema = z.object({
   models: z.array(z.object({ id: z.string().min(1).max(128), sizeBytes: count })).max(MAX_LIST_ITEMS),
   shards: z.array(shardSchema).max(MAX_LIST_ITEMS),
   queueLength: count,
-  links: z.array(linkSchema).max(MAX_LIST_ITEMS)
+  links: z.array(linkSchema).max(MAX_LIST_ITEMS),
+  /** optional since 1.1 */
+  pipeline: pipelineSchema.optional()
 })
 
 export const leaveSchema = z.object({
@@ -61,6 +90,8 @@ export type LeaveMessage = z.infer<typeof leaveSchema>
 export type MembershipMessage = Announcement | LeaveMessage
 export type Capabilities = Announcement['capabilities']
 export type LinkMeasurement = Announcement['links'][number]
+export type AnnouncedPipeline = NonNullable<Announcement['pipeline']>
+export type AnnouncedPlan = NonNullable<AnnouncedPipeline['plan']>
 
 /** What gossipsub tells the validator about a message: its bytes and the signer (`from`), if signed. */
 export interface ReceivedGossip {

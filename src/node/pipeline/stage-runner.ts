@@ -15,8 +15,10 @@ export interface HopChannel {
 
 /** Last stage: turns one row of logits into a token id (engine sampling with the request's settings). */
 export interface TokenSampler {
-  /** @param logits (1, nVocab) f32 */
+  /** @param logits (1, nVocab) f32 (may be modified: grammar masking) */
   sample (logits: Float32Array): number
+  /** frees native state (grammar); called when the request ends */
+  dispose?: () => void
 }
 
 export interface StageRunnerOptions {
@@ -28,9 +30,11 @@ export interface StageRunnerOptions {
   /** Opens this request's hop to the next stage (the last stage: back to stage 0) and sends `open`. */
   dialNext: (open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
   /** Required on the last stage. */
-  createSampler?: (open: OpenFrame) => TokenSampler
+  createSampler?: (open: OpenFrame, signal: AbortSignal) => TokenSampler | Promise<TokenSampler>
   /** Defaults to 16. */
   maxSessions?: number
+  /** ms of each forward pass of this stage (metrics) */
+  onComputeMs?: (ms: number) => void
 }
 
 /**
@@ -90,8 +94,16 @@ export class StageRunner implements ActivationsPort {
 
   private async pump (open: OpenFrame, channel: HopChannel, session: ShardSession, next: HopChannel, signal: AbortSignal): Promise<void> {
     const { shard } = this.options
-    const nEmbd = shard.metadata.nEmbd
-    const sampler = shard.isLast ? this.options.createSampler!(open) : undefined
+    const sampler = shard.isLast ? await this.options.createSampler!(open, signal) : undefined
+    try {
+      await this.pumpFrames(open, channel, session, next, signal, sampler)
+    } finally {
+      sampler?.dispose?.()
+    }
+  }
+
+  private async pumpFrames (open: OpenFrame, channel: HopChannel, session: ShardSession, next: HopChannel, signal: AbortSignal, sampler: TokenSampler | undefined): Promise<void> {
+    const nEmbd = this.options.shard.metadata.nEmbd
     for (;;) {
       const f = await channel.next({ signal })
       if (f === undefined) throw new AbortedError(`upstream closed the stream of ${open.requestId} without END`)
@@ -105,7 +117,9 @@ export class StageRunner implements ActivationsPort {
       if (f.start !== session.position) throw new ActivationStageError(ActivationErrorCode.BadPosition, `frame starts at ${f.start}, the session is at ${session.position}`)
       if (f.start + f.count > open.contextSize) throw new ActivationStageError(ActivationErrorCode.ContextFull, `positions ${f.start}+${f.count} exceed the context of ${open.contextSize}`)
       // (count, nEmbd) f32 in
+      const t0 = performance.now()
       const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last' })
+      this.options.onComputeMs?.(performance.now() - t0)
       if (sampler === undefined) {
         if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')
         // (count, nEmbd) f32 out, same positions

@@ -1,0 +1,163 @@
+import type { Stream } from '@libp2p/interface'
+import { ExoError, throwIfAborted } from '../../shared/errors/exo-error.js'
+import { UnknownModelError } from '../../shared/errors/model-errors.js'
+import { NoPlanError, NotFirstStageError, PlanNotReadyError } from '../../shared/errors/pipeline-errors.js'
+import { createLogger } from '../../shared/log.js'
+import { asModelId } from '../../shared/ids.js'
+import { Tokenizer } from '../../engine/tokenizer.js'
+import { requestInference } from '../../protocols/inference/index.js'
+import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../../shared/inference.js'
+import type { ViewState } from '../../mesh/membership/view.js'
+import { generateAsFirstStage } from './first-stage.js'
+import type { PlanAgreement } from './plan-agreement.js'
+import type { HopChannel } from './stage-runner.js'
+import type { OpenFrame } from '../../protocols/activations/index.js'
+
+const log = createLogger('node:mesh-inference')
+
+export interface MeshInferenceServiceInit {
+  selfId: string
+  agreement: PlanAgreement
+  /** this node's models (registry on disk): countTokens, model facts, and models no plan serves */
+  local: InferenceService
+  /** opens `/exo-p2p/inference/1.0.0` to a peer */
+  openInferenceStream: (peerId: string, signal: AbortSignal) => Promise<Stream>
+  dialNext: (peerId: string, open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
+  view: () => ViewState
+  /** cap on KV cells per request (default: the model's context length) */
+  contextSize?: number
+  /** how long a request waits for a plan that is on its way (loading, measuring). Default READY_WAIT_MS. */
+  readyWaitMs?: number
+}
+
+/** A request waits this long for a plan whose stages are still loading before it fails with 503. */
+export const READY_WAIT_MS = 10_000
+
+/** Failures that mean "the stages asked do not (yet / any more) serve the plan the request went to". */
+const PLAN_RACE_CODES = new Set(['NOT_FIRST_STAGE', 'PLAN_NOT_READY', 'ACTIVATIONS_PLAN_MISMATCH', 'ACTIVATIONS_NOT_READY', 'ACTIVATIONS_STAGE_MISMATCH'])
+
+function isPlanRace (err: unknown): boolean {
+  return err instanceof ExoError && PLAN_RACE_CODES.has(err.code)
+}
+
+/**
+ * The node's InferenceService with a mesh behind it (DESIGN.md "Pipeline"). A request for the planned
+ * model goes to the ready plan's first stage: this node (it drives the pipeline itself) or another
+ * node over the inference protocol, whose events stream back. Models no plan covers run on the local
+ * engine as before. No ready plan → `NoPlanError` / `PlanNotReadyError` with the reason (HTTP 503).
+ */
+export class MeshInferenceService implements InferenceService {
+  private tokenizer: Promise<Tokenizer> | undefined
+
+  constructor (private readonly init: MeshInferenceServiceInit) {}
+
+  async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
+    if (req.model !== this.init.agreement.modelId) { yield * this.init.local.generate(req, { signal }); return }
+    const deadline = performance.now() + (this.init.readyWaitMs ?? READY_WAIT_MS)
+    for (let attempt = 1; ; attempt++) {
+      let started = false
+      try {
+        for await (const event of this.route(req, signal)) { started = true; yield event }
+        return
+      } catch (err) {
+        /** a plan change raced this request before its first token: the next agreed plan takes it */
+        if (started || signal.aborted || !isPlanRace(err) || performance.now() > deadline) throw err
+        log.info({ request: req.id, attempt, code: (err as ExoError).code }, 'plan changed under the request; retrying on the serving plan')
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * attempt)))
+      }
+    }
+  }
+
+  private async * route (req: InferenceRequest, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
+    const { agreement } = this.init
+    const { plan, reason, noPlan } = await agreement.waitForServing(signal, this.init.readyWaitMs ?? READY_WAIT_MS)
+    throwIfAborted(signal)
+    if (plan === undefined) {
+      if (noPlan) throw new NoPlanError(`no plan for ${req.model}: ${reason ?? 'unknown reason'}`)
+      throw new PlanNotReadyError(reason ?? `plan for ${req.model} is not ready`)
+    }
+    const first = plan.stages[0]!.peerId
+    if (first === this.init.selfId) { yield * this.generateAsFirstStage(req, { signal }); return }
+    agreement.metrics.requestsForwarded++
+    log.debug({ request: req.id, firstStage: plan.stages[0]!.name, plan: plan.id.slice(0, 12) }, 'forwarding to the first stage')
+    const stream = await this.init.openInferenceStream(first, signal)
+    yield * requestInference(stream, req, { signal })
+  }
+
+  /**
+   * Drives `req` as the first stage of a ready plan held by this node (also the port of the inference
+   * protocol's handler). Not the first stage of any ready plan → `NotFirstStageError`.
+   */
+  async * generateAsFirstStage (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
+    const { agreement } = this.init
+    if (req.model !== agreement.modelId) throw new UnknownModelError(req.model, [agreement.modelId])
+    const lease = agreement.leaseFirstStage()
+    if (lease === undefined) {
+      const { plan, reason } = agreement.serving()
+      if (plan === undefined) throw new PlanNotReadyError(reason ?? `no ready plan for ${req.model}`)
+      throw new NotFirstStageError(`this node is not the first stage of plan ${plan.id.slice(0, 12)} (${plan.stages[0]!.name} is)`)
+    }
+    try {
+      agreement.metrics.requestsAsFirstStage++
+      const tokenizer = await this.loadTokenizer(signal)
+      const { plan, handle } = lease
+      const stage1 = plan.stages[1]?.peerId
+      const m = agreement.metrics
+      if (plan.stages.length > 1) {
+        m.lastRing = { otherStagesMs: plan.stages.slice(1).reduce((a, s) => a + s.computeMs, 0), hops: plan.stages.length }
+      }
+      yield * generateAsFirstStage({
+        request: req,
+        plan,
+        shard: handle.shard!,
+        modelPath: agreement.model.path,
+        tokenizer,
+        ...(this.init.contextSize !== undefined ? { contextSize: this.init.contextSize } : {}),
+        ...(handle.returnHops !== undefined ? { returnHops: handle.returnHops } : {}),
+        ...(stage1 !== undefined ? { dialStage1: async (open: OpenFrame, s: AbortSignal) => await this.init.dialNext(stage1, open, s) } : {}),
+        timings: { onComputeMs: m.onFirstCompute, onRingMs: m.onRing, onToken: m.onToken },
+        signal
+      })
+    } finally {
+      lease.release()
+    }
+  }
+
+  async countTokens (req: Pick<InferenceRequest, 'model' | 'prompt'>, options: { signal: AbortSignal }): Promise<number> {
+    return await this.init.local.countTokens(req, options)
+  }
+
+  /** This node's models, plus the models other members hold (heldBy = every member announcing it). */
+  async listModels (options: { signal: AbortSignal }): Promise<ModelInfo[]> {
+    const local = await this.init.local.listModels(options)
+    throwIfAborted(options.signal)
+    const byId = new Map<string, ModelInfo>(local.map((m) => [m.id, { ...m, heldBy: [] }]))
+    const members = [...this.init.view().members.values()].map((e) => e.announcement).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    for (const a of members) {
+      for (const m of a.models) {
+        let info = byId.get(m.id)
+        if (info === undefined) {
+          info = { id: asModelId(m.id), sizeBytes: m.sizeBytes, architecture: 'unknown', nLayers: 0, contextLength: 0, hasChatTemplate: false, heldBy: [] }
+          byId.set(m.id, info)
+        }
+        if (!info.heldBy.includes(a.name)) info.heldBy.push(a.name)
+      }
+    }
+    for (const m of local) { const info = byId.get(m.id)!; for (const n of m.heldBy) if (!info.heldBy.includes(n)) info.heldBy.push(n) }
+    return [...byId.values()]
+  }
+
+  private async loadTokenizer (signal: AbortSignal): Promise<Tokenizer> {
+    if (this.tokenizer === undefined) {
+      this.tokenizer = Tokenizer.load(this.init.agreement.model.path, { signal })
+      this.tokenizer.catch(() => { this.tokenizer = undefined })
+    }
+    return await this.tokenizer
+  }
+
+  async dispose (): Promise<void> {
+    const t = this.tokenizer
+    this.tokenizer = undefined
+    await t?.then(async (x) => { await x.dispose() }, () => {})
+  }
+}

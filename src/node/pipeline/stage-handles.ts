@@ -1,0 +1,162 @@
+import { createLogger } from '../../shared/log.js'
+import type { ModelId } from '../../shared/ids.js'
+import type { Plan } from '../../planner/index.js'
+import type { LoadedShard, ModelMetadata } from '../../engine/types.js'
+import type { OpenFrame } from '../../protocols/activations/index.js'
+import type { ShardEngine } from '../shard-engine.js'
+import { ReturnHops } from './return-hops.js'
+import { StageRunner } from './stage-runner.js'
+import type { HopChannel } from './stage-runner.js'
+import { createStageSampler } from './stage-sampler.js'
+import { stageOf } from './plan-agreement-core.js'
+
+const log = createLogger('node:stages')
+
+export interface ServedModel {
+  id: ModelId
+  path: string
+  metadata: ModelMetadata
+}
+
+/** This node's stage of one plan: its shard and the port that serves the plan's hops. */
+export interface StageHandle {
+  readonly plan: Plan
+  readonly index: number
+  readonly start: number
+  readonly end: number
+  shard: LoadedShard | undefined
+  /** shard loaded and port created: the stage accepts this plan's streams */
+  ready: boolean
+  /** stages ≥ 1 */
+  runner: StageRunner | undefined
+  /** stage 0 of a multi-stage plan: where the last hop's RESULTs arrive */
+  returnHops: ReturnHops | undefined
+  /** hops being served + requests being driven as first stage */
+  inflight: number
+  /** requests being driven as first stage (each holds a stage-0 KV cache) */
+  leases: number
+  /** when the plan stopped being wanted (ms, node clock) */
+  unwantedSince: number | undefined
+  released: boolean
+}
+
+export interface StageHandlesInit {
+  model: ServedModel
+  engine: ShardEngine
+  threads: number
+  flashAttention: boolean
+  selfId: string
+  dialNext: (peerId: string, open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
+  onStageCompute?: (ms: number) => void
+  /** a handle became ready or failed to load */
+  onChange: () => void
+  maxSessionsPerStage?: number
+}
+
+interface ShardEntry { promise: Promise<LoadedShard>, users: number }
+
+/**
+ * The stages this node holds, one per plan id, sharing loaded layer ranges (a new plan that keeps
+ * this node's range reuses the loaded shard). Loading is asynchronous; a handle becomes `ready` once
+ * its shard and port exist. Releasing frees the port, and the shard when no other plan uses it.
+ */
+export class StageHandles {
+  readonly handles = new Map<string, StageHandle>()
+  private readonly shards = new Map<string, ShardEntry>()
+  /** plan id → time before which a failed load is not retried */
+  private readonly failedUntil = new Map<string, number>()
+
+  constructor (private readonly init: StageHandlesInit) {}
+
+  get loadedShards (): number { return this.shards.size }
+
+  /** KV-cache sessions held: stages ≥ 1 (one per request) and stage 0 (one per request driven here) */
+  get activeSessions (): number {
+    let n = 0
+    for (const h of this.handles.values()) n += (h.runner?.activeSessions ?? 0) + h.leases
+    return n
+  }
+
+  /** Creates this node's stage of `plan` (loading its range) unless it exists. `now` = node clock ms. */
+  ensure (plan: Plan, now: number): StageHandle | undefined {
+    const existing = this.handles.get(plan.id)
+    if (existing !== undefined) return existing
+    const st = stageOf(plan, this.init.selfId)
+    if (st === undefined || (this.failedUntil.get(plan.id) ?? 0) > now) return undefined
+    const h: StageHandle = { plan, ...st, shard: undefined, ready: false, runner: undefined, returnHops: undefined, inflight: 0, leases: 0, unwantedSince: undefined, released: false }
+    this.handles.set(plan.id, h)
+    const key = `${st.start}:${st.end}`
+    let entry = this.shards.get(key)
+    if (entry === undefined) {
+      const { model, engine, threads, flashAttention } = this.init
+      log.info({ model: model.id, start: st.start, end: st.end, plan: plan.id.slice(0, 12) }, 'loading layers')
+      const promise = engine.loadShard({ modelPath: model.path, range: { start: st.start, end: st.end }, threads, flashAttention }, {})
+      entry = { promise, users: 0 }
+      this.shards.set(key, entry)
+      promise.catch(() => { if (this.shards.get(key) === entry) this.shards.delete(key) })
+    }
+    entry.users++
+    entry.promise.then((shard) => {
+      if (h.released) return
+      h.shard = shard
+      this.createPort(h, shard)
+      h.ready = true
+      log.info({ plan: plan.id.slice(0, 12), stage: h.index, start: h.start, end: h.end }, 'stage ready')
+      this.init.onChange()
+    }, (err: unknown) => {
+      log.error({ err, plan: plan.id.slice(0, 12), start: st.start, end: st.end }, 'loading layers failed; retrying in 10 s')
+      this.failedUntil.set(plan.id, now + 10_000)
+      this.release(h)
+      this.init.onChange()
+    })
+    return h
+  }
+
+  private createPort (h: StageHandle, shard: LoadedShard): void {
+    const n = h.plan.stages.length
+    if (n === 1) return
+    if (h.index === 0) { h.returnHops = new ReturnHops(h.plan.id); return }
+    const next = h.plan.stages[(h.index + 1) % n]!.peerId
+    const modelPath = this.init.model.path
+    h.runner = new StageRunner({
+      planId: h.plan.id,
+      stageIndex: h.index,
+      nStages: n,
+      shard,
+      dialNext: async (open, signal) => await this.init.dialNext(next, open, signal),
+      createSampler: async (open, signal) => await createStageSampler(open, modelPath, signal),
+      ...(this.init.maxSessionsPerStage !== undefined ? { maxSessions: this.init.maxSessionsPerStage } : {}),
+      ...(this.init.onStageCompute !== undefined ? { onComputeMs: this.init.onStageCompute } : {})
+    })
+  }
+
+  /** No request in flight on this stage. */
+  isIdle (h: StageHandle): boolean {
+    return h.inflight === 0 && (h.runner?.activeSessions ?? 0) === 0 && (h.returnHops?.pending ?? 0) === 0
+  }
+
+  /** Drops the stage: refuses new streams, aborts what is left, frees the shard when no plan uses it. */
+  release (h: StageHandle): void {
+    if (h.released) return
+    h.released = true
+    h.ready = false
+    h.runner?.dispose()
+    if (this.handles.get(h.plan.id) === h) this.handles.delete(h.plan.id)
+    const key = `${h.start}:${h.end}`
+    const entry = this.shards.get(key)
+    if (entry === undefined) return
+    entry.users--
+    if (entry.users > 0) return
+    this.shards.delete(key)
+    entry.promise.then(async (shard) => {
+      log.info({ start: h.start, end: h.end }, 'unloading layers')
+      await shard.dispose()
+    }, () => {})
+  }
+
+  async dispose (): Promise<void> {
+    const shards = [...this.shards.values()].map((e) => e.promise)
+    for (const h of [...this.handles.values()]) this.release(h)
+    await Promise.allSettled(shards.map(async (p) => { await (await p).dispose() }))
+  }
+}

@@ -1,0 +1,101 @@
+import { resolve } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createLogger } from '../../shared/log.js'
+import type { NodeConfig } from '../../config/node-config.js'
+import type { MeshLibp2p } from '../../mesh/create-libp2p.js'
+import type { MembershipService } from '../../mesh/membership/membership-service.js'
+import { ACTIVATIONS_PROTOCOL, ActivationChannel, createActivationsHandler } from '../../protocols/activations/index.js'
+import type { OpenFrame } from '../../protocols/activations/index.js'
+import { INFERENCE_PROTOCOL, createInferenceHandler } from '../../protocols/inference/index.js'
+import type { LocalInferenceService } from '../local-inference-service.js'
+import { DEFAULT_MODEL_ID, modelIdOfPath } from '../model-registry.js'
+import type { ShardEngine } from '../shard-engine.js'
+import { MeshInferenceService } from './mesh-inference-service.js'
+import { modelCardFromMetadata } from './model-card.js'
+import { PlanAgreement } from './plan-agreement.js'
+import type { PipelineGauges } from './pipeline-metrics.js'
+import type { HopChannel } from './stage-runner.js'
+
+const log = createLogger('node:pipeline')
+/** Streams per connection and protocol: one per request and hop, so this bounds concurrent requests per link. */
+const MAX_STREAMS = 256
+
+export interface StartPipelineInit {
+  config: NodeConfig
+  libp2p: MeshLibp2p
+  membership: MembershipService
+  engine: ShardEngine
+  local: LocalInferenceService
+  /** skip the speed probe (tests) */
+  msPerLayer?: number
+}
+
+export interface NodePipeline {
+  agreement: PlanAgreement
+  inference: MeshInferenceService
+  gauges: () => PipelineGauges
+  stop: () => Promise<void>
+}
+
+/**
+ * Wires the pipeline into a started node: picks the model to serve (the first `--model`, else the
+ * bundled default; undefined when it is not on disk), starts plan agreement, and registers the
+ * activations and inference protocol handlers.
+ */
+export async function startPipeline (init: StartPipelineInit): Promise<NodePipeline | undefined> {
+  const { config, libp2p, membership } = init
+  const entries = await init.local.registry.list()
+  const wanted = config.models[0]
+  const entry = wanted === undefined
+    ? entries.find((e) => e.id === DEFAULT_MODEL_ID)
+    : entries.find((e) => e.path === resolve(wanted) || e.id === wanted || e.id === modelIdOfPath(wanted))
+  if (entry === undefined) {
+    log.warn({ model: wanted ?? DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans')
+    return undefined
+  }
+  const metadata = init.engine.readMetadata(entry.path)
+  const card = modelCardFromMetadata(entry.id, metadata, metadata.contextLength)
+  const selfId = libp2p.peerId.toString()
+  const dialNext = async (peerId: string, open: OpenFrame, signal: AbortSignal): Promise<HopChannel> => {
+    const stream = await libp2p.dialProtocol(peerIdFromString(peerId), ACTIVATIONS_PROTOCOL, { signal })
+    return await ActivationChannel.dial(stream, open, { signal })
+  }
+  const agreement = new PlanAgreement({
+    selfId,
+    model: { id: entry.id, path: entry.path, metadata },
+    card,
+    engine: init.engine,
+    threads: config.threads,
+    flashAttention: config.flashAttention,
+    view: () => membership.view(),
+    announceSoon: () => { membership.announceSoon() },
+    dialNext,
+    ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
+  })
+  const inference = new MeshInferenceService({
+    selfId,
+    agreement,
+    local: init.local,
+    openInferenceStream: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), INFERENCE_PROTOCOL, { signal }),
+    dialNext,
+    view: () => membership.view()
+  })
+  const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }
+  await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
+  await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
+  agreement.start()
+  log.info({ model: entry.id, layers: metadata.nLayers, budgetMiB: Math.floor(config.memoryBudgetBytes / 2 ** 20) }, 'pipeline started: planning this model with the mesh')
+  return {
+    agreement,
+    inference,
+    gauges: () => {
+      const { plan } = agreement.serving()
+      return { activeSessions: agreement.stages.activeSessions, loadedShards: agreement.stages.loadedShards, planId: plan?.id, planReady: plan !== undefined }
+    },
+    stop: async () => {
+      await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL]).catch(() => {})
+      await agreement.stop()
+      await inference.dispose()
+    }
+  }
+}

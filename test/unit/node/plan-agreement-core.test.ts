@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { decide, participants, plannerViewFor, readyPlansInView, stageOf } from '../../../src/node/pipeline/plan-agreement-core.js'
+import { plan as computePlan } from '../../../src/planner/index.js'
+import type { ModelCard, NoPlan, Plan } from '../../../src/planner/index.js'
+import { applyAnnouncement, emptyView } from '../../../src/mesh/membership/view.js'
+import type { ViewState } from '../../../src/mesh/membership/view.js'
+import type { Announcement } from '../../../src/mesh/membership/announcement.js'
+import { asModelId } from '../../../src/shared/ids.js'
+import { makeAnnouncement } from '../mesh/fixtures.js'
+
+const MB = 2 ** 20
+const MODEL = 'story-5'
+/** 5 layers of 1 MiB (+ 64 KiB KV); a 3 MiB budget holds at most 2 layers plus embeddings or output */
+const card: ModelCard = {
+  id: asModelId(MODEL), nLayers: 5, layerBytes: Array(5).fill(MB), embeddingBytes: MB / 4, outputBytes: MB / 4, kvBytesPerTokenPerLayer: 64, contextSize: 1024
+}
+const BUDGET = 3 * MB
+
+interface SimNode { id: string, msPerLayer: number, budget: number, adopted: Plan | undefined, proposal: Plan | NoPlan | undefined, held: Plan[], holdsModel: boolean }
+
+function node (id: string, msPerLayer = 1, budget = BUDGET, holdsModel = true): SimNode {
+  return { id, msPerLayer, budget, adopted: undefined, proposal: undefined, held: [], holdsModel }
+}
+
+/** Each node's announcement: its budget, speed, proposal, the stages it holds (ready), links to every other node (2 ms). */
+function announce (n: SimNode, all: SimNode[], seq: number): Announcement {
+  return makeAnnouncement(n.id, {
+    seq,
+    name: n.id,
+    capabilities: { memoryBudgetBytes: n.budget, freeMemoryBytes: 0, cpuCores: 2, backend: 'cpu', computeMsPerUnit: n.msPerLayer },
+    models: n.holdsModel ? [{ id: MODEL, sizeBytes: 5 * MB }] : [],
+    shards: n.held.map((p) => { const s = stageOf(p, n.id)!; return { model: MODEL, start: s.start, end: s.end, ready: true, planId: p.id } }),
+    links: all.filter((o) => o !== n).map((o) => ({ peerId: o.id, rttMs: 2, rttClassMs: 2, bandwidthBytesPerSec: 0 })),
+    pipeline: { model: MODEL, msPerLayer: n.msPerLayer, ...(n.proposal?.kind === 'plan' ? { plan: n.proposal } : {}) }
+  })
+}
+
+/** The view every node holds after all announcements of this round arrived (in `order`). */
+function viewOf (self: string, anns: Announcement[], order: number[]): ViewState {
+  let v = emptyView(self)
+  for (const i of order) v = applyAnnouncement(v, anns[i]!, 0).state
+  return v
+}
+
+let seq = 0
+/** One round: everyone announces, everyone decides; stages of wanted plans load at once, unwanted ones are dropped. */
+function round (nodes: SimNode[]): void {
+  seq++
+  const anns = nodes.map((n) => announce(n, nodes, seq))
+  for (const [k, n] of nodes.entries()) {
+    const order = anns.map((_, i) => i).sort((x, y) => ((x * 7 + k) % 5) - ((y * 7 + k) % 5)) // every node applies in another order
+    const d = decide({ view: viewOf(n.id, anns, order), card, adopted: n.adopted })
+    n.adopted = d.adopted
+    n.proposal = d.proposal
+    n.held = [d.proposal, d.serving].filter((p): p is Plan => p?.kind === 'plan' && stageOf(p, n.id) !== undefined)
+      .filter((p, i, a) => a.findIndex((x) => x.id === p.id) === i)
+  }
+}
+
+function servingOf (n: SimNode, nodes: SimNode[]): Plan | undefined {
+  return decide({ view: viewOf(n.id, nodes.map((x) => announce(x, nodes, seq + 1)), nodes.map((_, i) => i)), card, adopted: n.adopted }).serving
+}
+
+function proposalIds (nodes: SimNode[]): Set<string | undefined> {
+  return new Set(nodes.map((n) => n.proposal?.kind === 'plan' ? n.proposal.id : undefined))
+}
+
+describe('plan agreement (pure core)', () => {
+  it('three nodes that must split the model agree on one plan, which serves once every stage is ready', () => {
+    const nodes = [node('12D3KooWc'), node('12D3KooWa'), node('12D3KooWb')]
+    round(nodes)
+    assert.equal(proposalIds(nodes).size, 1, 'same view → same plan id on every node')
+    const p = nodes[0]!.proposal as Plan
+    assert.equal(p.stages.length, 3)
+    // stages load after the proposal; nothing serves until every stage announces its shard
+    assert.equal(servingOf(nodes[0]!, nodes.map((n) => ({ ...n, held: n === nodes[0] ? n.held : [] }))), undefined)
+    round(nodes)
+    for (const n of nodes) assert.equal(servingOf(n, nodes)?.id, p.id)
+    const d = decide({ view: viewOf('x', nodes.map((n) => announce(n, nodes, 99)), [0, 1, 2]), card, adopted: undefined })
+    assert.equal(d.serving?.id, p.id, 'an observer that holds nothing sees the same ready plan')
+  })
+
+  it('a newcomer learns the agreed plan from gossip, so hysteresis gives it the same plan id as everyone', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
+    round(nodes); round(nodes)
+    const agreed = nodes[0]!.adopted!
+    // 8 % faster: a fresh plan would use it (and hashes a 4-node input), hysteresis keeps the agreed one
+    const d = node('12D3KooWd', 0.92)
+    const all = [...nodes, d]
+    const fresh = computePlan(plannerViewFor(viewOf(d.id, all.map((n) => announce(n, all, 50)), [0, 1, 2, 3]), MODEL), card)
+    assert.equal(fresh.kind, 'plan')
+    assert.notEqual((fresh as Plan).id, agreed.id, 'without the agreed plan the newcomer would disagree')
+    round(all)
+    assert.deepEqual([...proposalIds(all)], [agreed.id])
+    assert.equal(d.adopted?.id, agreed.id)
+  })
+
+  it('a much faster newcomer changes the plan; the old plan serves until the new one is ready (make before break)', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
+    round(nodes); round(nodes)
+    const old = nodes[0]!.adopted!
+    const fast = node('12D3KooWd', 0.2, 10 * MB)
+    const all = [...nodes, fast]
+    round(all)
+    const next = [...proposalIds(all)]
+    assert.equal(next.length, 1)
+    assert.notEqual(next[0], old.id)
+    // the proposal's stages have not announced readiness to everyone yet: the old plan still serves
+    const anns = all.map((n) => announce(n, all, 70))
+    const notYet = anns.map((a) => a.peerId === fast.id ? { ...a, shards: [] } : a)
+    assert.equal(decide({ view: viewOf(nodes[0]!.id, notYet, [0, 1, 2, 3]), card, adopted: nodes[0]!.adopted }).serving?.id, old.id)
+    round(all)
+    for (const n of all) assert.equal(servingOf(n, all)?.id, next[0])
+  })
+
+  it('a stage that leaves invalidates the plan; the rest agree on a new one', () => {
+    const all = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc'), node('12D3KooWd', 1.5)]
+    round(all); round(all)
+    const old = all[0]!.adopted!
+    assert.ok(!old.stages.some((s) => s.peerId === '12D3KooWd'), 'the slow node idles')
+    const rest = all.filter((n) => n.id !== old.stages[1]!.peerId)
+    round(rest); round(rest)
+    const ids = [...proposalIds(rest)]
+    assert.equal(ids.length, 1)
+    assert.notEqual(ids[0], old.id)
+    for (const n of rest) assert.equal(servingOf(n, rest)?.id, ids[0])
+  })
+
+  it('only nodes that hold the model and measured their speed take part; too little memory → a reason', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc', 1, BUDGET, false), node('12D3KooWe', 0)]
+    const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2, 3])
+    assert.deepEqual(participants(view, MODEL).map((a) => a.peerId), ['12D3KooWa', '12D3KooWb'])
+    const d = decide({ view, card, adopted: undefined })
+    assert.equal(d.proposal.kind, 'none')
+    assert.equal(d.serving, undefined)
+    assert.match(d.reason ?? '', /needs .* offer/)
+    assert.deepEqual(readyPlansInView(view, MODEL), [])
+  })
+})
