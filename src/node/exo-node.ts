@@ -7,7 +7,7 @@ import type { NodeConfig } from '../config/node-config.js'
 import { createLogger } from '../shared/log.js'
 import { throwIfAborted } from '../shared/errors/exo-error.js'
 import { MeshStartError } from '../shared/errors/mesh-errors.js'
-import { HttpListenError } from '../shared/errors/node-errors.js'
+import { HttpListenError } from '../shared/errors/exo-node-errors.js'
 import type { InferenceService } from '../shared/inference.js'
 import type { ClusterStateJson } from '../shared/cluster-state.js'
 import { createMeshLibp2p } from '../mesh/create-libp2p.js'
@@ -17,6 +17,8 @@ import { LinkProber } from '../mesh/link-prober.js'
 import { PeerDialer } from '../mesh/peer-dialer.js'
 import { MembershipService } from '../mesh/membership/membership-service.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
+import { canonicalView } from '../mesh/membership/canonical-view.js'
+import type { CanonicalView } from '../mesh/membership/canonical-view.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
 import { advertisedHost, findLocalModels, sampleCapabilities } from './local-info.js'
 import { buildClusterState } from './cluster-state-json.js'
@@ -187,6 +189,12 @@ export class ExoNode {
     this.libp2p = undefined
     this.server = undefined
     this.log.info('node stopped')
+  }
+
+  /** The canonical view and its hash: what the planner takes as input (same on every node once converged). */
+  meshView (): { view: CanonicalView, viewHash: string } {
+    const membership = this.membershipOrThrow()
+    return { view: canonicalView(membership.view()), viewHash: membership.viewHash() }
   }
 
   clusterState (): ClusterStateJson {

@@ -1,4 +1,4 @@
-import { NoEngineError } from '../shared/errors/node-errors.js'
+import { NoEngineError } from '../shared/errors/exo-node-errors.js'
 import type { GenerationEvent, InferenceService, ModelInfo } from '../shared/inference.js'
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import OpenAI from 'openai'
@@ -164,7 +165,7 @@ describe('Ollama client', () => {
     const show = await ollama.show({ model: MODEL })
     assert.equal(show.details.family, 'llama')
     assert.ok((await ollama.ps()).models.length >= 1)
-    assert.equal((await ollama.version()).version, '0.1.0-test')
+    assert.equal((await ollama.version()).version, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version)
     await assert.rejects(ollama.generate({ model: 'nope', prompt: 'x', stream: false }), (err: unknown) => (err as { status_code?: number }).status_code === 404)
   })
 })

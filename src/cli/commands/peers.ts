@@ -13,7 +13,8 @@ async function fetchState (api: string): Promise<ClusterStateJson> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) })
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+    const c = (err as { cause?: { code?: string, message?: string } }).cause
+    const cause = c?.code ?? c?.message ?? (err as Error).message
     throw new NoNodeError(`No exo-p2p node answers at ${api} (${cause}). Start one with \`exo-p2p start\`, or point --api at a running node.`)
   }
   if (!res.ok) throw new NoNodeError(`${url.href} answered HTTP ${res.status}; is this an exo-p2p node?`)
@@ -28,6 +29,8 @@ export default function register (program: Command): void {
     .option('--json', 'print the members as a JSON array', false)
     .option('--watch', `refresh every ${WATCH_INTERVAL_MS / 1000} s until Ctrl-C`, false)
     .action(async (opts: { api: string, json: boolean, watch: boolean }) => {
+      // `exo-p2p peers --watch | head` closes stdout: end quietly
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
       const show = async (): Promise<void> => {
         const state = await fetchState(opts.api)
         const text = opts.json ? JSON.stringify(state.members, null, 2) : formatPeersTable(state)

@@ -36,11 +36,6 @@ export interface StartOptions {
   models?: string[]
   apiKey?: string
   extraArgs?: string[]
-  /**
-   * 'start' = `bin/exo-p2p.js start`; 'engine-node' = helpers/engine-node.ts, the same ExoNode with the
-   * local ggml engine as inference backend, for trees where `start` does not wire the engine in yet.
-   */
-  launcher?: 'start' | 'engine-node'
 }
 
 /** Starts a node and waits until its GET /cluster/state answers (≤ 60 s: tsx compiles on first start). */
@@ -48,9 +43,7 @@ export async function startNode (opts: StartOptions): Promise<NodeProc> {
   const httpPort = await freePort()
   const p2pPort = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), `exo-dash-${opts.name}-`))
-  const entry = opts.launcher === 'engine-node'
-    ? ['--import', 'tsx', 'test/browser/helpers/engine-node.ts']
-    : ['bin/exo-p2p.js', 'start']
+  const entry = ['bin/exo-p2p.js', 'start']
   const args = [...entry, '--no-mdns', '--host', '127.0.0.1', '--http-port', String(httpPort),
     '--p2p-port', String(p2pPort), '--data-dir', dataDir, '--name', opts.name,
     ...(opts.peers ?? []).flatMap((p) => ['--peer', p]),
