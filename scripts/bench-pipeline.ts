@@ -5,7 +5,7 @@
  * memory budgets that force the split). Per configuration: single-stream decode tok/s, the per-hop
  * overhead, and aggregate tok/s with 1, 4 and 8 concurrent streams. Prints ratios against 1 node.
  *
- *   node --import tsx scripts/bench-pipeline.ts [--layers 36] [--embd 1024] [--ff 2816] [--tokens 48] [--stages 1,2,3] [--concurrency 1,4,8]
+ *   node --import tsx scripts/bench-pipeline.ts [--layers 36] [--embd 1024] [--ff 2816] [--tokens 48] [--stages 1,2,3] [--concurrency 1,4,8] [--cpus 0,1]
  */
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -21,7 +21,7 @@ import type { MeshNodeProcess } from '../test/integration/helpers/mesh-node-proc
 const { values } = parseArgs({
   options: {
     layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, heads: { type: 'string' }, 'kv-heads': { type: 'string' },
-    tokens: { type: 'string' }, stages: { type: 'string' }, concurrency: { type: 'string' }
+    tokens: { type: 'string' }, stages: { type: 'string' }, concurrency: { type: 'string' }, cpus: { type: 'string' }
   }
 })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -29,7 +29,8 @@ const shape = { layers: int(values.layers, 36), embd: int(values.embd, 1024), ff
 const TOKENS = int(values.tokens, 48)
 const STAGES = (values.stages ?? '1,2,3').split(',').map(Number)
 const CONCURRENCY = (values.concurrency ?? '1,4,8').split(',').map(Number)
-const CORES = availableParallelism()
+/** cores the stage processes are pinned to, in order (stage i → CPUS[i mod length]); default every core */
+const CPUS = values.cpus !== undefined ? values.cpus.split(',') : Array.from({ length: availableParallelism() }, (_, i) => String(i))
 const PROMPT = 'The quick brown fox jumps over the lazy dog'
 
 function modelPath (): string {
@@ -88,7 +89,7 @@ async function runConfig (path: string, k: number): Promise<Row> {
       const dataDir = mkdtempSync(join(tmpdir(), 'exo-bench-'))
       dirs.push(dataDir)
       nodes.push(await startMeshNode({
-        name: `s${i}`, dataDir, prefix: ['taskset', '-c', String(i % CORES)],
+        name: `s${i}`, dataDir, prefix: ['taskset', '-c', CPUS[i % CPUS.length]!],
         peers: i === 0 ? [] : [nodes[0]!.p2pAddr],
         extraArgs: ['--model', path, '--memory-budget', budget, '--threads', '1', '--log-level', 'warn']
       }, 120_000))
@@ -125,7 +126,7 @@ async function runConfig (path: string, k: number): Promise<Row> {
 
 const path = modelPath()
 const meta = readModelMetadata(path)
-console.log(`model ${modelIdOfPath(path)}: ${(meta.fileBytes / 1e9).toFixed(2)} GB, ${meta.nLayers} layers, nEmbd ${meta.nEmbd}; ${CORES} cores; stage i pinned to core i mod ${CORES}; 1 thread each; ${TOKENS} tokens per request`)
+console.log(`model ${modelIdOfPath(path)}: ${(meta.fileBytes / 1e9).toFixed(2)} GB, ${meta.nLayers} layers, nEmbd ${meta.nEmbd}; stage i pinned to core [${CPUS.join(',')}][i mod ${CPUS.length}]; 1 thread each; ${TOKENS} tokens per request`)
 const rows: Row[] = []
 for (const k of STAGES) {
   const row = await runConfig(path, k)
