@@ -54,6 +54,7 @@ const planSchema = z.object({
 const pipelineSchema = z.object({
   model: z.string().min(1).max(128),
   msPerLayer: z.number().min(0).max(1000),
+  flashAttention: z.boolean().optional(),
   plan: planSchema.optional()
 })
 

@@ -12,12 +12,15 @@ import type { ViewState } from '../../mesh/membership/view.js'
  * which stages it must hold. No clock, no I/O.
  */
 
-/** Members that take part in plans for `modelId`: they serve it, hold it on disk and measured their speed. */
-export function participants (view: ViewState, modelId: string): Announcement[] {
+/**
+ * Members that take part in plans for `modelId`: they serve it, hold it on disk, measured their speed
+ * and use the same attention kernels (`flashAttention`, default true).
+ */
+export function participants (view: ViewState, modelId: string, flashAttention = true): Announcement[] {
   const out: Announcement[] = []
   for (const { announcement: a } of view.members.values()) {
     const p = a.pipeline
-    if (p === undefined || p.model !== modelId || !(p.msPerLayer > 0)) continue
+    if (p === undefined || p.model !== modelId || !(p.msPerLayer > 0) || (p.flashAttention ?? true) !== flashAttention) continue
     if (!a.models.some((m) => m.id === modelId)) continue
     out.push(a)
   }
@@ -25,8 +28,8 @@ export function participants (view: ViewState, modelId: string): Announcement[] 
 }
 
 /** The planner's input: participants' budgets and speeds, link RTTs = the publishers' quantised classes. */
-export function plannerViewFor (view: ViewState, modelId: string): PlannerView {
-  const members = participants(view, modelId)
+export function plannerViewFor (view: ViewState, modelId: string, flashAttention = true): PlannerView {
+  const members = participants(view, modelId, flashAttention)
   const ids = new Set(members.map((m) => m.peerId))
   const rttMs: Record<string, Record<string, number>> = {}
   const list: PlannerMember[] = members.map((a) => {
@@ -84,6 +87,8 @@ export interface AgreementInput {
   card: ModelCard
   /** the plan this node served last round (make before break: it keeps serving while a new one loads) */
   serving: Plan | undefined
+  /** this node's attention setting: it plans only with nodes of the same. Default true */
+  flashAttention?: boolean
 }
 
 export interface AgreementDecision {
@@ -112,10 +117,12 @@ export type PlanFunction = (view: PlannerView, model: ModelCard, previous?: Plan
  */
 export function decide (input: AgreementInput, planner: PlanFunction = computePlan): AgreementDecision {
   const { view, card } = input
-  const previous = readyPlansInView(view, card.id)[0]
+  const plannerView = plannerViewFor(view, card.id, input.flashAttention ?? true)
+  const group = new Set<string>(plannerView.members.map((m) => m.peerId))
+  const previous = readyPlansInView(view, card.id).find((p) => p.stages.every((s) => group.has(s.peerId)))
   let proposal: Plan | NoPlan
   try {
-    proposal = planner(plannerViewFor(view, card.id), card, previous)
+    proposal = planner(plannerView, card, previous)
   } catch (err) {
     if (!(err instanceof PlannerInputError)) throw err
     proposal = { kind: 'none', modelId: card.id, reason: `cannot plan ${card.id}: ${err.message}`, neededBytes: 0, offeredBytes: 0 }

@@ -120,7 +120,7 @@ export class PlanAgreement implements ActivationsPort {
   tick (): void {
     if (!this.started) return
     const view = this.init.view()
-    const d = decide({ view, card: this.init.card, serving: this.decision?.serving }, this.planner)
+    const d = decide({ view, card: this.init.card, serving: this.decision?.serving, flashAttention: this.init.flashAttention }, this.planner)
     if (d.proposal.kind === 'plan' && d.proposal.id !== (this.decision?.proposal.kind === 'plan' ? this.decision.proposal.id : undefined)) {
       log.info({ plan: d.proposal.id.slice(0, 12), stages: d.proposal.stages.map((s) => `${s.name}[${s.start},${s.end})`).join(' → '), predictedMsPerToken: d.proposal.predictedMsPerToken }, 'proposing plan')
       this.init.announceSoon()
@@ -208,7 +208,7 @@ export class PlanAgreement implements ActivationsPort {
   /** Announcement fields (protocols/membership.md "pipeline" and "shards"). */
   pipelineInfo (): NonNullable<LocalInfo['pipeline']> {
     const p = this.decision?.proposal
-    return { model: this.init.model.id, msPerLayer: this.msPerLayer, ...(p?.kind === 'plan' ? { plan: p } : {}) }
+    return { model: this.init.model.id, msPerLayer: this.msPerLayer, flashAttention: this.init.flashAttention, ...(p?.kind === 'plan' ? { plan: p } : {}) }
   }
 
   shardsInfo (): LocalInfo['shards'] {

@@ -147,6 +147,15 @@ describe('plan agreement (pure core)', () => {
     for (const n of rest) assert.equal(servingOf(n, rest)?.id, ids[0])
   })
 
+  it('nodes with another flash-attention setting plan apart (their results would not be bit-exact together)', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc')]
+    const anns = nodes.map((n) => announce(n, nodes, 1)).map((a) => a.peerId === '12D3KooWc' ? { ...a, pipeline: { ...a.pipeline!, flashAttention: false } } : a)
+    const view = viewOf('12D3KooWa', anns, [0, 1, 2])
+    assert.deepEqual(participants(view, MODEL).map((a) => a.peerId), ['12D3KooWa', '12D3KooWb'])
+    assert.deepEqual(participants(view, MODEL, false).map((a) => a.peerId), ['12D3KooWc'])
+    assert.equal(decide({ view, card, serving: undefined }).proposal.kind, 'none', 'two 3 MiB nodes cannot hold the model')
+  })
+
   it('only nodes that hold the model and measured their speed take part; too little memory → a reason', () => {
     const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc', 1, BUDGET, false), node('12D3KooWe', 0)]
     const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2, 3])
