@@ -15,6 +15,7 @@ export function statusForError (err: unknown): number {
       case 'PAYLOAD_TOO_LARGE': return 413
       case 'ABORTED': return 499
     }
+    if (/BUSY/.test(code)) return 429 // e.g. ACTIVATIONS_BUSY: a stage reached its session limit
     if (/CONTEXT/.test(code)) return 400 // e.g. CONTEXT_TOO_LONG: the prompt does not fit
     if (/MODEL_NOT_FOUND|UNKNOWN_MODEL/.test(code)) return 404
     if (/PLAN|NOT_READY|UNAVAILABLE|NO_STAGE|FIRST_STAGE|NO_ENGINE/.test(code)) return 503 // e.g. NO_PLAN, PLAN_NOT_READY, NOT_FIRST_STAGE, NO_ENGINE
@@ -65,6 +66,7 @@ function bodyParserCode (err: unknown): string | undefined {
 
 function openAiType (status: number): string {
   if (status === 401) return 'authentication_error'
+  if (status === 429) return 'rate_limit_error'
   if (status === 404) return 'not_found_error'
   if (status === 503) return 'service_unavailable'
   if (status >= 500) return 'server_error'
@@ -73,6 +75,7 @@ function openAiType (status: number): string {
 
 function anthropicType (status: number): string {
   if (status === 401) return 'authentication_error'
+  if (status === 429) return 'rate_limit_error'
   if (status === 404) return 'not_found_error'
   if (status === 413) return 'request_too_large'
   if (status === 503) return 'overloaded_error'
