@@ -221,6 +221,14 @@ describe('pipeline across three processes', () => {
     nodes.push(router)
     assert.equal(await waitFor('the router to see the ready plan', async () => { try { return await complete(router) } catch { return undefined } }, 15_000, 200), REFERENCE)
     assert.equal((await clusterState(router)).members.find((m) => m.name === 'stage-router')!.shards.length, 0)
+    // the router lists what the whole mesh holds, with the nodes that hold it; an unknown model's error names them
+    const listed = await (await fetch(`${router.httpUrl}/v1/models`)).json() as { data: Array<{ id: string, held_by: string[] }> }
+    const served = listed.data.find((m) => m.id === MODEL)
+    assert.ok(served !== undefined, JSON.stringify(listed))
+    for (const n of nodes.slice(0, 3)) assert.ok(served.held_by.includes(n.name), `${n.name} missing from held_by ${served.held_by.join(', ')}`)
+    const unknown = await fetch(`${router.httpUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'no-such-model', prompt: 'x' }) })
+    assert.equal(unknown.status, 404)
+    assert.match(((await unknown.json()) as { error: { message: string } }).error.message, new RegExp(MODEL))
     // the old stages are released once idle (after a grace period)
     await waitFor('old stages unloaded', async () => {
       const loaded = await Promise.all(nodes.slice(0, 3).map(async (n) => (await metrics(n)).get('exo_p2p_pipeline_loaded_shards')))
