@@ -1,25 +1,8 @@
 import type { Command } from 'commander'
-import type { ClusterStateJson } from '../../shared/cluster-state.js'
 import { formatPeersTable } from '../peers-table.js'
+import { DEFAULT_API, NoNodeError, fetchClusterState } from '../fetch-cluster-state.js'
 
-const DEFAULT_API = 'http://127.0.0.1:52415'
 const WATCH_INTERVAL_MS = 2000
-
-class NoNodeError extends Error {}
-
-async function fetchState (api: string): Promise<ClusterStateJson> {
-  const url = new URL('/cluster/state', api)
-  let res: Response
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(5000) })
-  } catch (err) {
-    const c = (err as { cause?: { code?: string, message?: string } }).cause
-    const cause = c?.code ?? c?.message ?? (err as Error).message
-    throw new NoNodeError(`No exo-p2p node answers at ${api} (${cause}). Start one with \`exo-p2p start\`, or point --api at a running node.`)
-  }
-  if (!res.ok) throw new NoNodeError(`${url.href} answered HTTP ${res.status}; is this an exo-p2p node?`)
-  return await res.json() as ClusterStateJson
-}
 
 /** `exo-p2p peers`: the mesh as the local node sees it. */
 export default function register (program: Command): void {
@@ -32,7 +15,7 @@ export default function register (program: Command): void {
       // `exo-p2p peers --watch | head` closes stdout: end quietly
       process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
       const show = async (): Promise<void> => {
-        const state = await fetchState(opts.api)
+        const state = await fetchClusterState(opts.api)
         const text = opts.json ? JSON.stringify(state.members, null, 2) : formatPeersTable(state)
         if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')
         console.log(text)
