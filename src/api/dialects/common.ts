@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { InvalidRequestError } from '../../shared/errors/api-errors.js'
-import type { FinishReason, GenerationEvent, GrammarSpec, ToolDefinition, Usage, ToolCall } from '../../shared/inference.js'
+import type { FinishReason, GenerationEvent, GrammarSpec, ToolDefinition, Usage, ToolCall, SamplingParams } from '../../shared/inference.js'
 
 /** max_tokens when the client leaves it out (chat dialects). */
 export const DEFAULT_MAX_TOKENS = 512
@@ -104,5 +104,16 @@ export function argumentsObject (json: string): Record<string, unknown> {
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {}
   } catch {
     return {} // the service produced non-JSON arguments: report an empty call rather than fail the response
+  }
+}
+
+/** OpenAI's sampling fields (chat and legacy completions) → SamplingParams; absent fields keep the sampler's defaults. */
+export function openAiSampling (b: { temperature?: number | null, top_p?: number | null, seed?: number | null, presence_penalty?: number | null, frequency_penalty?: number | null }): SamplingParams {
+  return {
+    ...(b.temperature != null ? { temperature: b.temperature } : {}),
+    ...(b.top_p != null ? { topP: b.top_p } : {}),
+    ...(b.seed != null ? { seed: b.seed } : {}),
+    ...(b.presence_penalty != null ? { presencePenalty: b.presence_penalty } : {}),
+    ...(b.frequency_penalty != null ? { frequencyPenalty: b.frequency_penalty } : {})
   }
 }

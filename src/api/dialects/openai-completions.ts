@@ -3,7 +3,7 @@ import { asModelId, asRequestId } from '../../shared/ids.js'
 import { InvalidRequestError } from '../../shared/errors/api-errors.js'
 import {
   collectGeneration, maxTokensField, modelField, newId, parseBody, penaltyField, seedField, stopField, stopList,
-  temperatureField, topPField, unixSeconds
+  temperatureField, topPField, unixSeconds, openAiSampling
 } from './common.js'
 import { openAiFinishReason } from './openai.js'
 import type { StreamSink } from '../sse.js'
@@ -55,13 +55,7 @@ export function toInferenceRequest (body: unknown, id = newId('cmpl-')): Complet
       model: asModelId(b.model),
       prompt: { kind: 'text', text },
       maxTokens: b.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS,
-      sampling: {
-        ...(b.temperature != null ? { temperature: b.temperature } : {}),
-        ...(b.top_p != null ? { topP: b.top_p } : {}),
-        ...(b.seed != null ? { seed: b.seed } : {}),
-        ...(b.presence_penalty != null ? { presencePenalty: b.presence_penalty } : {}),
-        ...(b.frequency_penalty != null ? { frequencyPenalty: b.frequency_penalty } : {})
-      },
+      sampling: openAiSampling(b),
       stop: stopList(b.stop)
     },
     stream: b.stream === true,

@@ -3,7 +3,7 @@ import { asModelId, asRequestId } from '../../shared/ids.js'
 import { InvalidRequestError } from '../../shared/errors/api-errors.js'
 import {
   checkUniqueToolNames, collectGeneration, DEFAULT_MAX_TOKENS, grammarFor, jsonSchemaField, maxTokensField, modelField,
-  newId, parseBody, penaltyField, seedField, stopField, stopList, temperatureField, toolNameField, topPField, unixSeconds
+  newId, parseBody, penaltyField, seedField, stopField, stopList, temperatureField, toolNameField, topPField, unixSeconds, openAiSampling
 } from './common.js'
 import type { ToolChoice } from './common.js'
 import type { StreamSink } from '../sse.js'
@@ -95,13 +95,7 @@ export function toInferenceRequest (body: unknown, id = newId('chatcmpl-')): Cha
       model: asModelId(b.model),
       prompt: { kind: 'chat', messages, ...(tools.length > 0 ? { tools } : {}) },
       maxTokens: b.max_completion_tokens ?? b.max_tokens ?? DEFAULT_MAX_TOKENS,
-      sampling: {
-        ...(b.temperature != null ? { temperature: b.temperature } : {}),
-        ...(b.top_p != null ? { topP: b.top_p } : {}),
-        ...(b.seed != null ? { seed: b.seed } : {}),
-        ...(b.presence_penalty != null ? { presencePenalty: b.presence_penalty } : {}),
-        ...(b.frequency_penalty != null ? { frequencyPenalty: b.frequency_penalty } : {})
-      },
+      sampling: openAiSampling(b),
       stop: stopList(b.stop),
       ...optionalGrammar(grammarFor(tools, toToolChoice(b.tool_choice), toFormat(b.response_format)))
     },

@@ -160,12 +160,20 @@ export class MembershipService {
   private announce (): void {
     if (!this.started) return
     clearTimeout(this.announceTimer)
-    const ann = this.buildAnnouncement()
-    this.state = applyAnnouncement(this.state, ann, this.now()).state
-    this.publish(ann).catch((err: Error) => { this.init.log.warn({ err: err.message }, 'announce failed') })
+    // the next round is scheduled first, so a failing round never stops the announcements
     const delay = ANNOUNCE_INTERVAL_MS + (Math.random() * 2 - 1) * ANNOUNCE_JITTER_MS
     this.announceTimer = setTimeout(() => { this.announce() }, delay)
     this.announceTimer.unref()
+    let ann: Announcement
+    try {
+      ann = this.buildAnnouncement()
+      this.state = applyAnnouncement(this.state, ann, this.now()).state
+    } catch (err) {
+      /** a local-info hook failed: a timer callback must not throw (it would end the process); try next round */
+      this.init.log.error({ err: (err as Error).message }, 'could not build the announcement')
+      return
+    }
+    this.publish(ann).catch((err: Error) => { this.init.log.warn({ err: err.message }, 'announce failed') })
   }
 
   private buildAnnouncement (): Announcement {

@@ -55,8 +55,12 @@ export class PipelinePredictor implements TokenPredictor {
     }
   }
 
+  /** the request's signal combined with the downstream hop's, made once per request (not per token) */
+  private combined: { outer: AbortSignal, signal: AbortSignal } | undefined
+
   async next (tokens: readonly number[], outer: AbortSignal): Promise<number> {
-    const signal = AbortSignal.any([outer, this.downstream.signal])
+    if (this.combined?.outer !== outer) this.combined = { outer, signal: AbortSignal.any([outer, this.downstream.signal]) }
+    const signal = this.combined.signal
     try {
       return await this.step(tokens, signal)
     } catch (err) {

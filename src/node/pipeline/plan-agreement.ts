@@ -116,9 +116,19 @@ export class PlanAgreement implements ActivationsPort {
     await this.stages.dispose()
   }
 
-  /** One agreement round: decide, then load what is wanted and release what is idle and unwanted. */
+  /** One agreement round; runs from timers, so a failure is logged and the next round tries again. */
   tick (): void {
     if (!this.started) return
+    try {
+      this.round()
+    } catch (err) {
+      /** a timer callback must not throw: that would end the process and every request it serves */
+      log.error({ err: (err as Error).message }, 'plan agreement round failed')
+    }
+  }
+
+  /** Decide, then load what is wanted and release what is idle and unwanted. */
+  private round (): void {
     const view = this.init.view()
     const d = decide({ view, card: this.init.card, serving: this.decision?.serving, flashAttention: this.init.flashAttention }, this.planner)
     if (d.proposal.kind === 'plan' && d.proposal.id !== (this.decision?.proposal.kind === 'plan' ? this.decision.proposal.id : undefined)) {
