@@ -1,11 +1,14 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * Pipeline benchmark on 127.0.0.1: a generated random-weight llama (default ≈ 0.5 GB, Q8_0) served by
- * 1 node, then split over 2 and 3 stage processes (each pinned with `taskset -c` to a core, 1 thread,
- * memory budgets that force the split). Per configuration: single-stream decode tok/s, the per-hop
- * overhead, and aggregate tok/s with 1, 4 and 8 concurrent streams. Prints ratios against 1 node.
+ * 1 node, by 2 and by 3 stage processes (each pinned with `taskset -c` to a core, 1 thread, memory
+ * budgets that force the split), all up at once. The configurations take turns for `--rounds` rounds
+ * of single-stream decoding (medians are reported, so a drift of the machine hits all alike); then
+ * aggregate tok/s with 1, 4 and 8 concurrent streams. Prints ratios against 1 node, and per hop: the
+ * end-to-end ms/token difference, and the first stage's ring time minus the other stages' own decode
+ * passes (from the nodes' /metrics).
  *
- *   node --import tsx scripts/bench-pipeline.ts [--layers 36] [--embd 1024] [--ff 2816] [--tokens 48] [--stages 1,2,3] [--concurrency 1,4,8] [--cpus 0,1]
+ *   node --import tsx scripts/bench-pipeline.ts [--layers 36] [--embd 1024] [--ff 2816] [--tokens 48] [--rounds 5] [--stages 1,2,3] [--concurrency 1,4,8] [--cpus 0,1]
  */
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -21,7 +24,7 @@ import type { MeshNodeProcess } from '../test/integration/helpers/mesh-node-proc
 const { values } = parseArgs({
   options: {
     layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, heads: { type: 'string' }, 'kv-heads': { type: 'string' },
-    tokens: { type: 'string' }, stages: { type: 'string' }, concurrency: { type: 'string' }, cpus: { type: 'string' }
+    tokens: { type: 'string' }, rounds: { type: 'string' }, stages: { type: 'string' }, concurrency: { type: 'string' }, cpus: { type: 'string' }
   }
 })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -77,19 +80,20 @@ async function seeds (node: MeshNodeProcess, model: string, n: number): Promise<
   return fullSeeds.slice(0, n)
 }
 
-interface Row { stages: number, decodeTokS: number, msPerToken: number, hopMetricMs: number, aggregate: Map<number, number> }
+interface Cluster { k: number, nodes: MeshNodeProcess[], dirs: string[], first: MeshNodeProcess, model: string }
 
-async function runConfig (path: string, k: number): Promise<Row> {
+async function startCluster (path: string, k: number): Promise<Cluster> {
   const model = modelIdOfPath(path)
   const budget = String(budgetMiB(path, k))
   const dirs: string[] = []
   const nodes: MeshNodeProcess[] = []
+  const cluster: Cluster = { k, nodes, dirs, first: undefined as unknown as MeshNodeProcess, model }
   try {
     for (let i = 0; i < k; i++) {
       const dataDir = mkdtempSync(join(tmpdir(), 'exo-bench-'))
       dirs.push(dataDir)
       nodes.push(await startMeshNode({
-        name: `s${i}`, dataDir, prefix: ['taskset', '-c', CPUS[i % CPUS.length]!],
+        name: `k${k}s${i}`, dataDir, prefix: ['taskset', '-c', CPUS[i % CPUS.length]!],
         peers: i === 0 ? [] : [nodes[0]!.p2pAddr],
         extraArgs: ['--model', path, '--memory-budget', budget, '--threads', '1', '--log-level', 'warn']
       }, 120_000))
@@ -99,46 +103,90 @@ async function runConfig (path: string, k: number): Promise<Row> {
       const ids = new Set(states.map((s) => s.plan?.ready === true ? s.plan.id : ''))
       return ids.size === 1 && !ids.has('') && states[0]!.plan!.stages.length === k ? states[0]!.plan! : undefined
     }, 300_000, 250)
-    const first = nodes.find((n) => n.name === plan.stages[0]!.name)!
+    cluster.first = nodes.find((n) => n.name === plan.stages[0]!.name)!
     // warm-up of every node: the first request through a node loads its tokenizer (and the first stage's)
     for (const n of nodes) await complete(n, model, 8, 1)
-    const s = await seeds(first, model, Math.max(3, ...CONCURRENCY))
-    // decode time per token: a long request minus a 1-token one (prefill + HTTP), best of 3
-    let best = Infinity
-    for (let r = 0; r < 3; r++) {
-      const one = await complete(first, model, 1, s[r]!)
-      const long = await complete(first, model, TOKENS, s[r]!)
-      if (long.tokens > 1) best = Math.min(best, (long.ms - one.ms) / (long.tokens - 1))
-    }
-    const hopMetricMs = (await metrics(first)).get('exo_p2p_pipeline_hop_ms') ?? 0
-    const aggregate = new Map<number, number>()
-    for (const c of CONCURRENCY) {
-      const t0 = performance.now()
-      const results = await Promise.all(Array.from({ length: c }, async (_, i) => await complete(nodes[i % nodes.length]!, model, TOKENS, s[i]!)))
-      aggregate.set(c, results.reduce((a, r) => a + r.tokens, 0) / ((performance.now() - t0) / 1000))
-    }
-    return { stages: k, decodeTokS: 1000 / best, msPerToken: best, hopMetricMs, aggregate }
-  } finally {
-    await Promise.all(nodes.map(async (n) => { await stopProcess(n) }))
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    return cluster
+  } catch (err) {
+    await stopCluster(cluster)
+    throw err
   }
+}
+
+async function stopCluster (c: Cluster): Promise<void> {
+  await Promise.all(c.nodes.map(async (n) => { await stopProcess(n) }))
+  for (const d of c.dirs) rmSync(d, { recursive: true, force: true })
+}
+
+/** ms per decoded token on one stream: a long request minus a 1-token one (prefill + HTTP) */
+async function decodeMsPerToken (c: Cluster, seed: number): Promise<number> {
+  const one = await complete(c.first, c.model, 1, seed)
+  const long = await complete(c.first, c.model, TOKENS, seed)
+  return (long.ms - one.ms) / (long.tokens - 1)
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
+
+/** Where a stream's token goes, from the nodes' own counters over a window: each stage's mean decode pass and stage 0's ring. */
+async function breakdown (c: Cluster, before: Array<Map<string, number>>): Promise<{ text: string, hopMs: number }> {
+  const after = await Promise.all(c.nodes.map(metrics))
+  const mean = (i: number, sum: string, count: string): number =>
+    ((after[i]!.get(sum) ?? 0) - (before[i]!.get(sum) ?? 0)) / Math.max(1, (after[i]!.get(count) ?? 0) - (before[i]!.get(count) ?? 0))
+  const decode = c.nodes.map((n, i) => {
+    const role = n === c.first ? 'first' : 'stage'
+    return mean(i, `exo_p2p_stage_decode_ms_sum{role="${role}"}`, `exo_p2p_stage_decode_count{role="${role}"}`)
+  })
+  const ri = c.nodes.indexOf(c.first)
+  const ring = mean(ri, 'exo_p2p_pipeline_ring_ms_sum', 'exo_p2p_pipeline_ring_count')
+  const others = decode.reduce((a, v, i) => i === ri ? a : a + v, 0)
+  // the ring minus the other stages' layers: every hop's transport and handling, plus the last stage's sampling
+  const hopMs = (ring - others) / c.k
+  return { text: `decode pass ${c.nodes.map((n, i) => `${n.name} ${decode[i]!.toFixed(2)}`).join(', ')} ms; ring ${ring.toFixed(2)} ms → ${hopMs.toFixed(3)} ms per hop (incl. sampling)`, hopMs }
 }
 
 const path = modelPath()
 const meta = readModelMetadata(path)
-console.log(`model ${modelIdOfPath(path)}: ${(meta.fileBytes / 1e9).toFixed(2)} GB, ${meta.nLayers} layers, nEmbd ${meta.nEmbd}; stage i pinned to core [${CPUS.join(',')}][i mod ${CPUS.length}]; 1 thread each; ${TOKENS} tokens per request`)
-const rows: Row[] = []
-for (const k of STAGES) {
-  const row = await runConfig(path, k)
-  rows.push(row)
-  console.log(`${k} stage(s): ${row.decodeTokS.toFixed(2)} tok/s single stream (${row.msPerToken.toFixed(2)} ms/token); aggregate ${[...row.aggregate].map(([c, v]) => `${c}×: ${v.toFixed(2)}`).join(', ')} tok/s; hop metric ${row.hopMetricMs.toFixed(3)} ms`)
-}
-const base = rows.find((r) => r.stages === 1)
-if (base !== undefined) {
-  console.log('\nratios against 1 node:')
-  for (const r of rows.filter((x) => x.stages > 1)) {
-    const perHop = (r.msPerToken - base.msPerToken) / r.stages
-    console.log(`  ${r.stages} stages: single-stream ${(r.decodeTokS / base.decodeTokS).toFixed(3)}× · per-hop overhead ${perHop.toFixed(3)} ms (ms/token difference / ${r.stages} hops) · ` +
-      [...r.aggregate].map(([c, v]) => `${c} streams ${(v / (base.aggregate.get(c) ?? NaN)).toFixed(2)}×`).join(', '))
+const ROUNDS = int(values.rounds, 5)
+console.log(`model ${modelIdOfPath(path)}: ${(meta.fileBytes / 1e9).toFixed(2)} GB, ${meta.nLayers} layers, nEmbd ${meta.nEmbd}; stage i pinned to core [${CPUS.join(',')}][i mod ${CPUS.length}]; 1 thread each; ${TOKENS} tokens per request; ${ROUNDS} interleaved rounds`)
+const clusters: Cluster[] = []
+try {
+  for (const k of STAGES) clusters.push(await startCluster(path, k))
+  const s = await seeds(clusters[0]!.first, clusters[0]!.model, Math.max(ROUNDS, ...CONCURRENCY))
+  // single stream: the configurations take turns, round after round, so slow drifts of the machine hit all alike
+  const perToken = new Map<number, number[]>(clusters.map((c) => [c.k, []]))
+  const before = await Promise.all(clusters.map(async (c) => await Promise.all(c.nodes.map(metrics))))
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let j = 0; j < clusters.length; j++) {
+      const c = clusters[(j + r) % clusters.length]!
+      perToken.get(c.k)!.push(await decodeMsPerToken(c, s[r]!))
+    }
   }
+  const base = clusters.find((c) => c.k === 1)
+  const baseMs = base !== undefined ? median(perToken.get(1)!) : undefined
+  console.log('\nsingle stream (median of rounds):')
+  for (const [ci, c] of clusters.entries()) {
+    const ms = median(perToken.get(c.k)!)
+    let line = `  ${c.k} stage(s): ${(1000 / ms).toFixed(2)} tok/s (${ms.toFixed(2)} ms/token; rounds ${perToken.get(c.k)!.map((v) => v.toFixed(1)).join(' ')})`
+    if (c.k > 1) {
+      const b = await breakdown(c, before[ci]!)
+      line += `\n      ${b.text}`
+      if (baseMs !== undefined) line += `\n      vs 1 node: ${(baseMs / ms).toFixed(3)}× · per-hop overhead end to end ${((ms - baseMs) / c.k).toFixed(3)} ms (ms/token difference / ${c.k} hops)`
+    }
+    console.log(line)
+  }
+  console.log('\naggregate tok/s (all streams together):')
+  const agg = new Map<number, Map<number, number>>()
+  for (const c of clusters) {
+    const row = new Map<number, number>()
+    for (const n of CONCURRENCY) {
+      const t0 = performance.now()
+      const results = await Promise.all(Array.from({ length: n }, async (_, i) => await complete(c.nodes[i % c.nodes.length]!, c.model, TOKENS, s[i]!)))
+      row.set(n, results.reduce((a, r) => a + r.tokens, 0) / ((performance.now() - t0) / 1000))
+    }
+    agg.set(c.k, row)
+    const b = agg.get(1)
+    console.log(`  ${c.k} stage(s): ` + [...row].map(([n, v]) => `${n}×: ${v.toFixed(2)}${b !== undefined && c.k > 1 ? ` (${(v / b.get(n)!).toFixed(2)}× of 1 node)` : ''}`).join(', '))
+  }
+} finally {
+  for (const c of clusters) await stopCluster(c)
 }

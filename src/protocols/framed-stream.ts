@@ -93,7 +93,7 @@ export class FramedStream {
   /** Sends one encoded frame, then waits for `'drain'` if the stream's buffer is full. */
   async send (bytes: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {
     if (this.failure !== undefined) throw this.failure
-    await this.waitDrain(signal)
+    if (this.stream.writableNeedsDrain) await this.waitDrain(signal)
     let ok: boolean
     try {
       ok = this.stream.send(bytes)

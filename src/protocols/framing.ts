@@ -6,6 +6,8 @@ import { FrameTooLargeError, ProtocolDecodeError, ProtocolEncodeError } from '..
  * `[u32 LE length][u8 type][body]`, length = 1 + body bytes.
  */
 export const FRAME_PREFIX_BYTES = 4
+/** where a frame's body starts: after the length prefix and the type byte */
+export const FRAME_BODY_OFFSET = FRAME_PREFIX_BYTES + 1
 
 /** One frame as read off the wire, before its body is decoded. */
 export interface RawFrame {
@@ -13,18 +15,27 @@ export interface RawFrame {
   body: Uint8Array
 }
 
-/** Frames `body` (given as parts, not copied) under `type`. */
-export function encodeFrame (type: number, parts: ReadonlyArray<Uint8Array | Uint8ArrayList>, maxFrameBytes: number): Uint8ArrayList<ArrayBufferLike> {
-  if (!Number.isInteger(type) || type < 0 || type > 255) throw new ProtocolEncodeError(`frame type ${type} is not a byte`)
+/** Frames `body` (given as parts, copied into one buffer) under `type`. */
+export function encodeFrame (type: number, parts: readonly Uint8Array[], maxFrameBytes: number): Uint8Array {
   let bodyBytes = 0
   for (const p of parts) bodyBytes += p.byteLength
+  const out = frameBuffer(type, bodyBytes, maxFrameBytes)
+  let offset = FRAME_PREFIX_BYTES + 1
+  for (const p of parts) { out.set(p, offset); offset += p.byteLength }
+  return out
+}
+
+/**
+ * A frame of `bodyBytes` body in ONE buffer, its prefix and type written, the body to be filled from
+ * offset 5. One buffer per frame: each piece of a list would be encrypted and written on its own.
+ */
+export function frameBuffer (type: number, bodyBytes: number, maxFrameBytes: number): Uint8Array {
+  if (!Number.isInteger(type) || type < 0 || type > 255) throw new ProtocolEncodeError(`frame type ${type} is not a byte`)
   const length = 1 + bodyBytes
   if (length > maxFrameBytes) throw new ProtocolEncodeError(`frame of ${length} bytes exceeds the limit of ${maxFrameBytes} bytes`)
-  const head = new Uint8Array(FRAME_PREFIX_BYTES + 1)
-  new DataView(head.buffer).setUint32(0, length, true)
-  head[4] = type
-  const out = new Uint8ArrayList<ArrayBufferLike>(head)
-  for (const p of parts) out.append(p)
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + length)
+  new DataView(out.buffer).setUint32(0, length, true)
+  out[FRAME_PREFIX_BYTES] = type
   return out
 }
 
@@ -82,6 +93,13 @@ export class BodyReader {
   u16 (field: string): number { this.need(2, field); const v = this.view.getUint16(this.offset, true); this.offset += 2; return v }
   u32 (field: string): number { this.need(4, field); const v = this.view.getUint32(this.offset, true); this.offset += 4; return v }
   bytes (n: number, field: string): Uint8Array { this.need(n, field); const b = this.data.subarray(this.offset, this.offset + n); this.offset += n; return b }
+  /** Whether the unread bytes begin with `prefix`. */
+  startsWith (prefix: Uint8Array): boolean {
+    if (this.remaining < prefix.byteLength) return false
+    for (let i = 0; i < prefix.byteLength; i++) if (this.data[this.offset + i] !== prefix[i]) return false
+    return true
+  }
+
   rest (): Uint8Array { const b = this.data.subarray(this.offset); this.offset = this.data.byteLength; return b }
   end (): void {
     if (this.remaining !== 0) throw new ProtocolDecodeError(`${this.what}: ${this.remaining} trailing bytes`)

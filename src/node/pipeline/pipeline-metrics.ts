@@ -2,6 +2,8 @@
 export class PipelineMetrics {
   /** forward passes of this node's layers, by role: `first` (stage 0 driving a request) or `stage` (stages ≥ 1) */
   readonly compute = { first: { sumMs: 0, count: 0 }, stage: { sumMs: 0, count: 0 } }
+  /** the same, counting only decode passes (one token): the per-token cost of this node's layers */
+  readonly decodeCompute = { first: { sumMs: 0, count: 0 }, stage: { sumMs: 0, count: 0 } }
   /** stage 0: DECODE/last PREFILL sent → RESULT back (hops + the other stages' compute) */
   readonly ring = { sumMs: 0, count: 0 }
   /** tokens this node produced as a plan's first stage */
@@ -12,8 +14,20 @@ export class PipelineMetrics {
   /** predicted compute ms of the stages after stage 0 and the ring's hop count, of the last multi-stage plan driven */
   lastRing: { otherStagesMs: number, hops: number } | undefined
 
-  onFirstCompute = (ms: number): void => { this.compute.first.sumMs += ms; this.compute.first.count++ }
-  onStageCompute = (ms: number): void => { this.compute.stage.sumMs += ms; this.compute.stage.count++ }
+  onFirstCompute = (ms: number, tokens: number): void => { this.record('first', ms, tokens) }
+  onStageCompute = (ms: number, tokens: number): void => { this.record('stage', ms, tokens) }
+
+  private record (role: 'first' | 'stage', ms: number, tokens: number): void {
+    this.compute[role].sumMs += ms
+    this.compute[role].count++
+    if (tokens === 1) { this.decodeCompute[role].sumMs += ms; this.decodeCompute[role].count++ }
+  }
+
+  /** mean ms of one decode pass of this node's layers in `role` (0 before the first) */
+  decodeMs (role: 'first' | 'stage'): number {
+    const c = this.decodeCompute[role]
+    return c.count > 0 ? c.sumMs / c.count : 0
+  }
   onRing = (ms: number): void => { this.ring.sumMs += ms; this.ring.count++ }
   onToken = (): void => { this.tokensServed++ }
 
@@ -46,6 +60,10 @@ export function pipelineMetricsText (m: PipelineMetrics, g: PipelineGauges): str
     [['{role="first"}', m.compute.first.count], ['{role="stage"}', m.compute.stage.count]])
   metric('exo_p2p_stage_compute_ms_mean', 'gauge', 'Mean ms per forward pass of this node\'s layers, by role.',
     [['{role="first"}', m.compute.first.count > 0 ? m.compute.first.sumMs / m.compute.first.count : 0], ['{role="stage"}', m.compute.stage.count > 0 ? m.compute.stage.sumMs / m.compute.stage.count : 0]])
+  metric('exo_p2p_stage_decode_ms_sum', 'counter', 'Time in this node\'s layers for one-token (decode) passes (ms), by role.',
+    [['{role="first"}', m.decodeCompute.first.sumMs], ['{role="stage"}', m.decodeCompute.stage.sumMs]])
+  metric('exo_p2p_stage_decode_count', 'counter', 'One-token (decode) passes of this node\'s layers, by role.',
+    [['{role="first"}', m.decodeCompute.first.count], ['{role="stage"}', m.decodeCompute.stage.count]])
   metric('exo_p2p_pipeline_ring_ms_sum', 'counter', 'First stage: ms from sending a token\'s hidden state to its sampled token coming back.', [['', m.ring.sumMs]])
   metric('exo_p2p_pipeline_ring_count', 'counter', 'First stage: tokens that went around the ring.', [['', m.ring.count]])
   metric('exo_p2p_pipeline_hop_ms', 'gauge', 'Estimated ms per hop: (mean ring time - the other stages\' predicted compute) / hops.', [['', m.hopMsEstimate()]])

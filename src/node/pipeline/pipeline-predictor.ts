@@ -13,7 +13,7 @@ const END_ROUND_TRIP_TIMEOUT_MS = 5000
 
 export interface PipelineTimings {
   /** ms stage 0 spent in its own layers */
-  onComputeMs?: (ms: number) => void
+  onComputeMs?: (ms: number, tokens: number) => void
   /** ms from a DECODE frame sent to its RESULT (the rest of the ring: hops + other stages' compute) */
   onRingMs?: (ms: number) => void
   /** a sampled token came back */
@@ -104,7 +104,7 @@ export class PipelinePredictor implements TokenPredictor {
   private async run (tokens: readonly number[], signal: AbortSignal): Promise<Float32Array> {
     const t0 = performance.now()
     const out = await this.session.forward({ kind: 'tokens', tokens: Int32Array.from(tokens) }, { signal })
-    this.timings.onComputeMs?.(performance.now() - t0)
+    this.timings.onComputeMs?.(performance.now() - t0, tokens.length)
     if (out.kind !== 'hidden' || out.hidden.length !== tokens.length * this.nEmbd) {
       throw new GenerationPipelineError(`stage 0 returned ${out.kind === 'hidden' ? `${out.hidden.length} floats` : 'logits'}, expected (${tokens.length}, ${this.nEmbd})`)
     }

@@ -239,7 +239,7 @@ export class PlanAgreement implements ActivationsPort {
       model: p.modelId,
       ready: d?.serving?.id === p.id,
       predictedMsPerToken: p.predictedMsPerToken,
-      ...(this.metrics.ring.count > 0 ? { measuredMsPerToken: this.metrics.ring.sumMs / this.metrics.ring.count + (this.metrics.compute.first.count > 0 ? this.metrics.compute.first.sumMs / this.metrics.compute.first.count : 0) } : {}),
+      ...(this.metrics.ring.count > 0 ? { measuredMsPerToken: this.metrics.ring.sumMs / this.metrics.ring.count + this.metrics.decodeMs('first') } : {}),
       stages: p.stages.map((s, i) => ({ peerId: s.peerId, name: s.name, start: s.start, end: s.end, ready: ready[i] === true, predictedMs: s.computeMs }))
     }
     return { plan: json, ...(reason !== undefined ? { planReason: reason } : {}) }

@@ -47,7 +47,7 @@ export interface StageHandlesInit {
   flashAttention: boolean
   selfId: string
   dialNext: (peerId: string, open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
-  onStageCompute?: (ms: number) => void
+  onStageCompute?: (ms: number, tokens: number) => void
   /** a handle became ready or failed to load */
   onChange: () => void
   maxSessionsPerStage?: number

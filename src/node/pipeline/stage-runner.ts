@@ -34,7 +34,7 @@ export interface StageRunnerOptions {
   /** Defaults to 16. */
   maxSessions?: number
   /** ms of each forward pass of this stage (metrics) */
-  onComputeMs?: (ms: number) => void
+  onComputeMs?: (ms: number, tokens: number) => void
 }
 
 /**
@@ -119,7 +119,7 @@ export class StageRunner implements ActivationsPort {
       // (count, nEmbd) f32 in
       const t0 = performance.now()
       const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last' })
-      this.options.onComputeMs?.(performance.now() - t0)
+      this.options.onComputeMs?.(performance.now() - t0, f.count)
       if (sampler === undefined) {
         if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')
         // (count, nEmbd) f32 out, same positions

@@ -1,8 +1,8 @@
 import type { Stream } from '@libp2p/interface'
 import { ActivationErrorCode, ActivationStageError, ProtocolDecodeError } from '../../shared/errors/protocol-errors.js'
 import { FramedStream } from '../framed-stream.js'
-import { decodeActivationFrame, encodeActivationFrame } from './codec.js'
-import type { EndFrame, HiddenFrame, OpenFrame, ResultFrame } from './codec.js'
+import { decodeActivationFrame, encodeActivationFrame, encodeRequestHeader } from './codec.js'
+import type { EndFrame, HiddenFrame, KnownRequestHeader, OpenFrame, ResultFrame } from './codec.js'
 import { MAX_FRAME_BYTES } from './constants.js'
 
 /** The frames that follow OPEN on a hop. */
@@ -13,7 +13,13 @@ export type PayloadFrame = HiddenFrame | ResultFrame | EndFrame
  * received (listener). Frames it sends are checked against the OPEN; frames it receives too.
  */
 export class ActivationChannel {
-  constructor (private readonly framed: FramedStream, readonly open: OpenFrame) {}
+  /** this stream's request header, encoded and validated once (every frame carries it) */
+  private readonly header: KnownRequestHeader
+
+  constructor (private readonly framed: FramedStream, readonly open: OpenFrame) {
+    const ids = { requestId: open.requestId, planId: open.planId }
+    this.header = { bytes: encodeRequestHeader(ids), ids }
+  }
 
   /** Dialer side: sends OPEN on a freshly dialed stream (`dialProtocol(next, ACTIVATIONS_PROTOCOL)`). */
   static async dial (stream: Stream, open: OpenFrame, options: { signal?: AbortSignal } = {}): Promise<ActivationChannel> {
@@ -37,7 +43,7 @@ export class ActivationChannel {
     if (frame.requestId !== this.open.requestId || frame.planId !== this.open.planId) {
       throw new ActivationStageError(ActivationErrorCode.Internal, `frame of ${frame.requestId}/${frame.planId.slice(0, 8)} sent on the stream of ${this.open.requestId}/${this.open.planId.slice(0, 8)}`)
     }
-    await this.framed.send(encodeActivationFrame(frame), signal)
+    await this.framed.send(encodeActivationFrame(frame, this.header.bytes), signal)
   }
 
   /**
@@ -48,7 +54,7 @@ export class ActivationChannel {
   async next (options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<PayloadFrame | undefined> {
     const raw = await this.framed.next(options)
     if (raw === undefined) return undefined
-    const f = decodeActivationFrame(raw)
+    const f = decodeActivationFrame(raw, this.header)
     if (f.type === 'error') throw new ActivationStageError(f.code, f.message, true)
     if (f.type === 'open') throw new ProtocolDecodeError(`second OPEN on the stream of ${this.open.requestId}`)
     if (f.planId !== this.open.planId) throw new ActivationStageError(ActivationErrorCode.PlanMismatch, `frame carries plan ${f.planId.slice(0, 12)}…, the stream was opened for ${this.open.planId.slice(0, 12)}…`)

@@ -1,13 +1,12 @@
 import { z } from 'zod'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { ActivationErrorCode, ProtocolDecodeError, ProtocolEncodeError } from '../../shared/errors/protocol-errors.js'
 import { TensorDecodeError } from '../../shared/errors/tensor-errors.js'
 import { asPlanId, asRequestId } from '../../shared/ids.js'
 import type { PlanId, RequestId } from '../../shared/ids.js'
 import type { GrammarSpec, SamplingParams } from '../../shared/inference.js'
-import { decodeTensor, encodeTensor } from '../../shared/tensor-codec.js'
+import { decodeTensor, encodedTensorBytes, encodeTensorInto } from '../../shared/tensor-codec.js'
 import { DType, DTYPE_BYTES } from '../../shared/tensor.js'
-import { BodyReader, decodeJson, decodeUtf8, encodeFrame, encodeUtf8 } from '../framing.js'
+import { BodyReader, decodeJson, decodeUtf8, encodeFrame, encodeUtf8, FRAME_BODY_OFFSET, frameBuffer } from '../framing.js'
 import type { RawFrame } from '../framing.js'
 import { grammarSchema, REQUEST_ID_PATTERN, samplingSchema } from '../inference/schema.js'
 import {
@@ -84,7 +83,11 @@ function u32 (v: number, field: string): number {
   return v
 }
 
-function requestHeader (f: RequestScoped): Uint8Array {
+/**
+ * The request header (requestIdLength, requestId, planId) of one stream's frames, validated. A stream
+ * encodes it once and passes it to `encodeActivationFrame`, and to `decodeActivationFrame` to match.
+ */
+export function encodeRequestHeader (f: RequestScoped): Uint8Array {
   if (!REQUEST_ID_PATTERN.test(f.requestId)) throw new ProtocolEncodeError(`request id ${JSON.stringify(f.requestId)} does not match ${REQUEST_ID_PATTERN.source}`)
   if (!PLAN_ID_PATTERN.test(f.planId)) throw new ProtocolEncodeError(`plan id ${JSON.stringify(f.planId)} is not 64 lowercase hex characters`)
   const id = encodeUtf8(f.requestId)
@@ -95,7 +98,14 @@ function requestHeader (f: RequestScoped): Uint8Array {
   return out
 }
 
-function readRequestHeader (r: BodyReader, what: string): RequestScoped {
+/** A stream's expected request header: frames that start with `bytes` carry `ids`. */
+export interface KnownRequestHeader { bytes: Uint8Array, ids: RequestScoped }
+
+function readRequestHeader (r: BodyReader, what: string, known?: KnownRequestHeader): RequestScoped {
+  if (known !== undefined && r.startsWith(known.bytes)) {
+    r.bytes(known.bytes.byteLength, 'request header')
+    return known.ids
+  }
   const n = r.u8('requestIdLength')
   const requestId = decodeUtf8(r.bytes(n, 'requestId'), `${what} requestId`)
   if (!REQUEST_ID_PATTERN.test(requestId)) throw new ProtocolDecodeError(`${what}: request id ${JSON.stringify(requestId.slice(0, 40))} is not 1–128 of [A-Za-z0-9._:-]`)
@@ -103,7 +113,12 @@ function readRequestHeader (r: BodyReader, what: string): RequestScoped {
   return { requestId: asRequestId(requestId), planId: asPlanId(planId) }
 }
 
-export function encodeActivationFrame (frame: ActivationFrame): Uint8ArrayList<ArrayBufferLike> {
+/**
+ * Encodes one frame as one buffer.
+ * @param header this stream's `encodeRequestHeader` (skips re-validating the ids of every frame);
+ *   the frame's own ids when omitted
+ */
+export function encodeActivationFrame (frame: ActivationFrame, header?: Uint8Array): Uint8Array {
   switch (frame.type) {
     case 'open': {
       const { type: _type, ...body } = frame
@@ -118,22 +133,29 @@ export function encodeActivationFrame (frame: ActivationFrame): Uint8ArrayList<A
       const count = u32(frame.count, 'count')
       if (count < 1 || count > MAX_TOKENS_PER_FRAME) throw new ProtocolEncodeError(`count ${count} not in [1, ${MAX_TOKENS_PER_FRAME}]`)
       if (frame.type === 'decode' && count !== 1) throw new ProtocolEncodeError(`DECODE carries 1 token, not ${count}`)
-      const fixed = new Uint8Array(9)
-      const v = new DataView(fixed.buffer)
+      const head = header ?? encodeRequestHeader(frame)
+      // (count, nEmbd) f32 → tensor [count, nEmbd], written straight into the frame
+      const shape = [count, frame.nEmbd]
+      const type = frame.type === 'prefill' ? ActivationFrameType.Prefill : ActivationFrameType.Decode
+      const out = frameBuffer(type, head.byteLength + 9 + encodedTensorBytes(shape, frame.dtype), MAX_FRAME_BYTES)
+      let o = FRAME_BODY_OFFSET
+      out.set(head, o)
+      o += head.byteLength
+      const v = new DataView(out.buffer, o, 9)
       v.setUint32(0, u32(frame.start, 'start'), true)
       v.setUint32(4, count, true)
       v.setUint8(8, frame.type === 'prefill' && frame.last ? FLAG_LAST : 0)
-      // (count, nEmbd) f32 → tensor [count, nEmbd]
-      const tensor = encodeTensor([count, frame.nEmbd], frame.hidden, frame.dtype)
-      const type = frame.type === 'prefill' ? ActivationFrameType.Prefill : ActivationFrameType.Decode
-      return encodeFrame(type, [requestHeader(frame), fixed, tensor], MAX_FRAME_BYTES)
+      encodeTensorInto(out, o + 9, shape, frame.hidden, frame.dtype)
+      return out
     }
     case 'result': {
-      const fixed = new Uint8Array(8)
-      const v = new DataView(fixed.buffer)
+      const head = header ?? encodeRequestHeader(frame)
+      const out = frameBuffer(ActivationFrameType.Result, head.byteLength + 8, MAX_FRAME_BYTES)
+      out.set(head, FRAME_BODY_OFFSET)
+      const v = new DataView(out.buffer, FRAME_BODY_OFFSET + head.byteLength, 8)
       v.setUint32(0, u32(frame.position, 'position'), true)
       v.setUint32(4, u32(frame.tokenId, 'tokenId'), true)
-      return encodeFrame(ActivationFrameType.Result, [requestHeader(frame), fixed], MAX_FRAME_BYTES)
+      return out
     }
     case 'error': {
       let msg = encodeUtf8(frame.message)
@@ -148,14 +170,14 @@ export function encodeActivationFrame (frame: ActivationFrame): Uint8ArrayList<A
       return encodeFrame(ActivationFrameType.Error, [fixed, msg], MAX_FRAME_BYTES)
     }
     case 'end':
-      return encodeFrame(ActivationFrameType.End, [requestHeader(frame)], MAX_FRAME_BYTES)
+      return encodeFrame(ActivationFrameType.End, [header ?? encodeRequestHeader(frame)], MAX_FRAME_BYTES)
   }
 }
 
-function decodeHidden (raw: RawFrame, type: 'prefill' | 'decode'): HiddenFrame {
+function decodeHidden (raw: RawFrame, type: 'prefill' | 'decode', known: KnownRequestHeader | undefined): HiddenFrame {
   const what = type === 'prefill' ? 'PREFILL' : 'DECODE'
   const r = new BodyReader(raw.body, what)
-  const head = readRequestHeader(r, what)
+  const head = readRequestHeader(r, what, known)
   const start = r.u32('start')
   const count = r.u32('count')
   const flags = r.u8('flags')
@@ -174,8 +196,11 @@ function decodeHidden (raw: RawFrame, type: 'prefill' | 'decode'): HiddenFrame {
   return { type, ...head, start, count, last: (flags & FLAG_LAST) !== 0, dtype: tensor.dtype, nEmbd: tensor.shape[1]!, hidden: tensor.data }
 }
 
-/** Decodes one frame body. Throws only `ProtocolDecodeError`. */
-export function decodeActivationFrame (raw: RawFrame): ActivationFrame {
+/**
+ * Decodes one frame body. Throws only `ProtocolDecodeError`.
+ * @param known the stream's request header: frames that carry it skip decoding and re-validating the ids
+ */
+export function decodeActivationFrame (raw: RawFrame, known?: KnownRequestHeader): ActivationFrame {
   switch (raw.type) {
     case ActivationFrameType.Open: {
       if (raw.body.byteLength > MAX_OPEN_BYTES) throw new ProtocolDecodeError(`OPEN of ${raw.body.byteLength} bytes exceeds ${MAX_OPEN_BYTES}`)
@@ -186,11 +211,11 @@ export function decodeActivationFrame (raw: RawFrame): ActivationFrame {
       }
       return { type: 'open', ...r.data, requestId: asRequestId(r.data.requestId), planId: asPlanId(r.data.planId) }
     }
-    case ActivationFrameType.Prefill: return decodeHidden(raw, 'prefill')
-    case ActivationFrameType.Decode: return decodeHidden(raw, 'decode')
+    case ActivationFrameType.Prefill: return decodeHidden(raw, 'prefill', known)
+    case ActivationFrameType.Decode: return decodeHidden(raw, 'decode', known)
     case ActivationFrameType.Result: {
       const r = new BodyReader(raw.body, 'RESULT')
-      const head = readRequestHeader(r, 'RESULT')
+      const head = readRequestHeader(r, 'RESULT', known)
       const position = r.u32('position')
       const tokenId = r.u32('tokenId')
       r.end()
@@ -208,7 +233,7 @@ export function decodeActivationFrame (raw: RawFrame): ActivationFrame {
     }
     case ActivationFrameType.End: {
       const r = new BodyReader(raw.body, 'END')
-      const head = readRequestHeader(r, 'END')
+      const head = readRequestHeader(r, 'END', known)
       r.end()
       return { type: 'end', ...head }
     }

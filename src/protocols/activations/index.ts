@@ -3,8 +3,8 @@
  * @packageDocumentation spec: protocols/activations.md
  */
 export * from './constants.js'
-export { decodeActivationFrame, encodeActivationFrame, PLAN_ID_PATTERN, prefillChunks, prefillChunkTokens } from './codec.js'
-export type { ActivationFrame, EndFrame, ErrorFrame, HiddenFrame, OpenFrame, ResultFrame } from './codec.js'
+export { decodeActivationFrame, encodeActivationFrame, encodeRequestHeader, PLAN_ID_PATTERN, prefillChunks, prefillChunkTokens } from './codec.js'
+export type { ActivationFrame, EndFrame, ErrorFrame, HiddenFrame, KnownRequestHeader, OpenFrame, ResultFrame } from './codec.js'
 export { ActivationChannel } from './channel.js'
 export type { PayloadFrame } from './channel.js'
 export { createActivationsHandler } from './handler.js'

@@ -1,4 +1,3 @@
-import type { Uint8ArrayList } from 'uint8arraylist'
 import { ProtocolDecodeError, ProtocolEncodeError } from '../../shared/errors/protocol-errors.js'
 import type { GenerationEvent, InferenceRequest } from '../../shared/inference.js'
 import { BodyReader, decodeJson, decodeUtf8, encodeFrame, encodeUtf8 } from '../framing.js'
@@ -13,7 +12,7 @@ export type InferenceServerFrame =
   | { type: 'event', event: GenerationEvent }
   | { type: 'error', code: string, message: string }
 
-export function encodeRequestFrame (request: InferenceRequest): Uint8ArrayList<ArrayBufferLike> {
+export function encodeRequestFrame (request: InferenceRequest): Uint8Array {
   return encodeFrame(InferenceFrameType.Request, [encodeUtf8(JSON.stringify(request))], MAX_REQUEST_BYTES)
 }
 
@@ -23,7 +22,7 @@ export function decodeRequestFrame (raw: RawFrame): InferenceRequest {
   return parseInferenceRequest(decodeJson(raw.body, 'REQUEST'))
 }
 
-export function encodeServerFrame (frame: InferenceServerFrame): Uint8ArrayList<ArrayBufferLike> {
+export function encodeServerFrame (frame: InferenceServerFrame): Uint8Array {
   if (frame.type === 'error') {
     if (!ERROR_CODE_PATTERN.test(frame.code)) throw new ProtocolEncodeError(`error code ${JSON.stringify(frame.code)} does not match ${ERROR_CODE_PATTERN.source}`)
     const message = frame.message.length > MAX_ERROR_MESSAGE_CHARS ? frame.message.slice(0, MAX_ERROR_MESSAGE_CHARS) : frame.message

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { decodeActivationFrame, encodeActivationFrame, prefillChunks, prefillChunkTokens } from '../../../src/protocols/activations/codec.js'
+import { decodeActivationFrame, encodeActivationFrame, encodeRequestHeader, prefillChunks, prefillChunkTokens } from '../../../src/protocols/activations/codec.js'
 import type { ActivationFrame } from '../../../src/protocols/activations/codec.js'
 import { MAX_FRAME_BYTES, PREFILL_CHUNK_BYTES } from '../../../src/protocols/activations/constants.js'
 import { FrameDecoder } from '../../../src/protocols/framing.js'
@@ -135,4 +135,31 @@ test('fuzz: random byte streams through the frame decoder raise only ProtocolDec
       assert.ok(err instanceof ProtocolDecodeError, String(err))
     }
   }
+})
+
+test('a stream\'s cached request header encodes the same bytes, and decodes its own frames only', () => {
+  const ids = { requestId, planId }
+  const header = encodeRequestHeader(ids)
+  const known = { bytes: header, ids }
+  const hidden = Float32Array.from({ length: 24 }, (_, i) => i * 0.5 - 3)
+  const frames: ActivationFrame[] = [
+    { type: 'decode', requestId, planId, start: 7, count: 1, last: false, dtype: DType.F32, nEmbd: 24, hidden },
+    { type: 'prefill', requestId, planId, start: 0, count: 2, last: true, dtype: DType.F16, nEmbd: 12, hidden },
+    { type: 'result', requestId, planId, position: 8, tokenId: 31999 },
+    { type: 'end', requestId, planId }
+  ]
+  for (const f of frames) {
+    const withHeader = encodeActivationFrame(f, header)
+    assert.deepEqual(withHeader, encodeActivationFrame(f), `${f.type}: same bytes`)
+    const r = new FrameDecoder(MAX_FRAME_BYTES).push(withHeader)[0]!
+    assert.deepEqual(decodeActivationFrame(r, known), decodeActivationFrame(r), `${f.type}: same frame`)
+  }
+  // a frame of another request on this stream is decoded with ITS ids (the channel then refuses it)
+  const other = asRequestId('req_other')
+  const f = decodeActivationFrame(raw({ type: 'result', requestId: other, planId, position: 1, tokenId: 2 }), known)
+  assert.equal(f.type === 'result' ? f.requestId : '', other)
+  // a header that only starts like ours (longer request id sharing its prefix) is not taken for ours
+  const longer = asRequestId(`${requestId}x`)
+  const g = decodeActivationFrame(raw({ type: 'end', requestId: longer, planId }), known)
+  assert.equal(g.type === 'end' ? g.requestId : '', longer)
 })
