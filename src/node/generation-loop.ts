@@ -1,3 +1,4 @@
+import { InvalidGenerationRequestError } from '../shared/errors/generation-errors.js'
 import { Sampler } from '../engine/sampling/sampler.js'
 import { StopStringMatcher } from './stop-string-matcher.js'
 import type { FinishReason, GenerationEvent, SamplingParams } from '../shared/inference.js'
@@ -49,6 +50,12 @@ export interface GenerationLoopInput {
   prefillChunk: number
   /** structured output / tool calls: tokens the grammar forbids are never sampled */
   grammar?: GrammarConstraint
+  /**
+   * Failover: tokens this request already generated (and whose events the client already received)
+   * before its pipeline broke. They are prefilled after the prompt and replayed silently (no events),
+   * so the text continues exactly where it stopped; they count towards maxTokens.
+   */
+  resume?: readonly number[]
   signal: AbortSignal
 }
 
@@ -85,44 +92,63 @@ export function samplingPredictor (model: TokenForward, options: { sampling: Sam
  * Prefill in chunks, then sample / feed back token by token (see runTokenLoop).
  */
 export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
+  if (input.grammar !== undefined && (input.resume?.length ?? 0) > 0) throw new InvalidGenerationRequestError('a constrained (grammar) generation cannot resume')
   const { model, sampling, prefillChunk, grammar, ...rest } = input
   yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}) }) })
 }
 
 /**
  * The prompt, then each predicted token fed back. Ends on an end-of-generation token or a stop
- * string (`stop`), on maxTokens or a full cache (`length`), or on abort (`cancelled`). Token events carry
- * final text: complete UTF-8 characters, never part of a stop string; a token whose text is held back
- * yields no event until released (the event then names the latest token). Exactly one `done` at the end.
- * Errors other than an abort are thrown.
+ * string (`stop`), on maxTokens or a full cache (`length`), or on abort (`cancelled`).
+ *
+ * Exactly one token event per generated token, in order, so a consumer can list the tokens (failover
+ * resumes from them). Its text is final: complete UTF-8 characters, never part of a stop string; it is
+ * empty while the token's text is held back (a partial character, a possible stop-string start), and
+ * the token that releases held text carries it. The end-of-generation token gets an event only when it
+ * releases held text. Exactly one `done` at the end. Errors other than an abort are thrown.
  */
 export async function * runTokenLoop (input: TokenLoopInput): AsyncGenerator<GenerationEvent> {
   const { predictor, tokenizer, promptTokens, maxTokens, signal } = input
+  const resume = input.resume ?? []
   const decoder = tokenizer.createDecoder(promptTokens.slice(-8))
   const matcher = new StopStringMatcher(input.stop)
   let completionTokens = 0
   const done = (finishReason: FinishReason, stopSequence?: string): GenerationEvent => ({
     type: 'done', finishReason, usage: { promptTokens: promptTokens.length, completionTokens }, ...(stopSequence !== undefined ? { stopSequence } : {})
   })
+  /** held text released at the end (no stop string can complete any more) */
+  const tail = (): { text: string, stopped: boolean, matched?: string } => {
+    const t = matcher.push(decoder.flush())
+    return t.stopped ? t : { text: t.text + matcher.flush(), stopped: false }
+  }
   try {
-    let token = await predictor.next(promptTokens, signal)
-    let finish: FinishReason = 'length'
-    let lastToken = -1
+    let token = await predictor.next(resume.length > 0 ? [...promptTokens, ...resume] : promptTokens, signal)
+    // failover: the decoder and the stop-string matcher pick up exactly where the lost pipeline left them
+    for (const t of resume) { completionTokens++; matcher.push(decoder.push(t)) }
     for (;;) {
-      lastToken = token
       completionTokens++
-      if (tokenizer.isEog(token)) { finish = 'stop'; break }
+      if (tokenizer.isEog(token)) {
+        const t = tail()
+        if (t.text !== '') yield { type: 'token', text: t.text, tokenId: token }
+        yield t.stopped ? done('stop', t.matched) : done('stop')
+        return
+      }
       const released = matcher.push(decoder.push(token))
-      if (released.text !== '') yield { type: 'token', text: released.text, tokenId: token }
-      if (released.stopped) { yield done('stop', released.matched); return }
-      if (completionTokens >= maxTokens || predictor.position >= input.cells) break
-      if (signal.aborted) { finish = 'cancelled'; break }
+      if (released.stopped) {
+        if (released.text !== '') yield { type: 'token', text: released.text, tokenId: token }
+        yield done('stop', released.matched)
+        return
+      }
+      const full = completionTokens >= maxTokens || predictor.position >= input.cells
+      if (full || signal.aborted) {
+        const t = full ? tail() : { text: '', stopped: false }
+        yield { type: 'token', text: released.text + t.text, tokenId: token }
+        yield t.stopped ? done('stop', t.matched) : done(full ? 'length' : 'cancelled')
+        return
+      }
+      yield { type: 'token', text: released.text, tokenId: token }
       token = await predictor.next([token], signal)
     }
-    const tail = matcher.push(decoder.flush())
-    const rest = tail.stopped ? tail.text : tail.text + matcher.flush()
-    if (rest !== '' && finish !== 'cancelled') yield { type: 'token', text: rest, tokenId: lastToken }
-    yield tail.stopped ? done('stop', tail.matched) : done(finish)
   } catch (err) {
     if (signal.aborted) { yield done('cancelled'); return }
     throw err

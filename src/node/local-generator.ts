@@ -27,6 +27,8 @@ export interface LocalGenerationInput {
   contextSize?: number
   schedule?: ShardScheduler
   grammar?: GrammarConstraint
+  /** failover: tokens already generated and delivered (see GenerationLoopInput.resume) */
+  resume?: readonly number[]
   signal: AbortSignal
 }
 
@@ -47,6 +49,8 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
   if (promptTokens.length === 0) throw new InvalidGenerationRequestError('the prompt has no tokens')
   const contextSize = Math.min(input.contextSize ?? meta.contextLength, meta.contextLength)
   if (promptTokens.length >= contextSize) throw new ContextTooLongError(promptTokens.length, contextSize)
+  const resume = input.resume ?? []
+  if (resume.length >= maxTokens) throw new InvalidGenerationRequestError(`${resume.length} resumed tokens leave nothing of maxTokens ${maxTokens} to generate`)
   resolveSampling(input.sampling) // invalid settings fail before any session exists
   if (signal.aborted) throw new AbortedError('generation aborted before it started', { cause: signal.reason })
 
@@ -63,6 +67,7 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
       cells,
       prefillChunk: input.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
       ...(input.grammar !== undefined ? { grammar: input.grammar } : {}),
+      ...(resume.length > 0 ? { resume } : {}),
       signal
     })
   } finally {

@@ -97,6 +97,7 @@ export class LocalInferenceService implements InferenceService {
         ...(this.options.prefillChunk !== undefined ? { prefillChunk: this.options.prefillChunk } : {}),
         schedule: this.scheduler(shards),
         ...(grammar !== undefined ? { grammar } : {}),
+        ...(req.resumeTokens !== undefined ? { resume: req.resumeTokens } : {}),
         signal
       })
     } finally {

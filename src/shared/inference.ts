@@ -15,6 +15,11 @@ export interface InferenceRequest {
   stop: string[]
   /** Constrained decoding (structured output / tool calls). Absent = unconstrained. */
   grammar?: GrammarSpec
+  /**
+   * Failover (set by the node, never by a client): the tokens this request already generated before
+   * the pipeline serving it broke. The first stage prefills them after the prompt and continues.
+   */
+  resumeTokens?: number[]
 }
 
 export interface ChatMessage {

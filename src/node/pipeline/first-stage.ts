@@ -55,11 +55,14 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
   if (rendered.tokens.length >= contextSize) throw new ContextTooLongError(rendered.tokens.length, contextSize)
   if (rendered.tokens.length === 0) throw new InvalidGenerationRequestError('the prompt has no tokens')
   const stop = [...req.stop, ...rendered.stop]
+  const resume = req.resumeTokens ?? []
+  if (resume.length > 0 && req.grammar !== undefined) throw new InvalidGenerationRequestError('a constrained (grammar) generation cannot resume')
+  if (resume.length >= req.maxTokens) throw new InvalidGenerationRequestError(`${resume.length} resumed tokens leave nothing of maxTokens ${req.maxTokens} to generate`)
 
   if (plan.stages.length === 1) {
     const grammar = req.grammar !== undefined ? await createGrammarConstraint(input.modelPath, req.grammar, { signal }) : undefined
     try {
-      yield * generateLocal({ shards: [shard], tokenizer, promptTokens: rendered.tokens, maxTokens: req.maxTokens, sampling: req.sampling, stop, contextSize, ...(grammar !== undefined ? { grammar } : {}), signal })
+      yield * generateLocal({ shards: [shard], tokenizer, promptTokens: rendered.tokens, maxTokens: req.maxTokens, sampling: req.sampling, stop, contextSize, ...(grammar !== undefined ? { grammar } : {}), ...(resume.length > 0 ? { resume } : {}), signal })
     } finally {
       grammar?.dispose()
     }
@@ -70,7 +73,9 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
   if (signal.aborted) throw new AbortedError('generation aborted before it started', { cause: signal.reason })
   const cells = Math.min(contextSize, rendered.tokens.length + req.maxTokens)
   const requestId = asRequestId(`r-${randomUUID()}`)
-  const recent = sampling.penaltyLastN > 0 ? rendered.tokens.slice(-Math.min(MAX_RECENT_TOKENS, sampling.penaltyLastN)) : []
+  // the penalties' window: the prompt and, after a failover, the tokens generated before it
+  const history = resume.length > 0 ? [...rendered.tokens, ...resume] : rendered.tokens
+  const recent = sampling.penaltyLastN > 0 ? history.slice(-Math.min(MAX_RECENT_TOKENS, sampling.penaltyLastN)) : []
   const open: OpenFrame = {
     type: 'open',
     requestId,
@@ -96,7 +101,7 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
   const predictor = new PipelinePredictor(session, channel, returns, { requestId, planId: plan.id }, meta.nEmbd, input.timings)
   let finished = false
   try {
-    for await (const event of runTokenLoop({ predictor, tokenizer, promptTokens: rendered.tokens, maxTokens: req.maxTokens, stop, cells, signal })) {
+    for await (const event of runTokenLoop({ predictor, tokenizer, promptTokens: rendered.tokens, maxTokens: req.maxTokens, stop, cells, ...(resume.length > 0 ? { resume } : {}), signal })) {
       if (event.type === 'done' && event.finishReason !== 'cancelled') {
         // free every stage's KV cache before the client hears that the request is over
         finished = true

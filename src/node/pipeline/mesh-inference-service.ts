@@ -25,7 +25,7 @@ export interface MeshInferenceServiceInit {
   metrics: PipelineMetrics
   /** this node's models (registry on disk): countTokens, model facts, and models no plan serves */
   local: InferenceService
-  /** opens `/exo-p2p/inference/1.0.0` to a peer */
+  /** opens `/exo-p2p/inference/1.1.0` to a peer */
   openInferenceStream: (peerId: string, signal: AbortSignal) => Promise<Stream>
   dialNext: (peerId: string, open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
   view: () => ViewState
@@ -33,16 +33,33 @@ export interface MeshInferenceServiceInit {
   contextSize?: number
   /** how long a request waits for a plan that is on its way (loading, measuring). Default READY_WAIT_MS. */
   readyWaitMs?: number
+  /** how long a request whose pipeline broke waits for the next plan. Default FAILOVER_WAIT_MS. */
+  failoverWaitMs?: number
 }
 
 /** A request waits this long for a plan whose stages are still loading before it fails with 503. */
 export const READY_WAIT_MS = 10_000
+/**
+ * A request whose pipeline broke mid-generation waits this long for the next plan: detecting a dead
+ * node (≤ ~5 s, protocols/membership.md), agreeing a plan without it and loading its ranges.
+ */
+export const FAILOVER_WAIT_MS = 30_000
 
 /** Failures that mean "the stages asked do not (yet / any more) serve the plan the request went to". */
 const PLAN_RACE_CODES = new Set(['NOT_FIRST_STAGE', 'PLAN_NOT_READY', 'ACTIVATIONS_PLAN_MISMATCH', 'ACTIVATIONS_NOT_READY', 'ACTIVATIONS_STAGE_MISMATCH'])
+/** Failures of the mesh under a request (a stage or the first stage went away), not of the request. */
+const STAGE_LOSS_CODES = new Set(['PROTOCOL_STREAM_ENDED', 'PROTOCOL_TIMEOUT', 'GENERATION_PIPELINE', 'ACTIVATIONS_INTERNAL', 'ACTIVATIONS_CANCELLED', 'ABORTED', 'DISPOSED', 'INTERNAL'])
+/** JavaScript's own errors: bugs, never retried */
+const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'])
 
 function isPlanRace (err: unknown): boolean {
   return err instanceof ExoError && PLAN_RACE_CODES.has(err.code)
+}
+
+/** A plan race, or a lost stage / connection (libp2p's dial and stream errors are not ExoErrors). */
+export function isMeshFailure (err: unknown): boolean {
+  if (err instanceof ExoError) return PLAN_RACE_CODES.has(err.code) || STAGE_LOSS_CODES.has(err.code)
+  return err instanceof Error && !PROGRAMMING_ERRORS.has(err.name)
 }
 
 /**
@@ -58,20 +75,45 @@ export class MeshInferenceService implements InferenceService {
 
   private get metrics (): PipelineMetrics { return this.init.metrics }
 
+  /**
+   * Routes `req` into the mesh and survives the mesh changing under it. Before its first token, a plan
+   * race (the plan changed as the request arrived) retries on the serving plan. After it — a stage or
+   * the first stage died mid-generation — the request fails over (DESIGN.md "Pipeline"): it waits for
+   * the next ready plan and resumes there from the tokens already streamed (`resumeTokens`: the new
+   * first stage re-prefills prompt + tokens and continues), so the client's stream goes on where it
+   * stopped. Greedy text is exactly an unbroken run's. Grammar-constrained requests cannot resume.
+   */
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
     const { agreement } = this.init
     const planned = agreement !== undefined && req.model === agreement.modelId
     if (!planned && this.meshPlan(req.model) === undefined) { yield * this.init.local.generate(req, { signal }); return }
-    const deadline = performance.now() + (this.init.readyWaitMs ?? READY_WAIT_MS)
+    let deadline = performance.now() + (this.init.readyWaitMs ?? READY_WAIT_MS)
+    /** every token streamed to the client so far (one event per token, generation-loop.ts) */
+    const generated: number[] = [...(req.resumeTokens ?? [])]
+    let failingOver = false
     for (let attempt = 1; ; attempt++) {
-      let started = false
+      const attemptReq = generated.length > 0 ? { ...req, resumeTokens: [...generated] } : req
       try {
-        for await (const event of this.route(req, planned, signal)) { started = true; yield event }
+        for await (const event of this.route(attemptReq, planned, signal)) {
+          if (event.type === 'token') generated.push(event.tokenId)
+          // (a consumer may stop pulling at `done`: count before yielding it)
+          else if (failingOver) this.metrics.failoversCompleted++
+          yield event
+        }
         return
       } catch (err) {
-        /** a plan change raced this request before its first token: the next agreed plan takes it */
-        if (started || signal.aborted || !isPlanRace(err) || performance.now() > deadline) throw err
-        log.info({ request: req.id, attempt, code: (err as ExoError).code }, 'plan changed under the request; retrying on the serving plan')
+        if (signal.aborted) throw err
+        const started = generated.length > (req.resumeTokens?.length ?? 0)
+        const retry = started ? isMeshFailure(err) && req.grammar === undefined : isPlanRace(err) || (failingOver && isMeshFailure(err))
+        if (started && retry && !failingOver) {
+          // the first failure mid-generation: from now on wait for the next plan, however long detection takes
+          failingOver = true
+          this.metrics.failovers++
+          deadline = performance.now() + (this.init.failoverWaitMs ?? FAILOVER_WAIT_MS)
+          log.warn({ request: req.id, tokens: generated.length, err }, 'the pipeline broke mid-generation; resuming on the next plan')
+        }
+        if (!retry || performance.now() > deadline) throw err
+        log.info({ request: req.id, attempt, code: (err as ExoError).code, tokens: generated.length }, 'retrying on the serving plan')
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * attempt)))
       }
     }

@@ -1,5 +1,5 @@
 /** protocols/inference.md */
-export const INFERENCE_PROTOCOL = '/exo-p2p/inference/1.0.0'
+export const INFERENCE_PROTOCOL = '/exo-p2p/inference/1.1.0'
 /** Limit of client → server frames (REQUEST). */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024
 /** Limit of server → client frames (TOKEN, DONE, ERROR). */

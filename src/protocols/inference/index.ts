@@ -1,5 +1,5 @@
 /**
- * `/exo-p2p/inference/1.0.0` — API node → first stage: one InferenceRequest per stream, GenerationEvents back.
+ * `/exo-p2p/inference/1.1.0` — API node → first stage: one InferenceRequest per stream, GenerationEvents back.
  * @packageDocumentation spec: protocols/inference.md
  */
 export { INFERENCE_PROTOCOL, MAX_EVENT_BYTES, MAX_REQUEST_BYTES, REQUEST_DEADLINE_MS } from './constants.js'

@@ -57,8 +57,9 @@ const requestSchema = z.strictObject({
   maxTokens: z.number().int().min(1).max(1 << 24),
   sampling: samplingSchema,
   stop: z.array(z.string().min(1)).max(64),
-  grammar: grammarSchema.optional()
-})
+  grammar: grammarSchema.optional(),
+  resumeTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(1 << 24).optional()
+}).refine((r) => r.resumeTokens === undefined || r.resumeTokens.length < r.maxTokens, { message: 'resumeTokens must be fewer than maxTokens', path: ['resumeTokens'] })
 
 const usage = z.strictObject({ promptTokens: nonNegInt, completionTokens: nonNegInt })
 const doneSchema = z.strictObject({

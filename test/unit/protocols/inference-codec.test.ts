@@ -30,6 +30,8 @@ test('REQUEST round-trips', () => {
   assert.deepEqual(decodeRequestFrame(one(encodeRequestFrame(request), MAX_REQUEST_BYTES)), request)
   const text: InferenceRequest = { id: asRequestId('r'), model: asModelId('m'), prompt: { kind: 'text', text: '' }, maxTokens: 1, sampling: {}, stop: [] }
   assert.deepEqual(decodeRequestFrame(one(encodeRequestFrame(text), MAX_REQUEST_BYTES)), text)
+  const resumed: InferenceRequest = { ...request, maxTokens: 8, resumeTokens: [0, 17, 4_000_000_000] }
+  assert.deepEqual(decodeRequestFrame(one(encodeRequestFrame(resumed), MAX_REQUEST_BYTES)), resumed)
 })
 
 test('server frames round-trip', () => {
@@ -48,6 +50,10 @@ test('invalid requests are typed decode errors naming the field', () => {
   assert.throws(() => decodeRequestFrame(enc({ ...request, id: 'has space' })), /id/)
   assert.throws(() => decodeRequestFrame(enc({ ...request, extra: true })), ProtocolDecodeError)
   assert.throws(() => decodeRequestFrame(enc({ ...request, sampling: { temperature: -1 } })), /sampling.temperature/)
+  // failover: resumed tokens are token ids, and fewer than maxTokens
+  assert.throws(() => decodeRequestFrame(enc({ ...request, maxTokens: 3, resumeTokens: [1, 2, 3] })), /resumeTokens/)
+  assert.throws(() => decodeRequestFrame(enc({ ...request, maxTokens: 9, resumeTokens: [1, -2] })), /resumeTokens/)
+  assert.throws(() => decodeRequestFrame(enc({ ...request, maxTokens: 9, resumeTokens: [1.5] })), /resumeTokens/)
   assert.throws(() => decodeRequestFrame({ type: 2, body: new Uint8Array(0) }), /expected REQUEST/)
   assert.throws(() => decodeRequestFrame({ type: 1, body: new Uint8Array([0xff, 0xfe]) }), /invalid UTF-8/)
   assert.throws(() => decodeServerFrame({ type: 4, body: new TextEncoder().encode('{"code":"lower","message":""}') }), /code/)
