@@ -8,6 +8,8 @@ export const SUSPECT_AFTER_MS = 3000
 export const REMOVE_AFTER_MS = 5000
 export const EXPIRE_CHECK_INTERVAL_MS = 250
 export const TOMBSTONE_MS = 10_000
+/** A member whose last connection closed is redialled for this long before it is removed (fast path). */
+export const UNREACHABLE_DIAL_TIMEOUT_MS = 1000
 /** EWMA weight of a new RTT sample. */
 export const RTT_EWMA_ALPHA = 0.3
 export const MAX_LIST_ITEMS = 256

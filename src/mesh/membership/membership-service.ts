@@ -5,10 +5,10 @@ import type { Logger } from '../../shared/log.js'
 import { InvalidAnnouncementError } from '../../shared/errors/mesh-errors.js'
 import { decodeMembershipMessage, encodeMembershipMessage } from './announcement.js'
 import type { Announcement, LinkMeasurement, MembershipMessage } from './announcement.js'
-import { applyAnnouncement, applyMessage, emptyView, expire } from './view.js'
+import { applyAnnouncement, applyMessage, applyUnreachable, emptyView, expire } from './view.js'
 import type { ViewState } from './view.js'
 import { canonicalView, viewHash } from './canonical-view.js'
-import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_JITTER_MS, EXPIRE_CHECK_INTERVAL_MS, MEMBERSHIP_TOPIC, MESSAGE_VERSION } from './constants.js'
+import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_JITTER_MS, EXPIRE_CHECK_INTERVAL_MS, MEMBERSHIP_TOPIC, MESSAGE_VERSION, UNREACHABLE_DIAL_TIMEOUT_MS } from './constants.js'
 import type { MeshLibp2p } from '../create-libp2p.js'
 
 /** What the node tells the mesh about itself at each announcement (everything but ids and links). */
@@ -98,6 +98,20 @@ export class MembershipService {
     }
   }
 
+  /** Fast path (protocols/membership.md): the last connection to a member closed; redial, drop it if that fails. */
+  private readonly onDisconnect = (e: CustomEvent<PeerId>): void => {
+    const id = e.detail.toString()
+    const entry = this.state.members.get(id)
+    if (!this.started || id === this.selfId || entry === undefined) return
+    void this.init.libp2p.dial(e.detail, { signal: AbortSignal.timeout(UNREACHABLE_DIAL_TIMEOUT_MS) }).then(() => {}, (err: unknown) => {
+      // still the same announcement: nothing was heard from it meanwhile
+      if (!this.started || this.state.members.get(id)?.announcement !== entry.announcement) return
+      const { state, outcome } = applyUnreachable(this.state, id, this.now())
+      this.state = state
+      if (outcome === 'left') this.init.log.info({ peer: id, name: entry.announcement.name, err: (err as Error).message }, 'member unreachable (connection lost, redial failed)')
+    })
+  }
+
   private readonly onSubscriptionChange = (e: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     if (e.detail.subscriptions.some((s) => s.topic === MEMBERSHIP_TOPIC && s.subscribe)) this.announceSoon()
   }
@@ -110,6 +124,7 @@ export class MembershipService {
     pubsub.addEventListener('message', this.onMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(MEMBERSHIP_TOPIC)
+    this.init.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     this.announce()
     this.expireTimer = setInterval(() => { this.expireNow() }, EXPIRE_CHECK_INTERVAL_MS)
     this.expireTimer.unref()
@@ -128,6 +143,7 @@ export class MembershipService {
     } catch (err) {
       this.init.log.warn({ err: (err as Error).message }, 'could not publish leave')
     }
+    this.init.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.unsubscribe(MEMBERSHIP_TOPIC)

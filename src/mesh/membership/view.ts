@@ -55,6 +55,17 @@ export function applyLeave (state: ViewState, leave: LeaveMessage, now: number):
   return { state: { ...state, members, tombstones }, outcome: 'left' }
 }
 
+/**
+ * Lost connection and failed redial (protocols/membership.md "Fast path"): removes the member as if it
+ * had left with the (epoch, seq) of its last announcement, so only a newer announcement restores it.
+ */
+export function applyUnreachable (state: ViewState, peerId: string, now: number): { state: ViewState, outcome: ApplyOutcome } {
+  const current = state.members.get(peerId)
+  if (peerId === state.selfId || current === undefined) return { state, outcome: 'unknown' }
+  const { epoch, seq } = current.announcement
+  return applyLeave(state, { v: current.announcement.v, kind: 'leave', peerId, epoch, seq }, now)
+}
+
 export function applyMessage (state: ViewState, msg: MembershipMessage, now: number): { state: ViewState, outcome: ApplyOutcome } {
   return msg.kind === 'announce' ? applyAnnouncement(state, msg, now) : applyLeave(state, msg, now)
 }

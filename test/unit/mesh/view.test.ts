@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { applyAnnouncement, applyLeave, applyMessage, emptyView, expire, livenessOf } from '../../../src/mesh/membership/view.js'
+import { applyAnnouncement, applyLeave, applyMessage, applyUnreachable, emptyView, expire, livenessOf } from '../../../src/mesh/membership/view.js'
 import type { ViewState } from '../../../src/mesh/membership/view.js'
 import { canonicalView, viewHash } from '../../../src/mesh/membership/canonical-view.js'
 import { REMOVE_AFTER_MS, SUSPECT_AFTER_MS, EXPIRE_CHECK_INTERVAL_MS, ANNOUNCE_INTERVAL_MS } from '../../../src/mesh/membership/constants.js'
@@ -55,6 +55,20 @@ describe('membership view state machine', () => {
     // tombstones are dropped after their time; the member set is untouched by that
     const later = expire(s, 10 + 10_001).state
     assert.equal(later.tombstones.size, 0)
+  })
+
+  it('an unreachable member (lost connection, failed redial) is removed at once; its next announcement restores it', () => {
+    let s = applyAnnouncement(emptyView('self'), makeAnnouncement('x', { seq: 5 }), 0).state
+    s = applyAnnouncement(s, makeAnnouncement('y', { seq: 1 }), 0).state
+    const r = applyUnreachable(s, 'x', 10)
+    assert.equal(r.outcome, 'left')
+    assert.deepEqual([...r.state.members.keys()], ['y'])
+    // the same announcement still travelling through gossip does not bring it back; a newer one does
+    assert.equal(applyMessage(r.state, makeAnnouncement('x', { seq: 5 }), 20).outcome, 'stale')
+    assert.equal(applyMessage(r.state, makeAnnouncement('x', { seq: 6 }), 20).outcome, 'joined')
+    // never self, nothing for strangers
+    assert.equal(applyUnreachable(s, 'self', 10).outcome, 'unknown')
+    assert.equal(applyUnreachable(s, 'z', 10).state, s)
   })
 
   it('suspects after SUSPECT_AFTER_MS and removes after REMOVE_AFTER_MS, never self', () => {
