@@ -33,6 +33,8 @@ export interface PlanAgreementInit {
   tickMs?: number
   /** a plan no longer wanted keeps serving this long (others switch meanwhile). Default 3000 ms. */
   releaseGraceMs?: number
+  /** this node's memory budget (`--memory-budget`): its ranges held at once never need more */
+  memoryBudgetBytes?: number
 }
 
 /** What the first stage of a request holds while it drives it; `release()` when the request ends. */
@@ -76,6 +78,7 @@ export class PlanAgreement implements ActivationsPort {
       flashAttention: init.flashAttention,
       selfId: init.selfId,
       dialNext: init.dialNext,
+      ...(init.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: init.memoryBudgetBytes } : {}),
       onStageCompute: this.metrics.onStageCompute,
       onChange: () => { this.init.announceSoon(); setTimeout(() => { this.tick() }, 80).unref() }
     })
@@ -141,6 +144,17 @@ export class PlanAgreement implements ActivationsPort {
     }
     this.decision = d
     const now = performance.now()
+    const p = d.proposal
+    if (p.kind === 'plan' && this.stages.blockedByMemory(p)) {
+      // make before break does not fit this node's budget: break first. Requests on the old ranges
+      // fail over (mesh-inference-service.ts) and resume once the new plan is ready.
+      for (const h of [...this.stages.handles.values()]) {
+        if (h.plan.id === p.id) continue
+        log.warn({ plan: h.plan.id.slice(0, 12), stage: h.index, next: p.id.slice(0, 12) }, 'releasing a stage before loading the next plan\'s range: the memory budget cannot hold both')
+        this.stages.release(h)
+      }
+      this.init.announceSoon()
+    }
     const wanted = new Set<string>()
     for (const p of [d.proposal, d.serving]) {
       if (p?.kind !== 'plan') continue

@@ -51,9 +51,12 @@ export interface StageHandlesInit {
   /** a handle became ready or failed to load */
   onChange: () => void
   maxSessionsPerStage?: number
+  /** this node's memory budget: the ranges loaded at once never need more (undefined: no limit) */
+  memoryBudgetBytes?: number
 }
 
-interface ShardEntry { promise: Promise<LoadedShard>, users: number }
+/** `bytes`: what the plan's stage needs for the range (weights, edges, KV; planner memory model) */
+interface ShardEntry { promise: Promise<LoadedShard>, users: number, bytes: number }
 
 /**
  * The stages this node holds, one per plan id, sharing loaded layer ranges (a new plan that keeps
@@ -70,6 +73,24 @@ export class StageHandles {
 
   get loadedShards (): number { return this.shards.size }
 
+  /** Bytes of the ranges loaded or loading (planner memory model). */
+  get loadedBytes (): number {
+    let n = 0
+    for (const e of this.shards.values()) n += e.bytes
+    return n
+  }
+
+  /**
+   * Whether this node's stage of `plan` cannot be loaded next to the ranges held now without exceeding
+   * the memory budget (its range is not loaded yet). The caller then releases the other ranges first.
+   */
+  blockedByMemory (plan: Plan): boolean {
+    const budget = this.init.memoryBudgetBytes
+    const st = stageOf(plan, this.init.selfId)
+    if (budget === undefined || st === undefined || this.handles.has(plan.id) || this.shards.has(`${st.start}:${st.end}`)) return false
+    return this.loadedBytes + plan.stages[st.index]!.memoryBytes > budget
+  }
+
   /** KV-cache sessions held: stages ≥ 1 (one per request) and stage 0 (one per request driven here) */
   get activeSessions (): number {
     let n = 0
@@ -77,12 +98,16 @@ export class StageHandles {
     return n
   }
 
-  /** Creates this node's stage of `plan` (loading its range) unless it exists. `now` = node clock ms. */
+  /**
+   * Creates this node's stage of `plan` (loading its range) unless it exists. `now` = node clock ms.
+   * Undefined when this node has no stage in it, a load failed recently, or the range does not fit
+   * the memory budget next to the ranges held now (`blockedByMemory`).
+   */
   ensure (plan: Plan, now: number): StageHandle | undefined {
     const existing = this.handles.get(plan.id)
     if (existing !== undefined) return existing
     const st = stageOf(plan, this.init.selfId)
-    if (st === undefined || (this.failedUntil.get(plan.id) ?? 0) > now) return undefined
+    if (st === undefined || (this.failedUntil.get(plan.id) ?? 0) > now || this.blockedByMemory(plan)) return undefined
     const h: StageHandle = { plan, ...st, shard: undefined, ready: false, runner: undefined, returnHops: undefined, inflight: 0, leases: 0, unwantedSince: undefined, released: false }
     this.handles.set(plan.id, h)
     const key = `${st.start}:${st.end}`
@@ -91,7 +116,7 @@ export class StageHandles {
       const { model, engine, threads, flashAttention } = this.init
       log.info({ model: model.id, start: st.start, end: st.end, plan: plan.id.slice(0, 12) }, 'loading layers')
       const promise = engine.loadShard({ modelPath: model.path, range: { start: st.start, end: st.end }, threads, flashAttention }, {})
-      entry = { promise, users: 0 }
+      entry = { promise, users: 0, bytes: plan.stages[st.index]!.memoryBytes }
       this.shards.set(key, entry)
       promise.catch(() => { if (this.shards.get(key) === entry) this.shards.delete(key) })
     }

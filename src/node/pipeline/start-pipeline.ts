@@ -72,6 +72,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       view: () => membership.view(),
       announceSoon: () => { membership.announceSoon() },
       dialNext,
+      memoryBudgetBytes: config.memoryBudgetBytes,
       ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
     })
   }
