@@ -1,4 +1,3 @@
-import { InvalidGenerationRequestError } from '../shared/errors/generation-errors.js'
 import { Sampler } from '../engine/sampling/sampler.js'
 import { StopStringMatcher } from './stop-string-matcher.js'
 import type { FinishReason, GenerationEvent, SamplingParams } from '../shared/inference.js'
@@ -73,8 +72,11 @@ export function sampleConstrained (sampler: Sampler, logits: Float32Array, gramm
 }
 
 /** A local model + this process's sampler (and grammar) as a TokenPredictor; the prompt goes in `prefillChunk`-token passes. */
-export function samplingPredictor (model: TokenForward, options: { sampling: SamplingParams, prefillChunk: number, grammar?: GrammarConstraint }): TokenPredictor {
+export function samplingPredictor (model: TokenForward, options: { sampling: SamplingParams, prefillChunk: number, grammar?: GrammarConstraint, resumed?: readonly number[] }): TokenPredictor {
   const sampler = new Sampler(options.sampling)
+  // failover: the grammar and the random stream continue after the tokens generated before it
+  for (const t of options.resumed ?? []) options.grammar?.accept(t)
+  sampler.skipDraws(options.resumed?.length ?? 0)
   const chunk = Math.max(1, options.prefillChunk)
   return {
     get position () { return model.position },
@@ -92,9 +94,8 @@ export function samplingPredictor (model: TokenForward, options: { sampling: Sam
  * Prefill in chunks, then sample / feed back token by token (see runTokenLoop).
  */
 export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
-  if (input.grammar !== undefined && (input.resume?.length ?? 0) > 0) throw new InvalidGenerationRequestError('a constrained (grammar) generation cannot resume')
   const { model, sampling, prefillChunk, grammar, ...rest } = input
-  yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}) }) })
+  yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}), ...(input.resume !== undefined ? { resumed: input.resume } : {}) }) })
 }
 
 /**

@@ -92,6 +92,14 @@ export class Sampler {
   }
 
   /**
+   * Failover: advances the random stream past `n` earlier tokens (one draw per token sampled with
+   * temperature > 0), so a resumed seeded generation draws what an unbroken one would have.
+   */
+  skipDraws (n: number): void {
+    for (let i = 0; i < n; i++) this.rng.nextFloat()
+  }
+
+  /**
    * Picks the next token.
    * @param logits (nVocab) f32 of the last position; not modified
    */

@@ -56,7 +56,6 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
   if (rendered.tokens.length === 0) throw new InvalidGenerationRequestError('the prompt has no tokens')
   const stop = [...req.stop, ...rendered.stop]
   const resume = req.resumeTokens ?? []
-  if (resume.length > 0 && req.grammar !== undefined) throw new InvalidGenerationRequestError('a constrained (grammar) generation cannot resume')
   if (resume.length >= req.maxTokens) throw new InvalidGenerationRequestError(`${resume.length} resumed tokens leave nothing of maxTokens ${req.maxTokens} to generate`)
 
   if (plan.stages.length === 1) {
@@ -85,7 +84,8 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
     // the seed is resolved here so a random seed is drawn once, by the node that owns the request
     sampling: { ...req.sampling, seed: sampling.seed },
     ...(req.grammar !== undefined ? { grammar: req.grammar } : {}),
-    ...(recent.length > 0 ? { recentTokens: recent } : {})
+    ...(recent.length > 0 ? { recentTokens: recent } : {}),
+    ...(resume.length > 0 ? { resumedTokens: [...resume] } : {})
   }
   const returns = input.returnHops.expect(requestId)
   let session

@@ -81,7 +81,7 @@ export class MeshInferenceService implements InferenceService {
    * the first stage died mid-generation — the request fails over (DESIGN.md "Pipeline"): it waits for
    * the next ready plan and resumes there from the tokens already streamed (`resumeTokens`: the new
    * first stage re-prefills prompt + tokens and continues), so the client's stream goes on where it
-   * stopped. Greedy text is exactly an unbroken run's. Grammar-constrained requests cannot resume.
+   * stopped. Greedy text is exactly an unbroken run's, structured output included.
    */
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
     const { agreement } = this.init
@@ -104,7 +104,7 @@ export class MeshInferenceService implements InferenceService {
       } catch (err) {
         if (signal.aborted) throw err
         const started = generated.length > (req.resumeTokens?.length ?? 0)
-        const retry = started ? isMeshFailure(err) && req.grammar === undefined : isPlanRace(err) || (failingOver && isMeshFailure(err))
+        const retry = started ? isMeshFailure(err) : isPlanRace(err) || (failingOver && isMeshFailure(err))
         if (started && retry && !failingOver) {
           // the first failure mid-generation: from now on wait for the next plan, however long detection takes
           failingOver = true

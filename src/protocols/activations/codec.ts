@@ -11,7 +11,7 @@ import type { RawFrame } from '../framing.js'
 import { grammarSchema, REQUEST_ID_PATTERN, samplingSchema } from '../inference/schema.js'
 import {
   ActivationFrameType, FLAG_LAST, MAX_CONTEXT_SIZE, MAX_ERROR_MESSAGE_BYTES, MAX_FRAME_BYTES, MAX_OPEN_BYTES,
-  MAX_RECENT_TOKENS, MAX_TOKENS_PER_FRAME, PREFILL_CHUNK_BYTES, PREFILL_CHUNK_MAX_TOKENS
+  MAX_RECENT_TOKENS, MAX_RESUMED_TOKENS, MAX_TOKENS_PER_FRAME, PREFILL_CHUNK_BYTES, PREFILL_CHUNK_MAX_TOKENS
 } from './constants.js'
 
 /** Pure codec of protocols/activations.md. Decoders throw only `ProtocolDecodeError`. */
@@ -28,6 +28,8 @@ export interface OpenFrame {
   sampling?: SamplingParams
   grammar?: GrammarSpec
   recentTokens?: number[]
+  /** failover: tokens generated before this ring took the request over (the last stage replays its grammar and draws) */
+  resumedTokens?: number[]
 }
 
 interface RequestScoped { requestId: RequestId, planId: PlanId }
@@ -59,7 +61,8 @@ const openSchema = z.strictObject({
   contextSize: z.number().int().min(1).max(MAX_CONTEXT_SIZE),
   sampling: samplingSchema.optional(),
   grammar: grammarSchema.optional(),
-  recentTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RECENT_TOKENS).optional()
+  recentTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RECENT_TOKENS).optional(),
+  resumedTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RESUMED_TOKENS).optional()
 })
 
 /** Tokens per PREFILL chunk for a hidden size: ≤ PREFILL_CHUNK_BYTES of payload, ≤ 512 tokens, ≥ 1. */

@@ -1,5 +1,5 @@
 /** protocols/activations.md "Limits" */
-export const ACTIVATIONS_PROTOCOL = '/exo-p2p/activations/1.0.0'
+export const ACTIVATIONS_PROTOCOL = '/exo-p2p/activations/1.1.0'
 /** Hard limit of one frame (type + body); larger → stream reset. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 /** Senders split prefill so every PREFILL tensor payload is ≤ this. */
@@ -10,6 +10,8 @@ export const MAX_TOKENS_PER_FRAME = 4096
 export const MAX_OPEN_BYTES = 1024 * 1024
 export const MAX_ERROR_MESSAGE_BYTES = 1024
 export const MAX_RECENT_TOKENS = 4096
+/** OPEN `resumedTokens` (failover) */
+export const MAX_RESUMED_TOKENS = 1 << 20
 export const MAX_CONTEXT_SIZE = 1 << 24
 export const MAX_REQUEST_ID_BYTES = 128
 /** The listener resets a stream whose OPEN has not arrived by then. */

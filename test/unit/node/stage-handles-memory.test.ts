@@ -4,7 +4,7 @@ import { StageHandles } from '../../../src/node/pipeline/stage-handles.js'
 import type { LoadedShard, ModelMetadata } from '../../../src/engine/types.js'
 import type { Plan } from '../../../src/planner/index.js'
 import type { ShardEngine } from '../../../src/node/shard-engine.js'
-import { asModelId, asPlanId } from '../../../src/shared/ids.js'
+import { asModelId, asNodeId, asPlanId } from '../../../src/shared/ids.js'
 
 /** StageHandles against a fake engine: which ranges it loads at once under a memory budget. */
 const meta = { architecture: 'llama', nLayers: 6, nEmbd: 4, nVocab: 8, nHead: 1, nHeadKv: 1, nFf: 4, contextLength: 64, layerBytes: [], embeddingBytes: 0, outputBytes: 0, fileBytes: 0, kvBytesPerTokenPerLayer: 0 } as unknown as ModelMetadata
@@ -21,8 +21,8 @@ function fakeEngine (loaded: string[], disposed: string[]): ShardEngine {
 
 /** A 2-stage plan where this node ('me') runs [start, end) needing `bytes`. */
 function plan (id: string, start: number, end: number, bytes: number): Plan {
-  const other = start === 0 ? { peerId: 'peer', name: 'peer', start: end, end: 6, computeMs: 1, memoryBytes: 1 } : { peerId: 'peer', name: 'peer', start: 0, end: start, computeMs: 1, memoryBytes: 1 }
-  const mine = { peerId: 'me', name: 'me', start, end, computeMs: 1, memoryBytes: bytes }
+  const other = start === 0 ? { peerId: asNodeId('peer'), name: 'peer', start: end, end: 6, computeMs: 1, memoryBytes: 1 } : { peerId: asNodeId('peer'), name: 'peer', start: 0, end: start, computeMs: 1, memoryBytes: 1 }
+  const mine = { peerId: asNodeId('me'), name: 'me', start, end, computeMs: 1, memoryBytes: bytes }
   return { kind: 'plan', id: asPlanId(id.padEnd(64, '0')), modelId: asModelId('m'), nLayers: 6, stages: start === 0 ? [mine, other] : [other, mine], predictedMsPerToken: 2, ringRttMs: 1 }
 }
 

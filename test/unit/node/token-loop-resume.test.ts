@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { runTokenLoop } from '../../../src/node/generation-loop.js'
-import type { GenerationTokenizer, TokenPredictor } from '../../../src/node/generation-loop.js'
+import { runGenerationLoop, runTokenLoop } from '../../../src/node/generation-loop.js'
+import type { GenerationTokenizer, TokenForward, TokenPredictor } from '../../../src/node/generation-loop.js'
 import type { GenerationEvent } from '../../../src/shared/inference.js'
 
 /**
@@ -87,4 +87,34 @@ test('resumed tokens count towards maxTokens', async () => {
   const { events } = await run([3, 4, 3, 4, 3, 4], { maxTokens: 4, resume: [3, 4, 3] })
   assert.deepEqual(events.filter((e) => e.type === 'token').map((e) => e.type === 'token' ? e.tokenId : -1), [4])
   assert.deepEqual(events.at(-1), { type: 'done', finishReason: 'length', usage: { promptTokens: 3, completionTokens: 4 } })
+})
+
+/** A toy model whose logits depend on the whole history (position and last token): sampled runs branch. */
+function toyModel (): TokenForward {
+  const history: number[] = []
+  return {
+    get position () { return history.length },
+    async forward (tokens) {
+      history.push(...tokens)
+      const last = history.at(-1)!
+      // (11) f32: every token plausible, none certain
+      return Float32Array.from({ length: 11 }, (_, v) => Math.sin(v * 1.7 + last * 0.9 + history.length * 0.31))
+    }
+  }
+}
+
+test('a seeded sampled generation resumed at any point draws what the unbroken one drew', async () => {
+  const run = async (resume?: number[]): Promise<number[]> => {
+    const out: number[] = []
+    for await (const e of runGenerationLoop({
+      model: toyModel(), tokenizer: { isEog: () => false, createDecoder: () => ({ push: (t) => String.fromCharCode(97 + t), flush: () => '' }) },
+      promptTokens: [1, 2], maxTokens: 40, sampling: { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 1234 }, stop: [], cells: 100, prefillChunk: 8,
+      ...(resume !== undefined ? { resume } : {}), signal: new AbortController().signal
+    })) if (e.type === 'token') out.push(e.tokenId)
+    return out
+  }
+  const whole = await run()
+  assert.equal(whole.length, 40)
+  assert.ok(new Set(whole).size > 3, 'a sampled run, not a constant')
+  for (const cut of [1, 7, 20, 39]) assert.deepEqual([...whole.slice(0, cut), ...await run(whole.slice(0, cut))], whole, `resumed after ${cut}`)
 })
