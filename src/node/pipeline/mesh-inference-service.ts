@@ -81,7 +81,8 @@ export class MeshInferenceService implements InferenceService {
    * the first stage died mid-generation — the request fails over (DESIGN.md "Pipeline"): it waits for
    * the next ready plan and resumes there from the tokens already streamed (`resumeTokens`: the new
    * first stage re-prefills prompt + tokens and continues), so the client's stream goes on where it
-   * stopped. Greedy text is exactly an unbroken run's, structured output included.
+   * stopped. Greedy text is an unbroken run's, structured output included (up to a near-tie that the
+   * re-prefilled batch resolves differently in floating point). Each failure gets its own wait.
    */
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
     const { agreement } = this.init
@@ -91,13 +92,19 @@ export class MeshInferenceService implements InferenceService {
     /** every token streamed to the client so far (one event per token, generation-loop.ts) */
     const generated: number[] = [...(req.resumeTokens ?? [])]
     let failingOver = false
+    /** attempts since events last flowed (sets the backoff) */
+    let tries = 0
     for (let attempt = 1; ; attempt++) {
       const attemptReq = generated.length > 0 ? { ...req, resumeTokens: [...generated] } : req
       try {
         for await (const event of this.route(attemptReq, planned, signal)) {
+          tries = 0
+          if (failingOver) {
+            // the next plan took over: a later failure is a new failover with its own wait
+            failingOver = false
+            this.metrics.failoversCompleted++
+          }
           if (event.type === 'token') generated.push(event.tokenId)
-          // (a consumer may stop pulling at `done`: count before yielding it)
-          else if (failingOver) this.metrics.failoversCompleted++
           yield event
         }
         return
@@ -114,7 +121,8 @@ export class MeshInferenceService implements InferenceService {
         }
         if (!retry || performance.now() > deadline) throw err
         log.info({ request: req.id, attempt, code: (err as ExoError).code, tokens: generated.length }, 'retrying on the serving plan')
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * attempt)))
+        tries++
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * tries)))
       }
     }
   }

@@ -11,7 +11,7 @@ export class PipelineMetrics {
   /** requests this node drove as first stage, and forwarded to another node's first stage */
   requestsAsFirstStage = 0
   requestsForwarded = 0
-  /** requests (routed by this node) whose pipeline broke mid-generation, and those of them that resumed and finished */
+  /** pipelines that broke under a request routed by this node mid-generation, and those the next plan resumed */
   failovers = 0
   failoversCompleted = 0
   /** predicted compute ms of the stages after stage 0 and the ring's hop count, of the last multi-stage plan driven */
@@ -73,7 +73,7 @@ export function pipelineMetricsText (m: PipelineMetrics, g: PipelineGauges): str
   metric('exo_p2p_pipeline_tokens_served_total', 'counter', 'Tokens this node generated as a plan\'s first stage.', [['', m.tokensServed]])
   metric('exo_p2p_pipeline_requests_total', 'counter', 'Pipeline requests, by how this node handled them.',
     [['{as="first_stage"}', m.requestsAsFirstStage], ['{as="forwarded"}', m.requestsForwarded]])
-  metric('exo_p2p_pipeline_failovers_total', 'counter', 'Requests routed by this node whose pipeline broke mid-generation, by outcome: started = waited for the next plan, resumed = finished on it.',
+  metric('exo_p2p_pipeline_failovers_total', 'counter', 'Requests routed by this node whose pipeline broke mid-generation, by outcome: started = waited for the next plan, resumed = the next plan streamed on.',
     [['{outcome="started"}', m.failovers], ['{outcome="resumed"}', m.failoversCompleted]])
   metric('exo_p2p_pipeline_active_sessions', 'gauge', 'KV-cache sessions held for pipeline requests on this node.', [['', g.activeSessions]])
   metric('exo_p2p_pipeline_loaded_shards', 'gauge', 'Layer ranges loaded on this node.', [['', g.loadedShards]])
