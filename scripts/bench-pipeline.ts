@@ -50,11 +50,13 @@ function modelPath (): string {
 /** Whole-MiB budget so that `k` nodes hold the model and fewer cannot (planner memory model). */
 function budgetMiB (path: string, k: number): number {
   const meta = readModelMetadata(path)
-  const card = modelCardFromMetadata(modelIdOfPath(path), meta, meta.contextLength)
-  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize
-  const whole = card.embeddingBytes + card.outputBytes + card.nLayers * layer
+  // nodes run with flash attention on (the default)
+  const card = modelCardFromMetadata(modelIdOfPath(path), meta, meta.contextLength, true)
+  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0)
+  const stage = card.stageOverheadBytes ?? 0
+  const whole = card.embeddingBytes + card.outputBytes + stage + card.nLayers * layer
   if (k === 1) return Math.ceil(whole / 2 ** 20) + 64
-  return Math.ceil((Math.max(card.embeddingBytes, card.outputBytes) + Math.ceil(card.nLayers / k) * layer) / 2 ** 20)
+  return Math.ceil((Math.max(card.embeddingBytes, card.outputBytes) + stage + Math.ceil(card.nLayers / k) * layer) / 2 ** 20)
 }
 
 async function complete (node: MeshNodeProcess, model: string, maxTokens: number, seed: number): Promise<{ ms: number, tokens: number }> {

@@ -45,6 +45,7 @@ function validateModel (m: ModelCard): void {
   check(m.layerBytes.every(nonNeg) && m.layerBytes.some((b) => b > 0), `model ${m.id}: layer sizes must be non-negative integers, not all 0`)
   for (const k of ['embeddingBytes', 'outputBytes', 'kvBytesPerTokenPerLayer'] as const) check(nonNeg(m[k]), `model ${m.id}: ${k} ${m[k]} is not a non-negative integer`)
   check(nonNeg(m.stageOverheadBytes ?? 0), `model ${m.id}: stageOverheadBytes is not a non-negative integer`)
+  check(nonNeg(m.layerOverheadBytes ?? 0), `model ${m.id}: layerOverheadBytes is not a non-negative integer`)
   check(Number.isInteger(m.contextSize) && m.contextSize >= 1, `model ${m.id}: contextSize ${m.contextSize} < 1`)
 }
 
@@ -90,7 +91,7 @@ export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInp
 export function canonicalInputJson (c: CanonicalInput): unknown {
   const m = c.model
   return {
-    model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0],
+    model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0, m.layerOverheadBytes ?? 0],
     nodes: c.nodes.map((n) => [n.peerId, n.memoryBytes / MIB, n.speedBucket]),
     rtt: c.rttHalfMs
   }

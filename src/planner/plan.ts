@@ -50,7 +50,7 @@ function noPlan (c: CanonicalInput, cm: CostModel): NoPlan {
   if (c.nodes.length === 0) {
     reason = `model ${m.id} needs ${formatBytes(needed)} and there are no nodes`
   } else if (offered < needed) {
-    reason = `model ${m.id} needs ${formatBytes(needed)} (weights, embeddings, output and KV cache for ${m.contextSize} tokens), the ${count} offer ${formatBytes(offered)} in total`
+    reason = `model ${m.id} needs ${formatBytes(needed)} (weights, embeddings, output, KV cache for ${m.contextSize} tokens and compute buffers), the ${count} offer ${formatBytes(offered)} in total`
   } else {
     const largest = Math.max(...c.nodes.map((n) => n.memoryBytes))
     const maxLayer = Math.max(...m.layerBytes)

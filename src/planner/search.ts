@@ -21,12 +21,12 @@ export class CostModel {
     }
   }
 
-  /** Bytes a stage [start, end) needs: weights + embeddings (first) + output (last) + KV + overhead. */
+  /** Bytes a stage [start, end) needs: weights + embeddings (first) + output (last) + KV + overheads. */
   stageBytes (start: number, end: number): number {
     const m = this.input.model
     return this.prefixBytes[end]! - this.prefixBytes[start]! +
       (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0) +
-      m.kvBytesPerTokenPerLayer * m.contextSize * (end - start) + (m.stageOverheadBytes ?? 0)
+      (m.kvBytesPerTokenPerLayer * m.contextSize + (m.layerOverheadBytes ?? 0)) * (end - start) + (m.stageOverheadBytes ?? 0)
   }
 
   fits (node: number, start: number, end: number): boolean {

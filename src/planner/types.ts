@@ -41,6 +41,8 @@ export interface ModelCard {
   contextSize: number
   /** fixed bytes per stage (compute buffers); default 0 */
   stageOverheadBytes?: number
+  /** bytes per layer a stage holds besides weights and KV (compute temporaries of each layer); default 0 */
+  layerOverheadBytes?: number
 }
 
 /** One stage: a node and its half-open layer range [start, end). */

@@ -65,7 +65,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     agreement = new PlanAgreement({
       selfId,
       model: { id: entry.id, path: entry.path, metadata },
-      card: modelCardFromMetadata(entry.id, metadata, metadata.contextLength),
+      card: modelCardFromMetadata(entry.id, metadata, metadata.contextLength, config.flashAttention),
       engine: init.engine,
       threads: config.threads,
       flashAttention: config.flashAttention,

@@ -10,7 +10,7 @@ test('a GQA model card: KV bytes from the KV heads; the planner accepts it', () 
     architecture: 'llama', nLayers: 4, nEmbd: 64, nVocab: 512, nHead: 8, nHeadKv: 4, nFf: 172, contextLength: 512,
     layerBytes: [70_000, 70_000, 70_000, 70_000], embeddingBytes: 131_072, outputBytes: 131_072, fileBytes: 600_000, kvBytesPerTokenPerLayer: 2 * 4 * 8 * 2
   }
-  const card = modelCardFromMetadata(asModelId('stories260k-f32'), meta, 256)
+  const card = modelCardFromMetadata(asModelId('stories260k-f32'), meta, 256, true)
   assert.equal(card.kvBytesPerTokenPerLayer, 2 * 4 * 8 * 2)
   const p = plan({ members: [{ peerId: asNodeId('a'), name: 'a', memoryBudgetBytes: 8 << 20, computeMsPerLayer: 0.05 }], rttMs: {} }, card)
   assert.equal(p.kind, 'plan')

@@ -122,10 +122,10 @@ describe('plan agreement (pure core)', () => {
     // big and a decide before any link to big was measured (a single-stage plan needs none) …
     const early = all.map((n) => announce(n, all, 80)).map((a) => a.peerId === big.id ? { ...a, links: [] } : { ...a, links: a.links.filter((l) => l.peerId !== big.id) })
     for (const n of [big, all[0]!]) { const d = decide({ view: viewOf(n.id, early, [0, 1, 2, 3]), card, serving: n.serving }); n.proposal = d.proposal; n.serving = d.serving }
-    big.held = [big.proposal as Plan]
-    // … b and c only once the links were measured: the same assignment, another id
+    // … b and c only once the links were measured (and before big loaded its range): the same assignment, another id
     const late = all.map((n) => announce(n, all, 81))
     for (const n of [all[1]!, all[2]!]) { const d = decide({ view: viewOf(n.id, late, [0, 1, 2, 3]), card, serving: n.serving }); n.proposal = d.proposal; n.serving = d.serving }
+    big.held = [big.proposal as Plan]
     assert.equal(proposalIds(all).size, 2, 'the views differed: two ids for the same assignment')
     round(all); round(all)
     assert.equal(proposalIds(all).size, 1)

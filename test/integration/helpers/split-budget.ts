@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict'
+import { readModelMetadata } from '../../../src/engine/index.js'
+import { modelCardFromMetadata } from '../../../src/node/pipeline/model-card.js'
+import { asModelId } from '../../../src/shared/ids.js'
+
+/**
+ * A whole-MiB `--memory-budget` per node (the planner's memory model, flash attention on as nodes run
+ * by default) that holds ⌈n/k⌉ layers plus embeddings or output and a stage's compute buffers, but not
+ * one layer more: k nodes can hold the model, fewer cannot. Returns the budget and the most layers a
+ * stage can take under it.
+ */
+export function budgetForSplitMiB (modelPath: string, id: string, k: number): { mib: number, maxLayersPerStage: number } {
+  const meta = readModelMetadata(modelPath)
+  const card = modelCardFromMetadata(asModelId(id), meta, meta.contextLength, true)
+  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0)
+  const fixed = Math.max(card.embeddingBytes, card.outputBytes) + (card.stageOverheadBytes ?? 0)
+  const perStage = Math.ceil(card.nLayers / k)
+  const mib = Math.ceil((fixed + perStage * layer) / 2 ** 20)
+  const maxLayersPerStage = Math.floor((mib * 2 ** 20 - fixed) / layer)
+  const whole = card.embeddingBytes + card.outputBytes + (card.stageOverheadBytes ?? 0) + card.nLayers * layer
+  assert.ok(whole > mib * 2 ** 20, `a budget of ${mib} MiB holds all of ${id}: no split would be forced`)
+  return { mib, maxLayersPerStage }
+}
