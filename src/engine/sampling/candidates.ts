@@ -53,10 +53,22 @@ export function topIds (logits: Float32Array, k: number, from?: Int32Array): Int
       const t = heap[i]!; heap[i] = heap[m]!; heap[m] = t; i = m
     }
   }
+  // the logit of the worst kept id: most tokens lose to it on one comparison (ties go through `better`)
+  let floor = -Infinity
   for (let j = 0; j < n; j++) {
     const id = from === undefined ? j : from[j]!
-    if (Number.isNaN(logits[id])) continue
-    if (size < k) { heap[size++] = id; siftUp(size - 1) } else if (better(logits, id, heap[0]!)) { heap[0] = id; siftDown(0) }
+    const v = logits[id]!
+    if (size === k && v < floor) continue
+    if (Number.isNaN(v)) continue
+    if (size < k) {
+      heap[size++] = id
+      siftUp(size - 1)
+      if (size === k) floor = logits[heap[0]!]!
+    } else if (better(logits, id, heap[0]!)) {
+      heap[0] = id
+      siftDown(0)
+      floor = logits[heap[0]!]!
+    }
   }
   const out = Array.from(heap.subarray(0, size))
   out.sort((a, b) => (better(logits, a, b) ? -1 : better(logits, b, a) ? 1 : 0))

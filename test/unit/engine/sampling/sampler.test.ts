@@ -148,3 +148,17 @@ describe('resolveSampling', () => {
     test(`rejects ${JSON.stringify(p)}`, () => assert.throws(() => resolveSampling(p), InvalidSamplingParamsError))
   }
 })
+
+test('topIds equals a full sort (descending logit, lower id first) with ties and NaN, over all tokens or a subset', () => {
+  const rng = new Prng(77)
+  for (let trial = 0; trial < 200; trial++) {
+    const n = 1 + Math.floor(rng.nextFloat() * 300)
+    // few distinct values: many ties; some NaN
+    const logits = Float32Array.from({ length: n }, () => rng.nextFloat() < 0.05 ? NaN : Math.floor(rng.nextFloat() * 7) - 3)
+    // a subset in shuffled order (candidate lists need not be sorted by id)
+    const from = rng.nextFloat() < 0.5 ? undefined : Int32Array.from(Array.from({ length: n }, (_, i) => i).filter(() => rng.nextFloat() < 0.6).map((i) => [rng.nextFloat(), i] as const).sort((x, y) => x[0] - y[0]).map(([, i]) => i))
+    const ids = Array.from(from ?? Array.from({ length: n }, (_, i) => i)).filter((i) => !Number.isNaN(logits[i]))
+    const sorted = ids.sort((a, b) => logits[b]! - logits[a]! || a - b)
+    for (const k of [1, 2, 5, 40, 1000]) assert.deepEqual(Array.from(topIds(logits, k, from)), sorted.slice(0, k), `trial ${trial}, k ${k}`)
+  }
+})
