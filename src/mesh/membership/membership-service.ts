@@ -104,11 +104,16 @@ export class MembershipService {
     const entry = this.state.members.get(id)
     if (!this.started || id === this.selfId || entry === undefined) return
     void this.init.libp2p.dial(e.detail, { signal: AbortSignal.timeout(UNREACHABLE_DIAL_TIMEOUT_MS) }).then(() => {}, (err: unknown) => {
-      // still the same announcement: nothing was heard from it meanwhile
-      if (!this.started || this.state.members.get(id)?.announcement !== entry.announcement) return
-      const { state, outcome } = applyUnreachable(this.state, id, this.now())
-      this.state = state
-      if (outcome === 'left') this.init.log.info({ peer: id, name: entry.announcement.name, err: (err as Error).message }, 'member unreachable (connection lost, redial failed)')
+      try {
+        // still the same announcement: nothing was heard from it meanwhile
+        if (!this.started || this.state.members.get(id)?.announcement !== entry.announcement) return
+        const { state, outcome } = applyUnreachable(this.state, id, this.now())
+        this.state = state
+        if (outcome === 'left') this.init.log.info({ peer: id, name: entry.announcement.name, err: (err as Error).message }, 'member unreachable (connection lost, redial failed)')
+      } catch (failure) {
+        // an event callback must not end the process; the timers remove the member anyway
+        this.init.log.error({ err: failure, peer: id }, 'unreachable-member check failed')
+      }
     })
   }
 

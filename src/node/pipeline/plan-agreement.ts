@@ -63,6 +63,8 @@ export class PlanAgreement implements ActivationsPort {
   private probeRunning = false
   private readonly startedAt = performance.now()
   private memo: { key: string, result: Plan | NoPlan } | undefined
+  /** the proposal whose range does not fit next to this node's held ones, since when (node clock ms) */
+  private memoryBlocked: { planId: string, since: number } | undefined
   /** the planner, recomputed only when its input (view, previous plan) changed: rounds run every 250 ms */
   private readonly planner = (view: PlannerView, card: ModelCard, previous?: Plan): Plan | NoPlan => {
     const key = JSON.stringify([view, card.id, previous?.id ?? null])
@@ -147,13 +149,19 @@ export class PlanAgreement implements ActivationsPort {
     const p = d.proposal
     if (p.kind === 'plan' && this.stages.blockedByMemory(p)) {
       // make before break does not fit this node's budget: break first. Requests on the old ranges
-      // fail over (mesh-inference-service.ts) and resume once the new plan is ready.
+      // fail over (mesh-inference-service.ts) and resume once the new plan is ready. A stage of a plan
+      // that still serves is kept for the grace period, so a proposal of a view in flux (which may
+      // never be agreed) does not take a working plan down; a plan that lost a stage goes at once.
+      if (this.memoryBlocked?.planId !== p.id) this.memoryBlocked = { planId: p.id, since: now }
+      const graceOver = now - this.memoryBlocked.since >= (this.init.releaseGraceMs ?? 3000)
       for (const h of [...this.stages.handles.values()]) {
-        if (h.plan.id === p.id) continue
+        if (h.plan.id === p.id || (!graceOver && isPlanReady(h.plan, view))) continue
         log.warn({ plan: h.plan.id.slice(0, 12), stage: h.index, next: p.id.slice(0, 12) }, 'releasing a stage before loading the next plan\'s range: the memory budget cannot hold both')
         this.stages.release(h)
+        this.init.announceSoon()
       }
-      this.init.announceSoon()
+    } else {
+      this.memoryBlocked = undefined
     }
     const wanted = new Set<string>()
     for (const p of [d.proposal, d.serving]) {
