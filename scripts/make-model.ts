@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 /**
- * Writes a random-weight llama GGUF of a given shape and tensor type, with the vocabulary / tokenizer
+ * Writes a random-weight GGUF of any architecture in scripts/model-gen/ (default llama), shape and tensor type, with the vocabulary / tokenizer
  * metadata copied from a real GGUF (default: the 32000-token Llama 2 vocab of llama-2-tiny-random.gguf),
  * so node-llama-cpp loads and tokenizes it. Header through ggml's gguf writer, weights through ggml_quantize_chunk.
  *
@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { readGguf } from '../src/engine/gguf/gguf-reader.js'
 import { quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
+import { GENERATORS } from './model-gen/registry.js'
+import type { GenOptions, GenTensor } from './model-gen/types.js'
 
 export const MODEL_TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k: 12, q5_k: 13, q6_k: 14 } as const
 export type ModelType = keyof typeof MODEL_TYPES
@@ -29,9 +31,11 @@ export interface MakeModelOptions {
   vocabFrom: string
   seed: number
   context: number
-  /** `general.architecture`: llama (default) or qwen3 (adds per-head Q/K norms) */
-  arch?: 'llama' | 'qwen3'
-  /** attention head size (default embd / heads; written as attention.key_length when different or for qwen3) */
+  /** `general.architecture` (default llama): any generator in scripts/model-gen/registry.ts */
+  arch?: string
+  /** architecture-specific options (`--opt key=value`), see each generator in scripts/model-gen/ */
+  archOptions?: Record<string, number | boolean | string>
+  /** attention head size (default embd / heads; written as attention.key_length) */
   headDim?: number
   /** llama 3 style rope_freqs.weight (per-dimension RoPE frequency divisors, f32 [head_dim / 2]) */
   ropeFreqs?: boolean
@@ -58,42 +62,30 @@ function fillRandom (out: Float32Array, seed: number, scale: number): void {
   }
 }
 
+function fillTensor (t: GenTensor, f32: Float32Array, seed: number): void {
+  if (t.init === 'ones') f32.fill(1)
+  else if (t.init === 'zeros') f32.fill(0)
+  else if (t.init === 'rope-factors') f32.forEach((_, j) => { f32[j] = 1 + 7 * j / f32.length }) // rope factors 1…8
+  else fillRandom(f32, seed, t.scale ?? 1)
+}
+
 export function makeModel (o: MakeModelOptions): void {
   const blk = BLOCK[o.type]
   const arch = o.arch ?? 'llama'
+  const gen = GENERATORS.get(arch)
+  if (gen === undefined) throw new Error(`unknown --arch ${arch} (known: ${[...GENERATORS.keys()].join(', ')})`)
   if ((o.headDim === undefined && o.embd % o.heads !== 0) || o.heads % o.kvHeads !== 0) throw new Error(`embd ${o.embd}, heads ${o.heads}, kv heads ${o.kvHeads} are inconsistent`)
-  const headDim = o.headDim ?? o.embd / o.heads
-  const nEmbdQ = headDim * o.heads
-  if (o.embd % blk !== 0 || o.ff % blk !== 0 || nEmbdQ % blk !== 0) throw new Error(`${o.type} needs embd, ff and head_dim × heads to be multiples of ${blk}`)
   const vocab = readGguf(o.vocabFrom)
   const tokens = vocab.metadata.get('tokenizer.ggml.tokens')
   if (typeof tokens !== 'object' || !('length' in tokens)) throw new Error(`${o.vocabFrom} has no tokenizer.ggml.tokens`)
-  const nVocab = tokens.length
-  const nEmbdKv = headDim * o.kvHeads
-  const wt = MODEL_TYPES[o.type]
-  // [name, ne, type, scale]
-  const specs: Array<{ name: string, ne: number[], type: number, scale: number }> = [
-    { name: 'token_embd.weight', ne: [o.embd, nVocab], type: wt, scale: 1 },
-    { name: 'output_norm.weight', ne: [o.embd], type: 0, scale: 0 },
-    { name: 'output.weight', ne: [o.embd, nVocab], type: wt, scale: 1 / Math.sqrt(o.embd) }
-  ].filter((t) => o.tied !== true || t.name !== 'output.weight')
-  for (let i = 0; i < o.layers; i++) {
-    const s = 1 / Math.sqrt(o.embd)
-    specs.push(
-      { name: `blk.${i}.attn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
-      { name: `blk.${i}.attn_q.weight`, ne: [o.embd, nEmbdQ], type: wt, scale: 2 * s },
-      { name: `blk.${i}.attn_k.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: 2 * s },
-      { name: `blk.${i}.attn_v.weight`, ne: [o.embd, nEmbdKv], type: wt, scale: s },
-      { name: `blk.${i}.attn_output.weight`, ne: [nEmbdQ, o.embd], type: wt, scale: 1 / Math.sqrt(nEmbdQ) },
-      { name: `blk.${i}.ffn_norm.weight`, ne: [o.embd], type: 0, scale: 0 },
-      { name: `blk.${i}.ffn_gate.weight`, ne: [o.embd, o.ff], type: wt, scale: s },
-      { name: `blk.${i}.ffn_down.weight`, ne: [o.ff, o.embd], type: wt, scale: 1 / Math.sqrt(o.ff) },
-      { name: `blk.${i}.ffn_up.weight`, ne: [o.embd, o.ff], type: wt, scale: s }
-    )
-    if (i === 0 && o.ropeFreqs === true) specs.push({ name: 'rope_freqs.weight', ne: [headDim / 2], type: 0, scale: -1 })
-    if (arch === 'qwen3') {
-      specs.push({ name: `blk.${i}.attn_q_norm.weight`, ne: [headDim], type: 0, scale: 0 }, { name: `blk.${i}.attn_k_norm.weight`, ne: [headDim], type: 0, scale: 0 })
-    }
+  const g: GenOptions = {
+    layers: o.layers, embd: o.embd, heads: o.heads, kvHeads: o.kvHeads, ff: o.ff, context: o.context,
+    weightType: MODEL_TYPES[o.type], block: blk, headDim: o.headDim, ropeFreqs: o.ropeFreqs, tied: o.tied,
+    arch: { ...o.archOptions, nVocab: tokens.length }
+  }
+  const specs = gen.tensors(g)
+  for (const t of specs) {
+    if (t.type !== 0 && t.ne[0]! % blk !== 0) throw new Error(`${o.type} needs ${t.name}'s rows (${t.ne[0]}) to be a multiple of ${blk}`)
   }
   const tmp = `${o.out}.tmp-${process.pid}`
   const a = (key: string): string => `${arch}.${key}`
@@ -101,17 +93,7 @@ export function makeModel (o: MakeModelOptions): void {
     'general.architecture': { kind: 'str', value: arch },
     'general.name': { kind: 'str', value: `random-${arch}-${o.layers}x${o.embd}-${o.type}` },
     'general.file_type': { kind: 'u32', value: FILE_TYPE[o.type] },
-    [a('context_length')]: { kind: 'u32', value: o.context },
-    [a('embedding_length')]: { kind: 'u32', value: o.embd },
-    [a('block_count')]: { kind: 'u32', value: o.layers },
-    [a('feed_forward_length')]: { kind: 'u32', value: o.ff },
-    [a('attention.head_count')]: { kind: 'u32', value: o.heads },
-    [a('attention.head_count_kv')]: { kind: 'u32', value: o.kvHeads },
-    [a('attention.key_length')]: { kind: 'u32', value: headDim },
-    [a('attention.value_length')]: { kind: 'u32', value: headDim },
-    [a('attention.layer_norm_rms_epsilon')]: { kind: 'f32', value: 1e-5 },
-    [a('rope.dimension_count')]: { kind: 'u32', value: headDim },
-    [a('rope.freq_base')]: { kind: 'f32', value: 10000 }
+    ...gen.metadata(g, a)
   }, specs.map(({ name, ne, type }) => ({ name, ne, type })))
   // append tensor data at the offsets the header announces (read back with our own parser)
   const header = readGguf(tmp, { checkData: false })
@@ -125,9 +107,7 @@ export function makeModel (o: MakeModelOptions): void {
       if (reuse !== undefined) { writeSync(fd, reuse, 0, reuse.length, info.fileOffset); return }
       const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
       const f32 = new Float32Array(nRows * s.ne[0]!)
-      if (s.scale === 0) f32.fill(1)
-      else if (s.scale === -1) f32.forEach((_, j) => { f32[j] = 1 + 7 * j / f32.length }) // rope factors 1…8
-      else fillRandom(f32, o.seed * 1000 + i, s.scale)
+      fillTensor(s, f32, o.seed * 1000 + i)
       const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
       if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
       writeSync(fd, bytes, 0, bytes.length, info.fileOffset)
@@ -142,16 +122,27 @@ export function makeModel (o: MakeModelOptions): void {
   renameSync(tmp, o.out)
 }
 
+/** `key=value` → number when numeric, boolean for true/false, else string. */
+export function parseArchOption (kv: string): [string, number | boolean | string] {
+  const eq = kv.indexOf('=')
+  if (eq < 1) throw new Error(`--opt expects key=value, got '${kv}'`)
+  const key = kv.slice(0, eq)
+  const v = kv.slice(eq + 1)
+  if (v === 'true' || v === 'false') return [key, v === 'true']
+  const n = Number(v)
+  return [key, v !== '' && Number.isFinite(n) ? n : v]
+}
+
 function main (): void {
   const { values } = parseArgs({
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, opt: { type: 'string', multiple: true }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch llama|qwen3] [--head-dim N] [--rope-freqs] [--tied]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch ${[...GENERATORS.keys()].join('|')}] [--opt KEY=VALUE ...] [--head-dim N] [--rope-freqs] [--tied]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -169,12 +160,12 @@ function main (): void {
     seed: int(values.seed, DEFAULTS.seed),
     context: int(values.context, DEFAULTS.context),
     reuseLayers: values['reuse-layers'] === true,
-    arch: values.arch === 'qwen3' ? 'qwen3' : 'llama',
+    arch: values.arch ?? 'llama',
+    archOptions: Object.fromEntries((values.opt ?? []).map(parseArchOption)),
     ropeFreqs: values['rope-freqs'] === true,
     tied: values.tied === true,
     headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
   }
-  if (values.arch !== undefined && values.arch !== 'llama' && values.arch !== 'qwen3') throw new Error(`unknown --arch ${values.arch}`)
   const t0 = Date.now()
   makeModel(o)
   process.stdout.write(`wrote ${o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)

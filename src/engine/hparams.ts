@@ -17,4 +17,10 @@ export interface HParams {
   /** 0 = 1/sqrt(headDim) */
   attentionScale: number
   tiedOutput: boolean
+  /** `<arch>.rope.scaling.type` ('none' when absent); only 'none' and 'linear' are applied generically — an arch that supports more (e.g. yarn) reads its own keys in its hparams hook */
+  ropeScalingType: string
+  /** attention.value_length (default headDim) */
+  valueDim: number
+  /** expert_count (0 = dense) */
+  nExpert: number
 }

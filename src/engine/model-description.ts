@@ -1,10 +1,12 @@
-import { InvalidGgufError, UnknownArchitectureError, UnsupportedModelError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
+import { InvalidGgufError, UnknownArchitectureError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
 import { ARCHITECTURES } from './arch/registry.js'
 import { SUPPORTED_WEIGHT_TYPES, ggmlTypeName } from './gguf/ggml-types.js'
 import { readGguf } from './gguf/gguf-reader.js'
+import { MetadataReader } from './gguf/metadata-reader.js'
+import { denseDecoderHParams } from './arch/dense-hparams.js'
 import type { ArchSpec } from './arch/arch-spec.js'
 import type { HParams } from './hparams.js'
-import type { GgufFile, GgufValue } from './gguf/gguf-reader.js'
+import type { GgufFile } from './gguf/gguf-reader.js'
 import type { ModelMetadata } from './types.js'
 
 export type { HParams }
@@ -18,26 +20,6 @@ export interface ModelDescription {
 
 const SUPPORTED_NAMES = [...SUPPORTED_WEIGHT_TYPES].map(ggmlTypeName)
 
-function num (f: GgufFile, key: string, fallback?: number): number {
-  const v: GgufValue | undefined = f.metadata.get(key)
-  if (v === undefined) {
-    if (fallback !== undefined) return fallback
-    throw new InvalidGgufError(`${f.path}: missing metadata key ${key}`)
-  }
-  if (typeof v === 'number') return v
-  if (typeof v === 'bigint') return Number(v)
-  if (typeof v === 'object' && v.values !== undefined && v.values.length > 0 && v.values.every((x) => x === v.values![0])) {
-    const x = v.values[0]
-    if (typeof x === 'number' || typeof x === 'bigint') return Number(x)
-  }
-  throw new InvalidGgufError(`${f.path}: metadata key ${key} is not a number (or a constant per-layer array)`)
-}
-
-function posInt (f: GgufFile, key: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new InvalidGgufError(`${f.path}: ${key} = ${value} is not a positive integer`)
-  return value
-}
-
 /** Reads and validates a GGUF's header: architecture, hyper-parameters, tensor table and types. No native calls. */
 export function describeModel (path: string): ModelDescription {
   const gguf = readGguf(path)
@@ -45,31 +27,28 @@ export function describeModel (path: string): ModelDescription {
   if (typeof archName !== 'string') throw new InvalidGgufError(`${path}: missing general.architecture`)
   const arch = ARCHITECTURES.get(archName)
   if (arch === undefined) throw new UnknownArchitectureError(archName, [...ARCHITECTURES.keys()])
-  const k = (s: string): string => `${archName}.${s}`
-  const nLayers = posInt(gguf, k('block_count'), num(gguf, k('block_count')))
-  const nEmbd = posInt(gguf, k('embedding_length'), num(gguf, k('embedding_length')))
-  const nHead = posInt(gguf, k('attention.head_count'), num(gguf, k('attention.head_count')))
-  const nHeadKv = posInt(gguf, k('attention.head_count_kv'), num(gguf, k('attention.head_count_kv'), nHead))
-  const nFf = posInt(gguf, k('feed_forward_length'), num(gguf, k('feed_forward_length')))
+  const m = new MetadataReader(gguf, archName)
+  const nLayers = m.posInt('block_count')
+  const nEmbd = m.posInt('embedding_length')
+  const nHead = m.posInt('attention.head_count')
+  const nHeadKv = m.posInt('attention.head_count_kv', nHead)
+  const nFf = m.nonNegInt('feed_forward_length', 0)
   if (nHead % nHeadKv !== 0) throw new InvalidGgufError(`${path}: ${nHead} heads is not a multiple of ${nHeadKv} kv heads`)
   // head size: attention.key_length when present (qwen3 and others decouple it from n_embd / n_head)
-  if (!gguf.metadata.has(k('attention.key_length')) && nEmbd % nHead !== 0) throw new InvalidGgufError(`${path}: n_embd ${nEmbd} is not a multiple of ${nHead} heads`)
-  const headDim = posInt(gguf, k('attention.key_length'), num(gguf, k('attention.key_length'), nEmbd / nHead))
-  if (num(gguf, k('attention.value_length'), headDim) !== headDim) throw new UnsupportedModelError(`${path}: ${k('attention.value_length')} != key_length (${headDim})`)
-  const nRot = num(gguf, k('rope.dimension_count'), headDim)
-  if (nRot !== headDim) throw new UnsupportedModelError(`${path}: partial rotary embeddings (rope.dimension_count ${nRot} != ${headDim})`)
-  if (gguf.metadata.has(k('expert_count')) && num(gguf, k('expert_count')) > 0) throw new UnsupportedModelError(`${path}: mixture-of-experts models are not supported`)
-  const scalingType = gguf.metadata.get(k('rope.scaling.type'))
+  if (!m.has('attention.key_length') && nEmbd % nHead !== 0) throw new InvalidGgufError(`${path}: n_embd ${nEmbd} is not a multiple of ${nHead} heads`)
+  const headDim = m.posInt('attention.key_length', nEmbd / nHead)
+  const valueDim = m.posInt('attention.value_length', headDim)
+  const nRot = m.nonNegInt('rope.dimension_count', headDim)
+  const nExpert = m.nonNegInt('expert_count', 0)
+  const scalingType = m.str('rope.scaling.type') ?? 'none'
   let ropeFreqScale = 1
   if (scalingType === 'linear') {
-    ropeFreqScale = 1 / num(gguf, k('rope.scaling.factor'), 1)
-  } else if (scalingType !== undefined && scalingType !== 'none') {
-    throw new UnsupportedModelError(`${path}: rope scaling '${String(scalingType)}' is not supported`)
-  } else if (gguf.metadata.has(k('rope.scale_linear'))) {
-    ropeFreqScale = 1 / num(gguf, k('rope.scale_linear'))
+    ropeFreqScale = 1 / m.float('rope.scaling.factor', 1)
+  } else if (scalingType === 'none' && m.has('rope.scale_linear')) {
+    ropeFreqScale = 1 / m.float('rope.scale_linear')
   }
-  const contextLength = posInt(gguf, k('context_length'), num(gguf, k('context_length')))
-  const nCtxOrig = num(gguf, k('rope.scaling.original_context_length'), contextLength)
+  const contextLength = m.posInt('context_length')
+  const nCtxOrig = m.num('rope.scaling.original_context_length', contextLength)
 
   const embd = gguf.tensors.get('token_embd.weight')
   if (embd === undefined) throw new InvalidGgufError(`${path}: missing tensor token_embd.weight`)
@@ -77,16 +56,18 @@ export function describeModel (path: string): ModelDescription {
   const nVocab = embd.ne[1]!
   const tiedOutput = !gguf.tensors.has('output.weight')
 
-  const hparams: HParams = {
+  const base: HParams = {
     nLayers, nEmbd, nHead, nHeadKv, headDim, nFf, nVocab, contextLength,
-    rmsEps: num(gguf, k('attention.layer_norm_rms_epsilon')),
-    nRot, ropeFreqBase: num(gguf, k('rope.freq_base'), 10000), ropeFreqScale, nCtxOrig,
-    attentionScale: num(gguf, k('attention.scale'), 0),
-    tiedOutput
+    rmsEps: m.float('attention.layer_norm_rms_epsilon', 0),
+    nRot, ropeFreqBase: m.float('rope.freq_base', 10000), ropeFreqScale, nCtxOrig,
+    attentionScale: m.float('attention.scale', 0),
+    tiedOutput, ropeScalingType: scalingType, valueDim, nExpert
   }
+  const hparams = (arch.hparams ?? denseDecoderHParams)(m, base)
+  const { nLayers: L } = hparams
 
   // every tensor the graph needs must exist with the right shape and a supported type
-  const layerBytes = new Array<number>(nLayers).fill(0)
+  const layerBytes = new Array<number>(L).fill(0)
   for (const spec of arch.tensors(hparams)) {
     const t = gguf.tensors.get(spec.name)
     if (t === undefined) {
@@ -105,7 +86,7 @@ export function describeModel (path: string): ModelDescription {
   const metadata: ModelMetadata = {
     architecture: archName, nLayers, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
     layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
-    kvBytesPerTokenPerLayer: 2 * 2 * headDim * nHeadKv
+    kvBytesPerTokenPerLayer: 2 * (hparams.headDim + hparams.valueDim) * hparams.nHeadKv
   }
   return { gguf, arch, hparams, metadata }
 }

@@ -1,6 +1,7 @@
 import type { GraphBuilder } from '../native/graph-builder.js'
 import type { Tensor, WeightOp } from '../native/ggml.js'
 import type { HParams } from '../hparams.js'
+import type { MetadataReader } from '../gguf/metadata-reader.js'
 
 /** A weight the architecture reads: GGUF name, expected ggml shape, owning layer, op it feeds. */
 export interface TensorSpec {
@@ -40,8 +41,18 @@ export interface LayerContext {
   vCache: (il: number) => Tensor
 }
 
+/**
+ * One architecture (one file under src/engine/arch/, named as llama.cpp names it in general.architecture).
+ * A new family drops in as a file plus one line in registry.ts.
+ */
 export interface ArchSpec {
   name: string
+  /**
+   * Reads and validates the architecture's own hyper-parameters on top of the generic ones; may return a
+   * subtype of HParams that the arch's builders cast `c.hp` to. Throws InvalidGgufError / UnsupportedModelError.
+   * Default: `denseDecoderHParams` (llama-family checks: no experts, value_length == key_length, full rotary).
+   */
+  hparams?: (m: MetadataReader, base: HParams) => HParams
   tensors: (hp: HParams) => TensorSpec[]
   /** (nEmbd, nTokens) f32 in → (nEmbd, nTokens or nOut) f32 out */
   buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor

@@ -6,7 +6,12 @@ import { NativeCallError } from '../../shared/errors/engine-errors.js'
 import { freeContext, ggml, newContext, newTensor } from './ggml.js'
 import type { Ptr } from './ggml.js'
 
-export type KvValue = { kind: 'u32', value: number } | { kind: 'f32', value: number } | { kind: 'str', value: string }
+export type KvValue = { kind: 'u32', value: number } | { kind: 'i32', value: number } | { kind: 'f32', value: number } | { kind: 'bool', value: boolean } |
+  { kind: 'str', value: string } | { kind: 'u32[]', value: number[] } | { kind: 'f32[]', value: number[] }
+
+/** enum gguf_type values of the array element types written here */
+const GGUF_TYPE_U32 = 4
+const GGUF_TYPE_F32 = 6
 
 export interface HeaderTensor { name: string, type: number, ne: number[] }
 
@@ -35,7 +40,11 @@ export function writeGgufHeader (path: string, copyKvFrom: string | undefined, d
     }
     for (const [key, v] of Object.entries(kv)) {
       if (v.kind === 'u32') l.gguf_set_val_u32(ctx, key, v.value)
+      else if (v.kind === 'i32') l.gguf_set_val_i32(ctx, key, v.value)
       else if (v.kind === 'f32') l.gguf_set_val_f32(ctx, key, v.value)
+      else if (v.kind === 'bool') l.gguf_set_val_bool(ctx, key, v.value)
+      else if (v.kind === 'u32[]') l.gguf_set_arr_data(ctx, key, GGUF_TYPE_U32, Uint32Array.from(v.value), v.value.length)
+      else if (v.kind === 'f32[]') l.gguf_set_arr_data(ctx, key, GGUF_TYPE_F32, Float32Array.from(v.value), v.value.length)
       else l.gguf_set_val_str(ctx, key, v.value)
     }
     for (const t of tensors) l.gguf_add_tensor(ctx, newTensor(tctx, t.type, t.ne, t.name))
