@@ -36,6 +36,9 @@ const PROTOS = {
   ggml_add: 'void *ggml_add(void *ctx, void *a, void *b)',
   ggml_mul: 'void *ggml_mul(void *ctx, void *a, void *b)',
   ggml_rms_norm: 'void *ggml_rms_norm(void *ctx, void *a, float eps)',
+  // ops for dense families (gemma2/3, phi3, mistral3): add below
+
+  // end of dense-family ops
   ggml_rope_ext: 'void *ggml_rope_ext(void *ctx, void *a, void *b, void *c, int n_dims, int mode, int n_ctx_orig, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',
   ggml_reshape_2d: 'void *ggml_reshape_2d(void *ctx, void *a, int64_t ne0, int64_t ne1)',
   ggml_reshape_3d: 'void *ggml_reshape_3d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2)',
@@ -43,6 +46,9 @@ const PROTOS = {
   ggml_view_4d: 'void *ggml_view_4d(void *ctx, void *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offset)',
   ggml_permute: 'void *ggml_permute(void *ctx, void *a, int a0, int a1, int a2, int a3)',
   ggml_transpose: 'void *ggml_transpose(void *ctx, void *a)',
+  // ops for mixture of experts (build_moe_ffn, qwen3moe, mixtral, glm4moe, gpt-oss): add below
+
+  // end of MoE ops
   ggml_cont_2d: 'void *ggml_cont_2d(void *ctx, void *a, int64_t ne0, int64_t ne1)',
   ggml_soft_max_ext: 'void *ggml_soft_max_ext(void *ctx, void *a, void *mask, float scale, float max_bias)',
   ggml_flash_attn_ext: 'void *ggml_flash_attn_ext(void *ctx, void *q, void *k, void *v, void *mask, float scale, float max_bias, float softcap)',
@@ -50,6 +56,9 @@ const PROTOS = {
   ggml_prec_set_acc: 'bool ggml_prec_set_acc(void *a, int prec)',
   ggml_swiglu_split: 'void *ggml_swiglu_split(void *ctx, void *a, void *b)',
   ggml_set_rows: 'void *ggml_set_rows(void *ctx, void *a, void *b, void *c)',
+  // ops for deepseek2 (multi-head latent attention): add below
+
+  // end of deepseek2 ops
   ggml_new_graph_custom: 'void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)',
   ggml_build_forward_expand: 'void ggml_build_forward_expand(void *g, void *t)',
   ggml_graph_n_nodes: 'int ggml_graph_n_nodes(void *g)',

@@ -34,6 +34,9 @@ export class GraphBuilder {
   mul (a: Tensor, b: Tensor): Tensor { return this.l.ggml_mul(this.ctx, a, b) as Tensor }
   rmsNorm (a: Tensor, eps: number): Tensor { return this.l.ggml_rms_norm(this.ctx, a, eps) as Tensor }
   swigluSplit (gate: Tensor, up: Tensor): Tensor { return this.l.ggml_swiglu_split(this.ctx, gate, up) as Tensor }
+  // ops for dense families (gemma2/3, phi3, mistral3): add below
+
+  // end of dense-family ops
   setRows (dst: Tensor, src: Tensor, idx: Tensor): Tensor { return this.l.ggml_set_rows(this.ctx, dst, src, idx) as Tensor }
   reshape2d (a: Tensor, ne0: number, ne1: number): Tensor { return this.l.ggml_reshape_2d(this.ctx, a, ne0, ne1) as Tensor }
   reshape3d (a: Tensor, ne0: number, ne1: number, ne2: number): Tensor { return this.l.ggml_reshape_3d(this.ctx, a, ne0, ne1, ne2) as Tensor }
@@ -48,10 +51,17 @@ export class GraphBuilder {
   permute (a: Tensor, a0: number, a1: number, a2: number, a3: number): Tensor { return this.l.ggml_permute(this.ctx, a, a0, a1, a2, a3) as Tensor }
   transpose (a: Tensor): Tensor { return this.l.ggml_transpose(this.ctx, a) as Tensor }
   cont2d (a: Tensor, ne0: number, ne1: number): Tensor { return this.l.ggml_cont_2d(this.ctx, a, ne0, ne1) as Tensor }
+  // ops for mixture of experts: add below
+
+  // end of MoE ops
 
   ropeExt (a: Tensor, pos: Tensor, freqFactors: Tensor | null, p: { nDims: number, mode: number, nCtxOrig: number, freqBase: number, freqScale: number, extFactor: number, attnFactor: number, betaFast: number, betaSlow: number }): Tensor {
     return this.l.ggml_rope_ext(this.ctx, a, pos, freqFactors, p.nDims, p.mode, p.nCtxOrig, p.freqBase, p.freqScale, p.extFactor, p.attnFactor, p.betaFast, p.betaSlow) as Tensor
   }
+
+  // ops for deepseek2 (multi-head latent attention): add below
+
+  // end of deepseek2 ops
 
   /** softmax(kq * scale + mask) with F32 accumulation of kq (as llama.cpp). */
   mulMatF32 (a: Tensor, b: Tensor): Tensor {
