@@ -88,3 +88,46 @@ export class ActivationStageError extends ExoError {
     this.code = `ACTIVATIONS_${activationErrorName(wireCode)}`
   }
 }
+
+/** Wire error codes of protocols/weights.md (ERROR frame). */
+export enum WeightsErrorCode {
+  UnknownModel = 1,
+  FileChanged = 2,
+  BadRange = 3,
+  Malformed = 4,
+  Busy = 5,
+  Internal = 6
+}
+
+const WEIGHTS_CODE_NAMES: Record<WeightsErrorCode, string> = {
+  [WeightsErrorCode.UnknownModel]: 'UNKNOWN_MODEL',
+  [WeightsErrorCode.FileChanged]: 'FILE_CHANGED',
+  [WeightsErrorCode.BadRange]: 'BAD_RANGE',
+  [WeightsErrorCode.Malformed]: 'MALFORMED',
+  [WeightsErrorCode.Busy]: 'BUSY',
+  [WeightsErrorCode.Internal]: 'INTERNAL'
+}
+
+/** Name of a weights wire code; unknown codes read as `INTERNAL`. */
+export function weightsErrorName (code: number): string {
+  return WEIGHTS_CODE_NAMES[code as WeightsErrorCode] ?? 'INTERNAL'
+}
+
+/**
+ * A holder refused or failed a weights request (protocols/weights.md ERROR). Thrown by weight sources
+ * to refuse (the handler sends it as ERROR) and raised by the client when the holder sent ERROR
+ * (`remote` = true). `code` is `WEIGHTS_<NAME>`, e.g. `WEIGHTS_FILE_CHANGED`.
+ */
+export class WeightsRequestError extends ExoError {
+  readonly code: string
+  constructor (readonly wireCode: WeightsErrorCode, message: string, readonly remote = false, options?: { cause?: unknown }) {
+    super(remote ? `remote holder: ${message}` : message, options)
+    this.code = `WEIGHTS_${weightsErrorName(wireCode)}`
+  }
+}
+
+/** A chunk received on the weights protocol does not match the manifest's SHA-256 (or its length). */
+export class ChunkVerificationError extends ExoError {
+  readonly code = 'WEIGHTS_BAD_CHUNK'
+  constructor (readonly chunkIndex: number, message: string) { super(message) }
+}

@@ -1,0 +1,75 @@
+import type { Stream } from '@libp2p/interface'
+import { ChunkVerificationError, ProtocolDecodeError, StreamEndedError, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
+import { FramedStream } from '../framed-stream.js'
+import { decodeWeightsFrame, encodeWeightsFrame } from './codec.js'
+import type { WeightsFrame, WeightsManifest } from './codec.js'
+import { MANIFEST_DEADLINE_MS, MAX_FRAME_BYTES } from './constants.js'
+import { chunkCount, chunkSpan, verifyChunk } from './manifest.js'
+import type { ChunkRun } from './manifest.js'
+
+/** Fetcher side of protocols/weights.md: one request per stream. */
+
+/** how long a fetcher waits for the next DATA frame of a range before it gives the holder up */
+const DATA_IDLE_TIMEOUT_MS = 30_000
+
+async function nextFrame (framed: FramedStream, signal: AbortSignal, timeoutMs: number): Promise<WeightsFrame | undefined> {
+  const raw = await framed.next({ signal, timeoutMs })
+  if (raw === undefined) return undefined
+  const f = decodeWeightsFrame(raw)
+  if (f.type === 'error') throw new WeightsRequestError(f.code, f.message, true)
+  return f
+}
+
+/** Asks for the manifest of `modelId` on a fresh stream; the stream is closed or reset afterwards. */
+export async function requestManifest (stream: Stream, modelId: string, options: { signal: AbortSignal, timeoutMs?: number }): Promise<WeightsManifest> {
+  const framed = new FramedStream(stream, MAX_FRAME_BYTES)
+  try {
+    await framed.send(encodeWeightsFrame({ type: 'manifest-request', modelId }), options.signal)
+    await framed.close(options.signal)
+    const f = await nextFrame(framed, options.signal, options.timeoutMs ?? MANIFEST_DEADLINE_MS)
+    if (f === undefined) throw new StreamEndedError('holder closed the stream without a manifest')
+    if (f.type !== 'manifest') throw new ProtocolDecodeError(`expected MANIFEST, got ${f.type}`)
+    return f.manifest
+  } catch (err) {
+    framed.abort(err as Error)
+    throw err
+  }
+}
+
+/**
+ * Fetches the chunks of `run` on a fresh stream and hands each to `onChunk` only once it is complete
+ * and matches the manifest's SHA-256 — in order, awaiting each (the holder waits meanwhile: yamux
+ * backpressure). A chunk that fails verification → `ChunkVerificationError` (the stream is reset);
+ * the chunks handed over before it stay valid. Pieces out of order → `ProtocolDecodeError`.
+ */
+export async function requestChunks (stream: Stream, modelId: string, manifest: WeightsManifest, run: ChunkRun,
+  onChunk: (index: number, bytes: Uint8Array) => Promise<void>, options: { signal: AbortSignal }): Promise<void> {
+  const framed = new FramedStream(stream, MAX_FRAME_BYTES)
+  try {
+    if (run.first + run.count > chunkCount(manifest)) throw new ProtocolDecodeError(`chunks [${run.first}, ${run.first + run.count}) are outside the manifest`)
+    await framed.send(encodeWeightsFrame({ type: 'range-request', modelId, sha256: manifest.sha256, firstChunk: run.first, chunkCount: run.count }), options.signal)
+    await framed.close(options.signal)
+    for (let c = run.first; c < run.first + run.count; c++) {
+      const { start, end } = chunkSpan(manifest, c)
+      const buf = new Uint8Array(end - start)
+      let filled = 0
+      while (filled < buf.byteLength) {
+        const f = await nextFrame(framed, options.signal, DATA_IDLE_TIMEOUT_MS)
+        if (f === undefined) throw new StreamEndedError(`holder closed the stream inside chunk ${c} (${filled} of ${buf.byteLength} bytes)`)
+        if (f.type !== 'data') throw new ProtocolDecodeError(`expected DATA, got ${f.type}`)
+        if (f.chunkIndex !== c || f.offset !== filled || filled + f.bytes.byteLength > buf.byteLength) {
+          throw new ProtocolDecodeError(`DATA for chunk ${f.chunkIndex} at ${f.offset} (+${f.bytes.byteLength}) where chunk ${c} at ${filled} was due`)
+        }
+        buf.set(f.bytes, filled)
+        filled += f.bytes.byteLength
+      }
+      if (!verifyChunk(manifest, c, buf)) throw new ChunkVerificationError(c, `chunk ${c} of ${modelId} does not match the manifest's sha256`)
+      await onChunk(c, buf)
+    }
+    const extra = await nextFrame(framed, options.signal, DATA_IDLE_TIMEOUT_MS)
+    if (extra !== undefined) throw new ProtocolDecodeError(`unexpected ${extra.type} frame after the last chunk`)
+  } catch (err) {
+    framed.abort(err as Error)
+    throw err
+  }
+}

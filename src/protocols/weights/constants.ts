@@ -1,0 +1,25 @@
+/** protocols/weights.md "Limits" */
+export const WEIGHTS_PROTOCOL = '/exo-p2p/weights/1.0.0'
+/** Hard limit of one frame (type + body); larger → stream reset. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024
+/** Chunk size every 1.0.0 node uses for its manifests. */
+export const CHUNK_BYTES = 4 * 1024 * 1024
+export const MIN_CHUNK_BYTES = 64 * 1024
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024
+/** manifest hashes of one frame: 131,000 × 32 B = 4,192,000 B */
+export const MAX_CHUNKS = 131_000
+/** bytes of one DATA frame's piece; every piece but a chunk's last has exactly this size */
+export const DATA_PIECE_BYTES = 1024 * 1024
+export const MAX_CHUNKS_PER_REQUEST = 16
+/** a holder answers BUSY beyond this many streams at once */
+export const MAX_SERVING_STREAMS = 8
+export const MAX_ERROR_MESSAGE_BYTES = 1024
+export const MAX_MODEL_ID_BYTES = 128
+/** the holder resets a stream whose request has not arrived by then */
+export const REQUEST_DEADLINE_MS = 10_000
+/** a fetcher waits this long for a MANIFEST (the holder may be hashing a large file) */
+export const MANIFEST_DEADLINE_MS = 600_000
+
+export enum WeightsFrameType { ManifestRequest = 1, Manifest = 2, RangeRequest = 3, Data = 4, Error = 5 }
+
+export enum Provenance { Hub = 1, Local = 2 }

@@ -1,0 +1,112 @@
+import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
+import { ProtocolDecodeError, WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
+import { createLogger } from '../../shared/log.js'
+import type { Logger } from '../../shared/log.js'
+import { FramedStream } from '../framed-stream.js'
+import { decodeWeightsFrame, encodeWeightsFrame } from './codec.js'
+import type { RangeRequestFrame, WeightsManifest } from './codec.js'
+import { DATA_PIECE_BYTES, MAX_CHUNKS_PER_REQUEST, MAX_FRAME_BYTES, MAX_SERVING_STREAMS, REQUEST_DEADLINE_MS } from './constants.js'
+import { bytesEqual, chunkCount, chunkSpan } from './manifest.js'
+
+/** What the weights handler serves: the node's model files. */
+export interface WeightsSource {
+  /** The manifest of model `modelId`; throws `WeightsRequestError` UNKNOWN_MODEL when not held. */
+  manifest (modelId: string, signal: AbortSignal): Promise<WeightsManifest>
+  /** `length` bytes at `offset` of the file of `manifest` (checked to be current by the handler). */
+  read (modelId: string, offset: number, length: number, signal: AbortSignal): Promise<Uint8Array>
+}
+
+export interface WeightsHandlerOptions {
+  /** streams served at once; more → BUSY. Default MAX_SERVING_STREAMS */
+  maxStreams?: number
+  requestDeadlineMs?: number
+  log?: Logger
+}
+
+/** Served requests, for metrics and tests. */
+export interface WeightsServeStats { manifests: number, ranges: number, bytes: number, busy: number }
+
+/**
+ * Holder side of protocols/weights.md: `libp2p.handle(WEIGHTS_PROTOCOL, handler)`. One request per
+ * stream: MANIFEST_REQUEST → MANIFEST, RANGE_REQUEST → DATA pieces; then it closes its write end.
+ * Refusals go out as ERROR; malformed input → ERROR MALFORMED and reset. Never throws.
+ */
+export function createWeightsHandler (source: WeightsSource, options: WeightsHandlerOptions = {}): StreamHandler & { stats: WeightsServeStats } {
+  const log = options.log ?? createLogger('protocols:weights')
+  const maxStreams = options.maxStreams ?? MAX_SERVING_STREAMS
+  const deadline = options.requestDeadlineMs ?? REQUEST_DEADLINE_MS
+  const stats: WeightsServeStats = { manifests: 0, ranges: 0, bytes: 0, busy: 0 }
+  let active = 0
+  const handler = async (stream: Stream, connection: Connection): Promise<void> => {
+    const framed = new FramedStream(stream, MAX_FRAME_BYTES)
+    const gone = new AbortController()
+    const onClose = (): void => { gone.abort(new WeightsRequestError(WeightsErrorCode.Internal, 'stream closed by the fetcher')) }
+    stream.addEventListener('close', onClose)
+    active++
+    try {
+      const raw = await framed.next({ signal: gone.signal, timeoutMs: deadline })
+      if (raw === undefined) throw new ProtocolDecodeError('stream closed before a request')
+      const f = decodeWeightsFrame(raw)
+      if (active > maxStreams) {
+        stats.busy++
+        throw new WeightsRequestError(WeightsErrorCode.Busy, `serving ${active - 1} weight streams already (limit ${maxStreams})`)
+      }
+      if (f.type === 'manifest-request') {
+        const manifest = await source.manifest(f.modelId, gone.signal)
+        await framed.send(encodeWeightsFrame({ type: 'manifest', manifest }), gone.signal)
+        stats.manifests++
+      } else if (f.type === 'range-request') {
+        await serveRange(framed, source, f, gone.signal, stats)
+        stats.ranges++
+      } else {
+        throw new ProtocolDecodeError(`a ${f.type} frame is not a request`)
+      }
+      await framed.close()
+    } catch (err) {
+      if (gone.signal.aborted || framed.isClosed) {
+        framed.abort(err as Error)
+      } else if (err instanceof WeightsRequestError) {
+        log.debug({ err: err.message, remotePeer: connection.remotePeer.toString() }, 'weights request refused')
+        await sendError(framed, err.wireCode, err.message)
+        await framed.close()
+      } else if (err instanceof ProtocolDecodeError) {
+        await sendError(framed, WeightsErrorCode.Malformed, err.message)
+        framed.abort(err)
+      } else {
+        log.warn({ err, remotePeer: connection.remotePeer.toString() }, 'weights request failed')
+        await sendError(framed, WeightsErrorCode.Internal, (err as Error).message ?? String(err))
+        framed.abort(err as Error)
+      }
+    } finally {
+      active--
+      stream.removeEventListener('close', onClose)
+    }
+  }
+  return Object.assign(handler, { stats })
+}
+
+async function serveRange (framed: FramedStream, source: WeightsSource, f: RangeRequestFrame, signal: AbortSignal, stats: WeightsServeStats): Promise<void> {
+  const m = await source.manifest(f.modelId, signal)
+  if (!bytesEqual(m.sha256, f.sha256)) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `model ${f.modelId}: this holder's file has another sha256 than the one requested`)
+  const n = chunkCount(m)
+  if (f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS_PER_REQUEST || f.firstChunk + f.chunkCount > n) {
+    throw new WeightsRequestError(WeightsErrorCode.BadRange, `chunks [${f.firstChunk}, ${f.firstChunk + f.chunkCount}) of a file of ${n} chunks (at most ${MAX_CHUNKS_PER_REQUEST} per request)`)
+  }
+  for (let c = f.firstChunk; c < f.firstChunk + f.chunkCount; c++) {
+    const { start, end } = chunkSpan(m, c)
+    for (let off = 0; start + off < end; off += DATA_PIECE_BYTES) {
+      const len = Math.min(DATA_PIECE_BYTES, end - start - off)
+      const bytes = await source.read(f.modelId, start + off, len, signal)
+      await framed.send(encodeWeightsFrame({ type: 'data', chunkIndex: c, offset: off, bytes }), signal)
+      stats.bytes += len
+    }
+  }
+}
+
+async function sendError (framed: FramedStream, code: WeightsErrorCode, message: string): Promise<void> {
+  try {
+    await framed.send(encodeWeightsFrame({ type: 'error', code, message }), AbortSignal.timeout(5000))
+  } catch {
+    // the fetcher is gone
+  }
+}
