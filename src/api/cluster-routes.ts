@@ -14,7 +14,7 @@ function serve (res: express.Response, produce: () => void): void {
 
 /**
  * GET /cluster/state (JSON of src/shared/cluster-state.ts) and GET /metrics (Prometheus text).
- * Read-only views of the mesh; they stay open even when an API key guards the inference routes.
+ * Read-only views of the mesh, guarded by the API key like every route (/metrics opens with `--metrics-public`).
  */
 export function mountClusterRoutes (app: express.Express, deps: HttpAppDeps): void {
   app.get('/cluster/state', (_req, res) => {

@@ -9,7 +9,9 @@ export interface HttpAppDeps {
   clusterState: () => ClusterStateJson
   /** Prometheus text for GET /metrics */
   metrics: () => string
-  /** when set, every API route requires it (bearer or x-api-key) */
+  /** when set, every route but the dashboard's static files requires it (bearer or x-api-key) */
   apiKey?: string
+  /** with apiKey: GET /metrics stays open (`--metrics-public`) */
+  metricsPublic?: boolean
   version: string
 }

@@ -4,6 +4,17 @@ import { InvalidRequestError } from '../shared/errors/api-errors.js'
 /** The three error-body families the API speaks. Responses API errors use the OpenAI shape. */
 export type Dialect = 'openai' | 'anthropic' | 'ollama'
 
+/**
+ * Which error shape a path speaks: Anthropic under /v1/messages, OpenAI elsewhere under /v1, Ollama under
+ * /api; 'node' (`{ error: { code, message } }`) for the node's own routes (/cluster/state, /metrics, …).
+ */
+export function dialectOf (path: string): Dialect | 'node' {
+  if (path.startsWith('/v1/messages')) return 'anthropic'
+  if (path.startsWith('/v1/') || path === '/v1') return 'openai'
+  if (path.startsWith('/api/') || path === '/api') return 'ollama'
+  return 'node'
+}
+
 /** Status for an error code raised anywhere in the node. Codes of other areas are matched by pattern. */
 export function statusForError (err: unknown): number {
   if (err instanceof ExoError) {

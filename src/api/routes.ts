@@ -1,6 +1,6 @@
 import express from 'express'
-import { InvalidRequestError, RouteNotFoundError, UnauthorizedError } from '../shared/errors/api-errors.js'
-import { hasApiKey } from './api-key.js'
+import { InvalidRequestError, RouteNotFoundError } from '../shared/errors/api-errors.js'
+import { dialectOf as pathDialect } from './http-errors.js'
 import { disconnectSignal, resolveModel, runGeneration, sendError } from './generation-runner.js'
 import * as openai from './dialects/openai.js'
 import * as completions from './dialects/openai-completions.js'
@@ -16,37 +16,36 @@ import type { HttpAppDeps } from './http-app-deps.js'
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
 /**
- * THE route table of the OpenAI, Anthropic and Ollama surfaces. Every route: API key check (when
- * `deps.apiKey` is set), JSON body (any content type, ≤ 4 MiB), then a thin dialect adapter over
+ * THE route table of the OpenAI, Anthropic and Ollama surfaces. Every route (behind the app's API key
+ * guard, src/api/api-key.ts): JSON body (any content type, ≤ 4 MiB), then a thin dialect adapter over
  * `deps.inference`. Errors always come back in the route's dialect shape.
  */
 export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
   const { inference } = deps
   const router = express.Router()
   const json = express.json({ limit: BODY_LIMIT_BYTES, type: () => true })
-  const guard = (dialect: Dialect): RequestHandler[] => [authenticate(dialect, deps.apiKey), json]
   const handle = (dialect: Dialect, fn: (req: Request, res: Response) => Promise<void>): RequestHandler =>
     (req, res) => { fn(req, res).catch((err: unknown) => { sendError(res, dialect, err) }) }
 
   // ---- OpenAI ---------------------------------------------------------------------------------
-  router.get('/v1/models', ...guard('openai'), handle('openai', async (_req, res) => {
+  router.get('/v1/models', json, handle('openai', async (_req, res) => {
     res.json(completions.modelList(await inference.listModels({ signal: disconnectSignal(res) })))
   }))
-  router.get('/v1/models/:id', ...guard('openai'), handle('openai', async (req, res) => {
+  router.get('/v1/models/:id', json, handle('openai', async (req, res) => {
     res.json(completions.modelJson(await resolveModel(inference, String(req.params.id), disconnectSignal(res))))
   }))
-  router.post('/v1/chat/completions', ...guard('openai'), handle('openai', async (req, res) => {
+  router.post('/v1/chat/completions', json, handle('openai', async (req, res) => {
     await runGeneration({ dialect: 'openai', framing: 'sse', parse: (b) => openai.toInferenceRequest(b), collect: openai.collectResponse, stream: openai.streamResponse }, inference, req, res)
   }))
-  router.post('/v1/completions', ...guard('openai'), handle('openai', async (req, res) => {
+  router.post('/v1/completions', json, handle('openai', async (req, res) => {
     await runGeneration({ dialect: 'openai', framing: 'sse', parse: (b) => completions.toInferenceRequest(b), collect: completions.collectResponse, stream: completions.streamResponse }, inference, req, res)
   }))
-  router.post('/v1/responses', ...guard('openai'), handle('openai', async (req, res) => {
+  router.post('/v1/responses', json, handle('openai', async (req, res) => {
     await runGeneration({ dialect: 'openai', framing: 'sse', parse: (b) => responses.toInferenceRequest(b), collect: responses.collectResponse, stream: responses.streamResponse }, inference, req, res)
   }))
 
   // ---- Anthropic ------------------------------------------------------------------------------
-  router.post('/v1/messages', ...guard('anthropic'), handle('anthropic', async (req, res) => {
+  router.post('/v1/messages', json, handle('anthropic', async (req, res) => {
     await runGeneration({
       dialect: 'anthropic',
       framing: 'sse',
@@ -58,7 +57,7 @@ export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
       }
     }, inference, req, res)
   }))
-  router.post('/v1/messages/count_tokens', ...guard('anthropic'), handle('anthropic', async (req, res) => {
+  router.post('/v1/messages/count_tokens', json, handle('anthropic', async (req, res) => {
     const request = anthropic.toCountTokensRequest(req.body)
     const signal = disconnectSignal(res)
     await resolveModel(inference, request.model, signal)
@@ -66,13 +65,13 @@ export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
   }))
 
   // ---- Ollama ---------------------------------------------------------------------------------
-  router.post('/api/chat', ...guard('ollama'), handle('ollama', async (req, res) => {
+  router.post('/api/chat', json, handle('ollama', async (req, res) => {
     await runGeneration({
       dialect: 'ollama', framing: 'ndjson', parse: (b) => ollama.toChatRequest(b), collect: ollama.collectResponse, stream: ollama.streamResponse,
       shortcut: (call) => call.loadOnly ? ollama.loadedResponse(call) : undefined
     }, inference, req, res)
   }))
-  router.post('/api/generate', ...guard('ollama'), handle('ollama', async (req, res) => {
+  router.post('/api/generate', json, handle('ollama', async (req, res) => {
     // the prompt form depends on the model (chat template or not): resolve the model first
     const name = typeof (req.body as { model?: unknown } | undefined)?.model === 'string' ? (req.body as { model: string }).model : undefined
     const signal = disconnectSignal(res)
@@ -82,19 +81,19 @@ export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
       shortcut: (call) => call.loadOnly ? ollama.loadedResponse(call) : undefined
     }, inference, req, res, async () => { if (model === undefined) throw new Error('unreachable: parse requires model'); return model })
   }))
-  router.get('/api/tags', ...guard('ollama'), handle('ollama', async (_req, res) => {
+  router.get('/api/tags', json, handle('ollama', async (_req, res) => {
     res.json(ollama.tagsResponse(await inference.listModels({ signal: disconnectSignal(res) }), false))
   }))
-  router.get('/api/ps', ...guard('ollama'), handle('ollama', async (_req, res) => {
+  router.get('/api/ps', json, handle('ollama', async (_req, res) => {
     res.json(ollama.tagsResponse(await inference.listModels({ signal: disconnectSignal(res) }), true))
   }))
-  router.post('/api/show', ...guard('ollama'), handle('ollama', async (req, res) => {
+  router.post('/api/show', json, handle('ollama', async (req, res) => {
     const b = parseBody(ollama.showBody, req.body)
     const name = b.model ?? b.name
     if (name === undefined) { sendError(res, 'ollama', new InvalidRequestError('model is required', 'model')); return }
     res.json(ollama.showResponse(await resolveModel(inference, ollama.ollamaModelName(name), disconnectSignal(res))))
   }))
-  router.get('/api/version', ...guard('ollama'), (_req, res) => { res.json({ version: deps.version }) })
+  router.get('/api/version', json, (_req, res) => { res.json({ version: deps.version }) })
 
   // known Ollama paths with the wrong method: 404 in the Ollama shape (other /api/* paths belong to other mounts)
   router.all(['/api/chat', '/api/generate', '/api/tags', '/api/show', '/api/ps', '/api/version'], (req, res) => {
@@ -116,16 +115,8 @@ function isApiPath (path: string): boolean {
   return path.startsWith('/v1/') || path.startsWith('/api/')
 }
 
-/** Which error shape a path speaks. */
+/** Which error shape an API path speaks. */
 export function dialectOf (path: string): Dialect {
-  if (path.startsWith('/v1/messages')) return 'anthropic'
-  if (path.startsWith('/api/')) return 'ollama'
-  return 'openai'
-}
-
-function authenticate (dialect: Dialect, apiKey: string | undefined): RequestHandler {
-  return (req, res, next) => {
-    if (apiKey === undefined || apiKey === '' || hasApiKey(req, apiKey)) { next(); return }
-    sendError(res, dialect, new UnauthorizedError(dialect === 'anthropic' ? 'invalid x-api-key' : 'invalid or missing API key (Authorization: Bearer <key>)'))
-  }
+  const d = pathDialect(path)
+  return d === 'node' ? 'openai' : d
 }

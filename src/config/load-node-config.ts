@@ -20,6 +20,7 @@ export const ENV_VARS = {
   EXO_P2P_MODELS: 'models',
   EXO_P2P_LOG_LEVEL: 'logLevel',
   EXO_P2P_API_KEY: 'apiKey',
+  EXO_P2P_METRICS_PUBLIC: 'metricsPublic',
   EXO_P2P_THREADS: 'threads',
   EXO_P2P_FLASH_ATTENTION: 'flashAttention'
 } as const
@@ -39,7 +40,7 @@ function fromEnv (env: NodeJS.ProcessEnv): RawConfig {
     const value = env[name]
     if (value === undefined || value === '') continue
     if (key === 'peers' || key === 'models') raw[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    else if (key === 'mdns' || key === 'flashAttention') {
+    else if (key === 'mdns' || key === 'flashAttention' || key === 'metricsPublic') {
       if (!/^(1|0|true|false|on|off)$/i.test(value)) throw new ConfigError(`${name}: expected true/false, got "${value}"`)
       raw[key] = /^(1|true|on)$/i.test(value)
     } else raw[key] = value
@@ -61,6 +62,7 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     models: flags.model !== undefined && flags.model.length > 0 ? flags.model : undefined,
     logLevel: flags.logLevel,
     apiKey: flags.apiKey,
+    metricsPublic: flags.metricsPublic,
     threads: flags.threads,
     flashAttention: flags.flashAttention
   }
@@ -114,6 +116,7 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     models: Object.freeze([...(pick('models', ...src) ?? [])]),
     logLevel: pick('logLevel', ...src) ?? 'info',
     apiKey: pick('apiKey', ...src),
+    metricsPublic: pick('metricsPublic', ...src) ?? false,
     threads: pick('threads', ...src) ?? 1,
     flashAttention: pick('flashAttention', ...src) ?? true,
     configFile

@@ -29,8 +29,10 @@ export interface NodeConfig {
   readonly models: readonly string[]
   /** pino level. Defaults to `info`. */
   readonly logLevel: string
-  /** When set, every API route requires it (Bearer or x-api-key). Defaults to none (open API). */
+  /** When set, every HTTP route but the dashboard's static files requires it (Bearer or x-api-key). Defaults to none (open API). */
   readonly apiKey: string | undefined
+  /** With apiKey: GET /metrics answers without it (scrapers on a trusted network). Defaults to off. */
+  readonly metricsPublic: boolean
   /** CPU threads per loaded shard. Defaults to 1 (node-llama-cpp-sized models collapse with more on small hosts). */
   readonly threads: number
   /** Flash attention in every forward pass; must be the same on every stage. Defaults to on (as llama.cpp's auto on CPU). */
@@ -54,6 +56,7 @@ export interface NodeConfigFlags {
   logLevel?: string
   config?: string
   apiKey?: string
+  metricsPublic?: boolean
   threads?: string | number
   flashAttention?: boolean
 }
@@ -74,6 +77,7 @@ export const rawConfigSchema = z.object({
   models: z.array(z.string().min(1)).max(256).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   apiKey: z.string().min(1).max(1024).optional(),
+  metricsPublic: z.boolean().optional(),
   threads: z.coerce.number().int().min(1).max(256).optional(),
   flashAttention: z.boolean().optional()
 }).strict()

@@ -128,6 +128,7 @@ export class ExoNode {
       metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
         inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.metrics, this.pipeline.gauges()) : ''),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+      metricsPublic: config.metricsPublic,
       version: this.options.version
     })
     this.server = await listen(app, config.host, config.httpPort)
