@@ -12,7 +12,7 @@
  * (pass flashAttention explicitly to node-llama-cpp: its default 'auto' turns it on for CPU) and the same
  * prompt chunking (prompts are evaluated in graphs of 512 tokens, node-llama-cpp's default batch).
  */
-export { loadShard } from './load-shard.js'
+export { loadShard, shardFileRanges } from './load-shard.js'
 export { readModelMetadata } from './model-description.js'
 export { SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES } from './supported.js'
 export type * from './types.js'

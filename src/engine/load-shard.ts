@@ -41,6 +41,17 @@ function planTensors (d: ModelDescription, range: LayerRange): Planned[] {
   return out
 }
 
+/**
+ * Where in the file the tensors of shard `range` lie (the same selection `loadShard` reads): one entry
+ * per tensor, `[offset, offset + bytes)`. The header's tensor table alone is read (a sparse copy whose
+ * tensor data is missing will do). A peer fetcher fetches exactly these bytes.
+ */
+export function shardFileRanges (modelPath: string, range: LayerRange): Array<{ name: string, offset: number, bytes: number }> {
+  const d = describeModel(modelPath)
+  validateShardOptions({ modelPath, range, threads: 1 }, d.hparams.nLayers)
+  return planTensors(d, range).map((p) => ({ name: p.info.name, offset: p.info.fileOffset, bytes: p.info.bytes }))
+}
+
 export function validateShardOptions (options: ShardOptions, nLayers: number): void {
   const { start, end } = options.range
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > nLayers || start >= end) throw new InvalidLayerRangeError(start, end, nLayers)

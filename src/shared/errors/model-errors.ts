@@ -9,3 +9,13 @@ export class UnknownModelError extends ExoError {
     this.known = known
   }
 }
+
+/** A partial copy of a model (peer fetch) cannot be written or completed. */
+export class PartialCopyError extends ExoError {
+  readonly code = 'MODEL_PARTIAL_COPY'
+}
+
+/** No peer that holds the model (with the file the fetch started from) is left to fetch from. */
+export class NoHolderError extends ExoError {
+  readonly code = 'MODEL_NO_HOLDER'
+}

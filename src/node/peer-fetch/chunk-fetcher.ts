@@ -1,0 +1,188 @@
+import type { Stream } from '@libp2p/interface'
+import { AbortedError } from '../../shared/errors/exo-error.js'
+import { NoHolderError } from '../../shared/errors/model-errors.js'
+import { ChunkVerificationError, ProtocolDecodeError, WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
+import type { Logger } from '../../shared/log.js'
+import { MAX_CHUNKS_PER_REQUEST, chunkRuns, chunkSpan, manifestsEqual, requestChunks, requestManifest } from '../../protocols/weights/index.js'
+import type { WeightsManifest } from '../../protocols/weights/index.js'
+import type { PartialCopy } from './partial-copy.js'
+
+export interface ChunkFetcherInit {
+  modelId: string
+  copy: PartialCopy
+  /** peers that announce the whole file now (the view), this node excluded */
+  holders: () => string[]
+  /** opens a `/exo-p2p/weights/1.0.0` stream to a peer */
+  dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
+  log: Logger
+  /** streams in flight per holder. Default 2 */
+  streamsPerHolder?: number
+  /** cap on the fetch rate, bytes/s (undefined: none) */
+  maxBytesPerSec?: number
+  /** give up when no usable holder was seen for this long. Default 60 s */
+  noHolderTimeoutMs?: number
+}
+
+interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string }
+interface Waiter { chunks: number[], resolve: () => void, reject: (e: Error) => void }
+
+const RETRY_MS = 1000
+
+/**
+ * Fetches chunks of one file from every holder at once (protocols/weights.md "Fetcher behaviour"):
+ * `ensure(chunks)` resolves once they are all verified and written to the partial copy. A holder is
+ * used after its manifest matched ours; one that sends a bad chunk, malformed frames, another file or
+ * no such model is dropped for good; one that fails otherwise (gone, BUSY) is retried after 1 s.
+ */
+export class ChunkFetcher {
+  private readonly holderState = new Map<string, HolderState>()
+  private readonly queued = new Set<number>()
+  private readonly inflight = new Set<number>()
+  private readonly waiters = new Set<Waiter>()
+  private readonly controller = new AbortController()
+  private timer: NodeJS.Timeout | undefined
+  private lastUsable = performance.now()
+  private readonly startedAt = performance.now()
+  private bytesThisRun = 0
+  /** bytes fetched from each holder (tests, logs) */
+  readonly bytesFrom = new Map<string, number>()
+
+  constructor (private readonly init: ChunkFetcherInit) {}
+
+  private get manifest (): WeightsManifest { return this.init.copy.manifest }
+
+  /** Resolves when every chunk in `chunks` is verified in the copy. */
+  async ensure (chunks: readonly number[], signal?: AbortSignal): Promise<void> {
+    const missing = chunks.filter((c) => !this.init.copy.has(c))
+    if (missing.length === 0) return
+    for (const c of missing) if (!this.inflight.has(c)) this.queued.add(c)
+    await new Promise<void>((resolve, reject) => {
+      const w: Waiter = { chunks: missing, resolve, reject }
+      this.waiters.add(w)
+      signal?.addEventListener('abort', () => { this.waiters.delete(w); reject(new AbortedError('fetch aborted', { cause: signal.reason })) }, { once: true })
+      this.lastUsable = performance.now()
+      this.pump()
+    })
+  }
+
+  /** Holders and why some were dropped (for logs and /cluster/state). */
+  holders (): Array<{ peerId: string, status: string, reason?: string }> {
+    return [...this.holderState].map(([peerId, s]) => ({ peerId, status: s.status, ...(s.reason !== undefined ? { reason: s.reason } : {}) }))
+  }
+
+  stop (): void {
+    this.controller.abort(new AbortedError('fetcher stopped'))
+    clearTimeout(this.timer)
+    for (const w of this.waiters) w.reject(new AbortedError('fetcher stopped'))
+    this.waiters.clear()
+  }
+
+  private settle (): void {
+    for (const w of [...this.waiters]) {
+      if (w.chunks.every((c) => this.init.copy.has(c))) { this.waiters.delete(w); w.resolve() }
+    }
+  }
+
+  private drop (peerId: string, reason: string): void {
+    const s = this.holderState.get(peerId)
+    if (s === undefined || s.status === 'dropped') return
+    s.status = 'dropped'
+    s.reason = reason
+    this.init.log.warn({ model: this.init.modelId, peer: peerId, reason }, 'weights holder dropped for this fetch')
+  }
+
+  /** Starts requests on every holder with a free slot; re-arms itself while chunks are wanted. */
+  private pump (): void {
+    if (this.controller.signal.aborted) return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.waiters.size === 0) return
+    const now = performance.now()
+    const live = new Set(this.init.holders())
+    let usable = 0
+    for (const id of live) {
+      let s = this.holderState.get(id)
+      if (s === undefined) { s = { status: 'unknown', inflight: 0, retryAt: 0 }; this.holderState.set(id, s) }
+      if (s.status === 'dropped') continue
+      usable++
+      if (s.retryAt > now) continue
+      if (s.status === 'unknown') { this.check(id, s); continue }
+      if (s.status !== 'ok') continue
+      while (s.inflight < (this.init.streamsPerHolder ?? 2) && this.queued.size > 0) this.start(id, s)
+    }
+    if (usable > 0) this.lastUsable = now
+    else if (now - this.lastUsable > (this.init.noHolderTimeoutMs ?? 60_000)) {
+      const err = new NoHolderError(`no peer holding ${this.init.modelId} (with sha256 of the fetch) for ${Math.round((now - this.lastUsable) / 1000)} s; dropped: ${this.holders().filter((h) => h.status === 'dropped').map((h) => `${h.peerId.slice(-8)} (${h.reason ?? ''})`).join(', ') || 'none'}`)
+      for (const w of this.waiters) w.reject(err)
+      this.waiters.clear()
+      return
+    }
+    this.timer = setTimeout(() => { this.pump() }, 250)
+    this.timer.unref()
+  }
+
+  /** Asks a new holder for its manifest; usable only when it describes our file. */
+  private check (peerId: string, s: HolderState): void {
+    s.status = 'checking'
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(600_000)])
+    void (async () => {
+      const m = await requestManifest(await this.init.dial(peerId, signal), this.init.modelId, { signal })
+      if (!manifestsEqual({ ...m, provenance: this.manifest.provenance }, this.manifest)) { this.drop(peerId, 'its file differs from the one being fetched'); return }
+      s.status = 'ok'
+    })().catch((err: Error) => {
+      if (s.status === 'checking') { s.status = 'unknown'; s.retryAt = performance.now() + RETRY_MS }
+      if (err instanceof WeightsRequestError && err.wireCode === WeightsErrorCode.UnknownModel) this.drop(peerId, err.message)
+    }).finally(() => { this.pump() })
+  }
+
+  private takeRun (): number[] {
+    const sorted = [...this.queued].sort((a, b) => a - b)
+    // spread a short fetch over the holders: runs of at most a quarter of what is left (≥ 1 chunk)
+    const maxRun = Math.max(1, Math.min(MAX_CHUNKS_PER_REQUEST, Math.ceil(sorted.length / 4)))
+    const run = chunkRuns(sorted, maxRun)[0]!
+    const chunks: number[] = []
+    for (let c = run.first; c < run.first + run.count; c++) { chunks.push(c); this.queued.delete(c); this.inflight.add(c) }
+    return chunks
+  }
+
+  private start (peerId: string, s: HolderState): void {
+    const chunks = this.takeRun()
+    s.inflight++
+    const signal = this.controller.signal
+    void (async () => {
+      const stream = await this.init.dial(peerId, signal)
+      await requestChunks(stream, this.init.modelId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, bytes) => {
+        await this.init.copy.write(i, bytes)
+        this.inflight.delete(i)
+        this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + bytes.byteLength)
+        this.settle()
+        await this.throttle(bytes.byteLength, signal)
+      }, { signal })
+    })().catch((err: Error) => {
+      if (err instanceof ChunkVerificationError || err instanceof ProtocolDecodeError) this.drop(peerId, err.message)
+      else if (err instanceof WeightsRequestError && (err.wireCode === WeightsErrorCode.FileChanged || err.wireCode === WeightsErrorCode.UnknownModel || err.wireCode === WeightsErrorCode.Malformed)) this.drop(peerId, err.message)
+      else { s.retryAt = performance.now() + RETRY_MS; this.init.log.debug({ peer: peerId, err: err.message }, 'weights request failed; retrying') }
+    }).finally(() => {
+      s.inflight--
+      for (const c of chunks) if (this.inflight.delete(c) && !this.init.copy.has(c)) this.queued.add(c)
+      this.pump()
+    })
+  }
+
+  /** Sleeps so the fetch stays under `maxBytesPerSec` (the holder waits meanwhile: yamux backpressure). */
+  private async throttle (bytes: number, signal: AbortSignal): Promise<void> {
+    const cap = this.init.maxBytesPerSec
+    if (cap === undefined || cap <= 0) return
+    this.bytesThisRun += bytes
+    const due = this.startedAt + (this.bytesThisRun / cap) * 1000
+    const wait = due - performance.now()
+    if (wait > 0) await new Promise<void>((resolve) => { const t = setTimeout(resolve, wait); signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true }) })
+  }
+
+  /** Bytes of `chunks` not verified yet. */
+  missingBytes (chunks: readonly number[]): number {
+    let n = 0
+    for (const c of chunks) if (!this.init.copy.has(c)) { const { start, end } = chunkSpan(this.manifest, c); n += end - start }
+    return n
+  }
+}

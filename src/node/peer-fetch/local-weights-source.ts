@@ -1,0 +1,54 @@
+import { open } from 'node:fs/promises'
+import { WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
+import type { WeightsManifest, WeightsSource } from '../../protocols/weights/index.js'
+import type { ModelEntry } from '../model-registry.js'
+import { ManifestCache } from './manifest-builder.js'
+
+export interface LocalWeightsSourceInit {
+  /** the models this node holds whole (the registry: `--model` paths and `<data dir>/models/*.gguf`) */
+  list: () => Promise<ModelEntry[]>
+  /** the Hub's sha256 of a model, when the node pulled it (provenance HUB) */
+  hubSha256?: (modelId: string) => string | undefined
+  /**
+   * TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): flip the first byte of every piece served, so the
+   * fetcher's verification can be exercised against a real node process.
+   */
+  tamper?: boolean
+}
+
+/** The weights protocol's view of this node's model files (protocols/weights.md, holder side). */
+export class LocalWeightsSource implements WeightsSource {
+  private readonly manifests = new ManifestCache()
+
+  constructor (private readonly init: LocalWeightsSourceInit) {}
+
+  private async entry (modelId: string): Promise<ModelEntry> {
+    const hit = (await this.init.list()).find((m) => m.id === modelId)
+    if (hit === undefined) throw new WeightsRequestError(WeightsErrorCode.UnknownModel, `this node holds no model ${modelId}`)
+    return hit
+  }
+
+  async manifest (modelId: string, signal: AbortSignal): Promise<WeightsManifest> {
+    const e = await this.entry(modelId)
+    const hub = this.init.hubSha256?.(modelId)
+    return await this.manifests.get(e.path, { signal, ...(hub !== undefined ? { hubSha256: hub } : {}) })
+  }
+
+  async read (modelId: string, offset: number, length: number): Promise<Uint8Array> {
+    const e = await this.entry(modelId)
+    const fh = await open(e.path, 'r')
+    try {
+      const buf = Buffer.allocUnsafe(length)
+      let got = 0
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
+        if (bytesRead === 0) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `${modelId}: file ends at ${offset + got}, before ${offset + length}`)
+        got += bytesRead
+      }
+      if (this.init.tamper === true) buf[0]! ^= 0xff
+      return buf
+    } finally {
+      await fh.close()
+    }
+  }
+}

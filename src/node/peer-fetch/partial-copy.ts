@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Provenance, chunkCount, chunkSpan, manifestsEqual } from '../../protocols/weights/index.js'
+import type { WeightsManifest } from '../../protocols/weights/index.js'
+import { PartialCopyError } from '../../shared/errors/model-errors.js'
+
+/** The state file next to a sparse partial copy (protocols/weights.md "Where it writes"). */
+interface StateJson {
+  v: 1
+  modelId: string
+  manifest: { fileBytes: number, headerBytes: number, chunkBytes: number, sha256: string, provenance: number, chunkSha256: string }
+  /** bitmap of verified chunks, base64 (bit i of byte i >> 3) */
+  verified: string
+}
+
+function manifestToJson (m: WeightsManifest): StateJson['manifest'] {
+  return { fileBytes: m.fileBytes, headerBytes: m.headerBytes, chunkBytes: m.chunkBytes, sha256: Buffer.from(m.sha256).toString('hex'), provenance: m.provenance, chunkSha256: Buffer.from(m.chunkSha256).toString('base64') }
+}
+
+function manifestFromJson (j: StateJson['manifest']): WeightsManifest {
+  return { fileBytes: j.fileBytes, headerBytes: j.headerBytes, chunkBytes: j.chunkBytes, sha256: new Uint8Array(Buffer.from(j.sha256, 'hex')), provenance: j.provenance as Provenance, chunkSha256: new Uint8Array(Buffer.from(j.chunkSha256, 'base64')) }
+}
+
+/** Paths of the partial copy of `modelId` under `dir` (`<data dir>/models/.partial`). */
+export function partialPaths (dir: string, modelId: string): { data: string, state: string } {
+  const data = join(dir, `${modelId}.gguf`)
+  return { data, state: `${data}.fetch.json` }
+}
+
+/**
+ * A sparse file of the model's full size holding only verified chunks, and its state file (the
+ * manifest and which chunks are verified). A chunk is written, then the state rewritten (write +
+ * rename), so a process killed at any point resumes with what it had; a chunk written but not yet
+ * recorded is fetched again. Writes are serialised.
+ */
+export class PartialCopy {
+  private chain: Promise<void> = Promise.resolve()
+  private verifiedCount = 0
+  private verifiedBytesTotal = 0
+
+  private constructor (readonly modelId: string, readonly manifest: WeightsManifest, readonly path: string,
+    private readonly statePath: string, private readonly fh: FileHandle, private readonly bits: Uint8Array) {
+    for (let i = 0; i < chunkCount(manifest); i++) if (this.has(i)) { this.verifiedCount++; this.verifiedBytesTotal += chunkSpan(manifest, i).end - chunkSpan(manifest, i).start }
+  }
+
+  /** The manifest a previous run recorded for `modelId`, if any (to resume). */
+  static async recordedManifest (dir: string, modelId: string): Promise<WeightsManifest | undefined> {
+    const state = await readState(partialPaths(dir, modelId).state)
+    return state === undefined ? undefined : manifestFromJson(state.manifest)
+  }
+
+  /** Opens (resuming when the recorded manifest describes the same file) or creates the copy. */
+  static async open (dir: string, modelId: string, manifest: WeightsManifest): Promise<PartialCopy> {
+    const { data, state } = partialPaths(dir, modelId)
+    await mkdir(dirname(data), { recursive: true })
+    const recorded = await readState(state)
+    const n = chunkCount(manifest)
+    let bits = new Uint8Array(Math.ceil(n / 8))
+    const same = recorded !== undefined && manifestsEqual({ ...manifestFromJson(recorded.manifest), provenance: manifest.provenance }, manifest)
+    if (same) bits = new Uint8Array(Buffer.from(recorded.verified, 'base64')).slice(0, bits.byteLength)
+    if (!same) await rm(state, { force: true })
+    const fh = await open(data, same ? 'r+' : 'w+').catch(async () => await open(data, 'w+'))
+    if ((await fh.stat()).size !== manifest.fileBytes) await fh.truncate(manifest.fileBytes)
+    const copy = new PartialCopy(modelId, manifest, data, state, fh, bits.byteLength === Math.ceil(n / 8) ? bits : new Uint8Array(Math.ceil(n / 8)))
+    await copy.persist()
+    return copy
+  }
+
+  has (i: number): boolean { return ((this.bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0 }
+  get verifiedChunks (): number { return this.verifiedCount }
+  get verifiedBytes (): number { return this.verifiedBytesTotal }
+  get complete (): boolean { return this.verifiedCount === chunkCount(this.manifest) }
+
+  /** Writes verified chunk `i` (the caller verified it) and records it. */
+  async write (i: number, bytes: Uint8Array): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (this.has(i)) return
+      const { start, end } = chunkSpan(this.manifest, i)
+      if (bytes.byteLength !== end - start) throw new PartialCopyError(`chunk ${i} of ${this.modelId} has ${bytes.byteLength} bytes, not ${end - start}`)
+      let done = 0
+      while (done < bytes.byteLength) done += (await this.fh.write(bytes, done, bytes.byteLength - done, start + done)).bytesWritten
+      this.bits[i >> 3]! |= 1 << (i & 7)
+      this.verifiedCount++
+      this.verifiedBytesTotal += bytes.byteLength
+      await this.persist()
+    })
+    this.chain = run.catch(() => {})
+    await run
+  }
+
+  private async persist (): Promise<void> {
+    const json: StateJson = { v: 1, modelId: this.modelId, manifest: manifestToJson(this.manifest), verified: Buffer.from(this.bits).toString('base64') }
+    const tmp = `${this.statePath}.tmp`
+    await writeFile(tmp, JSON.stringify(json))
+    await rename(tmp, this.statePath)
+  }
+
+  /**
+   * Every chunk verified: checks the whole-file SHA-256 and moves the file to `dest` (the node then
+   * holds the model). Throws `PartialCopyError` when incomplete or the hash differs.
+   */
+  async finalize (dest: string): Promise<void> {
+    await this.chain
+    if (!this.complete) throw new PartialCopyError(`${this.modelId}: ${this.verifiedCount} of ${chunkCount(this.manifest)} chunks verified`)
+    const h = createHash('sha256')
+    const buf = Buffer.allocUnsafe(this.manifest.chunkBytes)
+    for (let i = 0; i < chunkCount(this.manifest); i++) {
+      const { start, end } = chunkSpan(this.manifest, i)
+      const { bytesRead } = await this.fh.read(buf, 0, end - start, start)
+      h.update(buf.subarray(0, bytesRead))
+    }
+    if (h.digest('hex') !== Buffer.from(this.manifest.sha256).toString('hex')) throw new PartialCopyError(`${this.modelId}: every chunk verified but the whole file's sha256 differs from the manifest's`)
+    await this.fh.close()
+    await mkdir(dirname(dest), { recursive: true })
+    await rename(this.path, dest)
+    await rm(this.statePath, { force: true })
+  }
+
+  async close (): Promise<void> {
+    await this.chain
+    await this.fh.close().catch(() => {})
+  }
+}
+
+async function readState (path: string): Promise<StateJson | undefined> {
+  try {
+    const j = JSON.parse(await readFile(path, 'utf8')) as StateJson
+    return j.v === 1 && typeof j.verified === 'string' && typeof j.manifest?.sha256 === 'string' ? j : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import type { Libp2p } from '@libp2p/interface'
+import { createWeightsHandler, requestChunks, requestManifest, WEIGHTS_PROTOCOL } from '../../src/protocols/weights/index.js'
+import { shardFileRanges } from '../../src/engine/index.js'
+import { readModelMetadata } from '../../src/engine/model-description.js'
+import { LocalWeightsSource } from '../../src/node/peer-fetch/local-weights-source.js'
+import { PeerModelFetch } from '../../src/node/peer-fetch/peer-model-fetch.js'
+import { modelIdOfPath } from '../../src/node/model-registry.js'
+import { ChunkVerificationError, WeightsRequestError } from '../../src/shared/errors/protocol-errors.js'
+import { createLogger } from '../../src/shared/log.js'
+import { generatedModel } from '../model/helpers/generated-models.js'
+import { startNode } from '../helpers/libp2p-pair.js'
+
+/** ~2.2 MB per layer in Q8_0: a stage spans chunks of its own */
+const modelPath = generatedModel('q8_0', { layers: 6, embd: 512, heads: 8, kvHeads: 8, ff: 1408, seed: 31 })
+const modelId = modelIdOfPath(modelPath)
+const file = readFileSync(modelPath)
+const entry = { id: modelId, path: modelPath, sizeBytes: file.byteLength }
+
+let honest: Libp2p, tamperer: Libp2p, fetcher: Libp2p
+const honestHandler = createWeightsHandler(new LocalWeightsSource({ list: async () => [entry] }))
+const tamperHandler = createWeightsHandler(new LocalWeightsSource({ list: async () => [entry], tamper: true }))
+
+before(async () => {
+  [honest, tamperer, fetcher] = await Promise.all([startNode(), startNode(), startNode()])
+  await honest.handle(WEIGHTS_PROTOCOL, honestHandler)
+  await tamperer.handle(WEIGHTS_PROTOCOL, tamperHandler)
+  for (const h of [honest, tamperer]) await fetcher.dial(h.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(5000) })
+})
+after(async () => { await Promise.all([honest, tamperer, fetcher].map(async (n) => { await n.stop() })) })
+
+const dial = async (peerId: string, signal: AbortSignal): Promise<import('@libp2p/interface').Stream> => {
+  const target = [honest, tamperer].find((n) => n.peerId.toString() === peerId)!
+  return await fetcher.dialProtocol(target.peerId, WEIGHTS_PROTOCOL, { signal })
+}
+
+/** Bytes allocated on disk (st_blocks × 512), as `stat` reports them. */
+function allocatedBytes (path: string): number {
+  return Number(execFileSync('stat', ['-c', '%b %B', path]).toString().trim().split(' ').reduce((a, b) => String(Number(a) * Number(b))))
+}
+
+test('manifest over a libp2p stream: size, header size, hashes; a tampering holder still sends the true manifest', async () => {
+  const signal = AbortSignal.timeout(20_000)
+  const m = await requestManifest(await dial(honest.peerId.toString(), signal), modelId, { signal })
+  assert.equal(m.fileBytes, file.byteLength)
+  assert.equal(m.chunkBytes, 4 << 20)
+  assert.ok(m.headerBytes > 0 && m.headerBytes < 4 << 20, `header ${m.headerBytes}`)
+  const t = await requestManifest(await dial(tamperer.peerId.toString(), signal), modelId, { signal })
+  assert.deepEqual(t, m)
+  await assert.rejects(requestManifest(await dial(honest.peerId.toString(), signal), 'nope', { signal }), (e: Error) => e instanceof WeightsRequestError && e.code === 'WEIGHTS_UNKNOWN_MODEL')
+})
+
+test('range: verified chunks arrive; tampered bytes are rejected with ChunkVerificationError', async () => {
+  const signal = AbortSignal.timeout(20_000)
+  const m = await requestManifest(await dial(honest.peerId.toString(), signal), modelId, { signal })
+  const got: number[] = []
+  await requestChunks(await dial(honest.peerId.toString(), signal), modelId, m, { first: 1, count: 2 }, async (i, bytes) => {
+    got.push(i)
+    assert.deepEqual(Buffer.from(bytes), file.subarray(i * m.chunkBytes, (i + 1) * m.chunkBytes))
+  }, { signal })
+  assert.deepEqual(got, [1, 2])
+  await assert.rejects(requestChunks(await dial(tamperer.peerId.toString(), signal), modelId, m, { first: 0, count: 1 }, async () => { assert.fail('a tampered chunk was handed over') }, { signal }), ChunkVerificationError)
+  await assert.rejects(requestChunks(await dial(honest.peerId.toString(), signal), modelId, { ...m, sha256: new Uint8Array(32) }, { first: 0, count: 1 }, async () => {}, { signal }), (e: Error) => e instanceof WeightsRequestError && e.code === 'WEIGHTS_FILE_CHANGED')
+})
+
+test('peer fetch of a middle stage from two holders, one tampering: only header + the stage\'s chunks, all from the honest one, resumable', async () => {
+  const dir = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-fetch-'))
+  const holders = (): string[] => [tamperer.peerId.toString(), honest.peerId.toString()]
+  const fetch = new PeerModelFetch({ modelId, dir, holders, dial, log: createLogger('test:fetch') })
+  const signal = AbortSignal.timeout(40_000)
+  const path = await fetch.prepareHeader(signal)
+  const meta = readModelMetadata(path) // the header alone is enough for the metadata
+  assert.equal(meta.nLayers, 6)
+  const range = { start: 2, end: 4 }
+  await fetch.ensureRange(range, signal)
+  const fetcher1 = fetch.chunkFetcher!
+  assert.equal(fetcher1.holders().find((h) => h.peerId === tamperer.peerId.toString())?.status, 'dropped')
+  assert.equal(fetcher1.bytesFrom.get(tamperer.peerId.toString()) ?? 0, 0)
+  const copy = readFileSync(path)
+  assert.equal(copy.byteLength, file.byteLength)
+  for (const r of shardFileRanges(modelPath, range)) assert.ok(copy.subarray(r.offset, r.offset + r.bytes).equals(file.subarray(r.offset, r.offset + r.bytes)), `tensor ${r.name} differs`)
+  const m = fetch.manifest!
+  assert.ok(copy.subarray(0, m.headerBytes).equals(file.subarray(0, m.headerBytes)))
+  const chunks = new Set([...fetch.chunksFor(range), 0])
+  const allocated = allocatedBytes(path)
+  assert.ok(allocated <= chunks.size * m.chunkBytes + 65536, `allocated ${allocated} > ${chunks.size} chunks`)
+  assert.ok(allocated < statSync(path).size * 0.7, `allocated ${allocated} of ${statSync(path).size}`)
+  assert.deepEqual(fetch.progress(6)?.layers, [[2, 4]])
+  fetch.stop()
+  // a second run resumes: nothing more is fetched for the same range
+  const again = new PeerModelFetch({ modelId, dir, holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch') })
+  const before = honestHandler.stats.bytes
+  await again.prepareHeader(signal)
+  await again.ensureRange(range, signal)
+  assert.equal(honestHandler.stats.bytes - before, 0)
+  again.stop()
+})
