@@ -1,7 +1,7 @@
 /**
  * Import rules of ../shared/DESIGN.md ("Layout"), enforced by `npm run lint`.
  *   shared: leaf · config, planner, engine: shared only · mesh, protocols: shared (+ libp2p)
- *   models: shared, protocols · node: everything · api: shared + node · cli: config, node, api, shared
+ *   models: shared, protocols · node: everything · api: shared + node · cli: config, node, api, models, shared
  * Native code (koffi, node-llama-cpp) only inside src/engine.
  */
 const layer = (from, allowed) => ({
@@ -22,7 +22,7 @@ module.exports = {
     layer('protocols', ['shared']),
     layer('models', ['shared', 'protocols']),
     layer('api', ['shared', 'node']),
-    layer('cli', ['config', 'node', 'api', 'shared']),
+    layer('cli', ['config', 'node', 'api', 'models', 'shared']),
     {
       name: 'native-only-in-engine',
       comment: 'koffi and node-llama-cpp are touched only by src/engine',
