@@ -44,7 +44,7 @@ export class ForwardGraph implements GraphKey {
     this.nEmbdKv = hp.headDim * hp.nHeadKv
     this.kvCells = kv.cells
     const nOwned = shard.range.end - shard.range.start
-    this.g = new GraphBuilder(Math.max(2048, 64 * nOwned + 256))
+    this.g = new GraphBuilder(Math.max(2048, (arch.nodesPerLayer?.(hp) ?? 64) * nOwned + 256))
     const g = this.g
     try {
       this.inp = this.kind === 'tokens' ? g.input(GGML_TYPE.I32, [n], 'inp_tokens') : g.input(GGML_TYPE.F32, [hp.nEmbd, n], 'inp_embd')

@@ -23,4 +23,6 @@ export interface HParams {
   valueDim: number
   /** expert_count (0 = dense) */
   nExpert: number
+  /** expert_used_count: experts routed per token (0 = dense); sizes the mul_mat_id buffer-type trial */
+  nExpertUsed: number
 }

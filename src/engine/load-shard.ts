@@ -84,7 +84,7 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       let buft = decided.get(key)
       if (buft === undefined) {
         const probe = newTensor(probeCtx, p.info.type, p.info.ne)
-        buft = bufts.find((b) => weightBufferTypeSupported(probe, p.op, b.buft))?.buft ?? bufts[bufts.length - 1]!.buft
+        buft = bufts.find((b) => weightBufferTypeSupported(probe, p.op, b.buft, d.hparams.nExpertUsed))?.buft ?? bufts[bufts.length - 1]!.buft
         decided.set(key, buft)
       }
       let grp = groups.get(buft)

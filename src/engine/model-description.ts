@@ -40,6 +40,7 @@ export function describeModel (path: string): ModelDescription {
   const valueDim = m.posInt('attention.value_length', headDim)
   const nRot = m.nonNegInt('rope.dimension_count', headDim)
   const nExpert = m.nonNegInt('expert_count', 0)
+  const nExpertUsed = m.nonNegInt('expert_used_count', 0)
   const scalingType = m.str('rope.scaling.type') ?? 'none'
   let ropeFreqScale = 1
   if (scalingType === 'linear') {
@@ -61,7 +62,7 @@ export function describeModel (path: string): ModelDescription {
     rmsEps: m.float('attention.layer_norm_rms_epsilon', 0),
     nRot, ropeFreqBase: m.float('rope.freq_base', 10000), ropeFreqScale, nCtxOrig,
     attentionScale: m.float('attention.scale', 0),
-    tiedOutput, ropeScalingType: scalingType, valueDim, nExpert
+    tiedOutput, ropeScalingType: scalingType, valueDim, nExpert, nExpertUsed
   }
   const hparams = (arch.hparams ?? denseDecoderHParams)(m, base)
   const { nLayers: L } = hparams

@@ -58,4 +58,6 @@ export interface ArchSpec {
   buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor
   /** (nEmbd, nOut) f32 → (nVocab, nOut) f32 logits */
   buildOutput: (c: LayerContext, cur: Tensor) => Tensor
+  /** upper bound on the ggml tensors / graph nodes one layer creates (default 64; MoE layers need more) */
+  nodesPerLayer?: (hp: HParams) => number
 }

@@ -5,7 +5,16 @@ import { decoderTensors } from './decoder-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext } from './arch-spec.js'
 
-export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, ropeMode: number, kqScale: number): Tensor {
+/** The FFN of layer il: (nEmbd, nTokens) f32 after ffn_norm → (nEmbd, nTokens) f32, before the residual add. */
+export type LayerFfn = (c: LayerContext, il: number, x: Tensor) => Tensor
+
+/** build_ffn(LLM_FFN_SILU, LLM_FFN_PAR) with ffn_up / ffn_gate / ffn_down. */
+export const denseFfn: LayerFfn = (c, il, x) => {
+  const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
+  return swigluFfn(c, x, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+}
+
+export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, ropeMode: number, kqScale: number, ffn: LayerFfn = denseFfn): Tensor {
   const { g, hp, nTokens } = c
   const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
   const opt = (s: string): Tensor | undefined => c.w(`blk.${il}.${s}`)
@@ -43,7 +52,7 @@ export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, rope
   }
   const ffnInp = g.add(cur, inpSA)
   cur = rmsNorm(c, ffnInp, w('ffn_norm.weight'))
-  cur = swigluFfn(c, cur, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+  cur = ffn(c, il, cur)
   return g.add(cur, ffnInp)
 }
 

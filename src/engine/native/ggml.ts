@@ -113,19 +113,30 @@ export function cpuBufferTypes (): Array<{ name: string, buft: Ptr }> {
   return out
 }
 
-export type WeightOp = 'mul_mat' | 'get_rows' | 'mul' | 'add'
+/** The op a weight feeds (llama.cpp's llm_tensor_info op; a `bias` of a mul_mat_id weight is add_id). */
+export type WeightOp = 'mul_mat' | 'get_rows' | 'mul' | 'add' | 'mul_mat_id' | 'add_id' | 'scale'
 
 /**
- * llama.cpp's weight_buft_supported(): build the op the weight is used in (with 512 rows of input),
+ * llama.cpp's weight_buft_supported(): build the op the weight is used in (with 512 rows of input; for
+ * mul_mat_id / add_id, `nExpertUsed` ids per row),
  * give the weight a dummy buffer of the candidate type, ask the device. `w` must have no buffer yet.
  */
-export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr): boolean {
+export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr, nExpertUsed = 0): boolean {
   const l = ggml()
   const ctx = newContext(8)
   try {
     const ne = tensorNe(w)
     let opTensor: Ptr
-    if (op === 'mul_mat') {
+    if (op === 'mul_mat_id' || op === 'add_id') {
+      // n_expert_used_max() ids per token, 512 tokens
+      if (!(nExpertUsed > 0)) throw new NativeCallError(`a ${op} weight needs expert_used_count > 0`)
+      const ids = newTensor(ctx, GGML_TYPE.I32, [nExpertUsed, 512])
+      opTensor = op === 'mul_mat_id'
+        ? l.ggml_mul_mat_id(ctx, w, newTensor(ctx, GGML_TYPE.F32, [ne[0], nExpertUsed, 512]), ids)
+        : l.ggml_add_id(ctx, newTensor(ctx, GGML_TYPE.F32, [ne[0], nExpertUsed, 512]), w, ids)
+    } else if (op === 'scale') {
+      opTensor = l.ggml_scale(ctx, w, 1)
+    } else if (op === 'mul_mat') {
       opTensor = l.ggml_mul_mat(ctx, w, newTensor(ctx, GGML_TYPE.F32, [ne[0], 512, ne[2], ne[3]]))
     } else if (op === 'get_rows') {
       opTensor = l.ggml_get_rows(ctx, w, newTensor(ctx, GGML_TYPE.I32, [512]))

@@ -52,6 +52,34 @@ export class GraphBuilder {
   transpose (a: Tensor): Tensor { return this.l.ggml_transpose(this.ctx, a) as Tensor }
   cont2d (a: Tensor, ne0: number, ne1: number): Tensor { return this.l.ggml_cont_2d(this.ctx, a, ne0, ne1) as Tensor }
   // ops for mixture of experts: add below
+  /** (k, ne1, ...) i32: indices of the k largest values of each row, descending (argsort + view, as llama.cpp) */
+  argsortTopK (a: Tensor, k: number): Tensor { return this.l.ggml_argsort_top_k(this.ctx, a, k) as Tensor }
+  /** as: (ne0, rows, nExpert) weights; b: (ne0, nUsed or 1, nTokens); ids: (nUsed, nTokens) i32 → (rows, nUsed, nTokens) */
+  mulMatId (as: Tensor, b: Tensor, ids: Tensor): Tensor { return this.l.ggml_mul_mat_id(this.ctx, as, b, ids) as Tensor }
+  /** a: (ne0, nUsed, nTokens); b: (ne0, nExpert) per-expert bias; ids: (nUsed, nTokens) i32 */
+  addId (a: Tensor, b: Tensor, ids: Tensor): Tensor { return this.l.ggml_add_id(this.ctx, a, b, ids) as Tensor }
+  softMax (a: Tensor): Tensor { return this.l.ggml_soft_max(this.ctx, a) as Tensor }
+  sigmoid (a: Tensor): Tensor { return this.l.ggml_sigmoid(this.ctx, a) as Tensor }
+  sumRows (a: Tensor): Tensor { return this.l.ggml_sum_rows(this.ctx, a) as Tensor }
+  clamp (a: Tensor, min: number, max: number): Tensor { return this.l.ggml_clamp(this.ctx, a, min, max) as Tensor }
+  div (a: Tensor, b: Tensor): Tensor { return this.l.ggml_div(this.ctx, a, b) as Tensor }
+  scale (a: Tensor, s: number): Tensor { return this.l.ggml_scale(this.ctx, a, s) as Tensor }
+  fill (a: Tensor, c: number): Tensor { return this.l.ggml_fill(this.ctx, a, c) as Tensor }
+  view3d (a: Tensor, ne0: number, ne1: number, ne2: number, nb1: number, nb2: number, offset: number): Tensor {
+    return this.l.ggml_view_3d(this.ctx, a, ne0, ne1, ne2, nb1, nb2, offset) as Tensor
+  }
+
+  reshape4d (a: Tensor, ne0: number, ne1: number, ne2: number, ne3: number): Tensor { return this.l.ggml_reshape_4d(this.ctx, a, ne0, ne1, ne2, ne3) as Tensor }
+  repeat4d (a: Tensor, ne0: number, ne1: number, ne2: number, ne3: number): Tensor { return this.l.ggml_repeat_4d(this.ctx, a, ne0, ne1, ne2, ne3) as Tensor }
+  cont (a: Tensor): Tensor { return this.l.ggml_cont(this.ctx, a) as Tensor }
+  silu (a: Tensor): Tensor { return this.l.ggml_silu(this.ctx, a) as Tensor }
+  gelu (a: Tensor): Tensor { return this.l.ggml_gelu(this.ctx, a) as Tensor }
+  gegluSplit (a: Tensor, b: Tensor): Tensor { return this.l.ggml_geglu_split(this.ctx, a, b) as Tensor }
+  swigluOai (a: Tensor, b: Tensor, alpha: number, limit: number): Tensor { return this.l.ggml_swiglu_oai(this.ctx, a, b, alpha, limit) as Tensor }
+  /** attention sinks (gpt-oss): one f32 logit per head joins the softmax of `kq` (a soft_max_ext result) */
+  softMaxAddSinks (kq: Tensor, sinks: Tensor): void { this.l.ggml_soft_max_add_sinks(kq, sinks) }
+  /** attention sinks on a flash_attn_ext result */
+  flashAttnAddSinks (fa: Tensor, sinks: Tensor): void { this.l.ggml_flash_attn_ext_add_sinks(fa, sinks) }
 
   // end of MoE ops
 

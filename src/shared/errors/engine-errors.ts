@@ -71,3 +71,8 @@ export class NativeLibraryError extends ExoError {
 export class NativeCallError extends ExoError {
   readonly code = 'ENGINE_NATIVE_CALL'
 }
+
+/** The mixture-of-experts hyper-parameters are missing or inconsistent (e.g. expert_used_count > expert_count). */
+export class InvalidExpertConfigError extends ExoError {
+  readonly code = 'ENGINE_INVALID_EXPERT_CONFIG'
+}
