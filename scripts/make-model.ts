@@ -10,15 +10,29 @@ import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { readGguf } from '../src/engine/gguf/gguf-reader.js'
-import { quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
+import { GGML_TYPE_TRAITS, SUPPORTED_WEIGHT_TYPES, ggmlTypeByName } from '../src/engine/gguf/ggml-types.js'
+import { quantizeNeedsImatrix, quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
 import { GENERATORS } from './model-gen/registry.js'
 import type { GenOptions, GenTensor } from './model-gen/types.js'
 
-export const MODEL_TYPES = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, q4_k: 12, q5_k: 13, q6_k: 14 } as const
-export type ModelType = keyof typeof MODEL_TYPES
-/** llama_ftype of the file (general.file_type) */
-const FILE_TYPE: Record<ModelType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 15, q5_k: 17, q6_k: 18 }
-const BLOCK: Record<ModelType, number> = { f32: 1, f16: 1, q4_0: 32, q8_0: 32, q4_k: 256, q5_k: 256, q6_k: 256 }
+/**
+ * --type: every weight type of the pinned ggml CPU backend, by its ggml name (lower-case), with the
+ * llama_ftype (include/llama.h) that llama.cpp's loader assigns a file whose weights are all of that type
+ * (llama-model-loader.cpp; mxfp4: LLAMA_FTYPE_MOSTLY_MXFP4_MOE). Written as general.file_type.
+ */
+const FILE_TYPE = {
+  f32: 0, f16: 1, bf16: 32, q4_0: 2, q4_1: 3, q5_0: 8, q5_1: 9, q8_0: 7,
+  q2_k: 10, q3_k: 12, q4_k: 15, q5_k: 17, q6_k: 18,
+  iq1_s: 24, iq1_m: 31, iq2_xxs: 19, iq2_xs: 20, iq2_s: 28, iq3_xxs: 23, iq3_s: 26, iq4_nl: 25, iq4_xs: 30,
+  tq1_0: 36, tq2_0: 37, mxfp4: 38, nvfp4: 39, q1_0: 40, q2_0: 41
+} as const
+export type ModelType = keyof typeof FILE_TYPE
+/** ggml type id of each --type (from the ggml type table) */
+export const MODEL_TYPES = Object.fromEntries(Object.keys(FILE_TYPE).map((name) => {
+  const id = ggmlTypeByName(name)
+  if (id === undefined || !SUPPORTED_WEIGHT_TYPES.has(id)) throw new Error(`make-model: ggml has no CPU weight type ${name}`)
+  return [name, id]
+})) as Record<ModelType, number>
 
 export interface MakeModelOptions {
   out: string
@@ -62,6 +76,16 @@ function fillRandom (out: Float32Array, seed: number, scale: number): void {
   }
 }
 
+/**
+ * A deterministic stand-in for llama.cpp's importance matrix (mean squared activation per input column):
+ * positive, uneven weights in [0.5, 2) so the IQ quantisers' weighted searches are exercised.
+ */
+function syntheticImatrix (n: number): Float32Array {
+  const w = new Float32Array(n)
+  for (let j = 0; j < n; j++) w[j] = 0.5 + 1.5 * (((j * 2654435761) >>> 0) % 1024) / 1024
+  return w
+}
+
 function fillTensor (t: GenTensor, f32: Float32Array, seed: number): void {
   if (t.init === 'ones') f32.fill(1)
   else if (t.init === 'zeros') f32.fill(0)
@@ -70,7 +94,7 @@ function fillTensor (t: GenTensor, f32: Float32Array, seed: number): void {
 }
 
 export function makeModel (o: MakeModelOptions): void {
-  const blk = BLOCK[o.type]
+  const blk = GGML_TYPE_TRAITS.get(MODEL_TYPES[o.type])!.blockSize
   const arch = o.arch ?? 'llama'
   const gen = GENERATORS.get(arch)
   if (gen === undefined) throw new Error(`unknown --arch ${arch} (known: ${[...GENERATORS.keys()].join(', ')})`)
@@ -108,7 +132,7 @@ export function makeModel (o: MakeModelOptions): void {
       const nRows = s.ne.slice(1).reduce((a, b) => a * b, 1)
       const f32 = new Float32Array(nRows * s.ne[0]!)
       fillTensor(s, f32, o.seed * 1000 + i)
-      const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!)
+      const bytes = quantizeRows(s.type, f32, nRows, s.ne[0]!, quantizeNeedsImatrix(s.type) ? syntheticImatrix(s.ne[0]!) : undefined)
       if (bytes.length !== rowSize(s.type, s.ne[0]!) * nRows || bytes.length !== info.bytes) throw new Error(`size mismatch for ${s.name}`)
       writeSync(fd, bytes, 0, bytes.length, info.fileOffset)
       if (o.reuseLayers === true && s.name.startsWith('blk.0.')) layer0.set(suffix, bytes)

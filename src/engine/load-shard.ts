@@ -1,10 +1,11 @@
 import { open } from 'node:fs/promises'
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
-import { InvalidEngineOptionError, InvalidLayerRangeError, TruncatedGgufError } from '../shared/errors/engine-errors.js'
+import { InvalidEngineOptionError, InvalidLayerRangeError, TruncatedGgufError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
 import { createLogger } from '../shared/log.js'
 import { ComputeQueue } from './compute-queue.js'
 import { describeModel } from './model-description.js'
-import { allocContextTensors, bufferSize, cpuBufferTypes, freeBackend, freeBuffer, freeContext, newContext, newCpuBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
+import { ggmlTypeName } from './gguf/ggml-types.js'
+import { allocContextTensors, bufferSize, cpuBufferTypes, cpuWeightTypes, freeBackend, freeBuffer, freeContext, newContext, newCpuBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
 import { ShardSessionImpl } from './shard-session.js'
 import type { ModelDescription } from './model-description.js'
 import type { ShardRuntime } from './shard-runtime.js'
@@ -69,6 +70,10 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
   const d = describeModel(options.modelPath)
   validateShardOptions(options, d.hparams.nLayers)
   const planned = planTensors(d, options.range)
+  // the header's types are in the pinned table (describeModel); this build's CPU backend must have their kernels too
+  const kernels = cpuWeightTypes()
+  const lacking = planned.find((p) => !kernels.has(p.info.type))
+  if (lacking !== undefined) throw new UnsupportedTensorTypeError(lacking.info.name, lacking.info.type, ggmlTypeName(lacking.info.type), [...kernels].map(ggmlTypeName))
 
   const bufts = cpuBufferTypes()
   // one no_alloc context per buffer type, tensors created in file order

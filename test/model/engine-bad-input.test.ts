@@ -69,10 +69,14 @@ describe('engine rejects bad input with typed errors', () => {
   })
 
   it('unsupported tensor type', async () => {
-    // blk.0.attn_norm.weight: [64] f32 → i32 (same byte size, no kernels for a weight)
-    const p = variant('type.gguf', (b) => { const o = afterString(b, 'blk.0.attn_norm.weight'); b.writeUInt32LE(26, o + 4 + 8); return b })
-    await assert.rejects(loadShard({ modelPath: p, range: { start: 0, end: 1 }, threads: 1 }), (err: unknown) =>
-      err instanceof UnsupportedTensorTypeError && err.tensorName === 'blk.0.attn_norm.weight')
+    // blk.0.attn_norm.weight: [64] f32 → i32 (same byte size, no kernels for a weight), q8_1 (a ggml type with
+    // no vec_dot: only a matmul operand), 4 (Q4_2, removed from ggml), 99 (past GGML_TYPE_COUNT)
+    for (const typeId of [26, 9, 4, 99]) {
+      const p = variant(`type-${typeId}.gguf`, (b) => { const o = afterString(b, 'blk.0.attn_norm.weight'); b.writeUInt32LE(typeId, o + 4 + 8); return b })
+      const typed = (err: unknown): boolean => err instanceof UnsupportedTensorTypeError && err.tensorName === 'blk.0.attn_norm.weight' && err.typeId === typeId
+      assert.throws(() => readModelMetadata(p), typed, `type ${typeId}`)
+      await assert.rejects(loadShard({ modelPath: p, range: { start: 0, end: 1 }, threads: 1 }), typed, `type ${typeId}`)
+    }
   })
 
   it('invalid layer range and options', async () => {

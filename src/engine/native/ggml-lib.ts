@@ -2,7 +2,7 @@
  * The ONE file that declares koffi bindings into ggml (the shared libraries shipped by node-llama-cpp 3.22.1).
  * Everything else goes through the typed wrappers in ggml.ts. Pointers are koffi BigInts.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import koffi from 'koffi'
@@ -28,6 +28,8 @@ const PROTOS = {
   ggml_type_size: 'size_t ggml_type_size(int type)',
   ggml_blck_size: 'int64_t ggml_blck_size(int type)',
   ggml_row_size: 'size_t ggml_row_size(int type, int64_t ne)',
+  ggml_get_type_traits: 'const ggml_type_traits *ggml_get_type_traits(int type)',
+  ggml_quantize_requires_imatrix: 'bool ggml_quantize_requires_imatrix(int type)',
   ggml_op_name: 'const char *ggml_op_name(int op)',
   ggml_set_input: 'void ggml_set_input(void *t)',
   ggml_set_output: 'void ggml_set_output(void *t)',
@@ -160,6 +162,23 @@ export function ggmlLibDir (): string {
 
 let cached: GgmlLib | undefined
 
+export interface TypeTraits { type_name: string | null, blck_size: number | bigint, type_size: number | bigint, is_quantized: boolean, to_float: unknown }
+export interface CpuTypeTraits { from_float: unknown, vec_dot: unknown, vec_dot_type: number }
+
+/**
+ * `ggml_get_type_traits_cpu` of the CPU backend variant that ggml_backend_load_all_from_path chose (the one
+ * mapped into this process, found in /proc/self/maps); undefined where that cannot be determined.
+ */
+export function cpuTypeTraitsFn (libDir: string): ((type: number) => CpuTypeTraits) | undefined {
+  let maps: string
+  try { maps = readFileSync('/proc/self/maps', 'utf8') } catch { return undefined }
+  const prefix = join(realpathSync(libDir), 'libggml-cpu')
+  const paths = new Set(maps.split('\n').map((line) => line.slice(line.indexOf('/'))).filter((p) => p.startsWith(prefix)))
+  if (paths.size !== 1) return undefined
+  const fn = koffi.load([...paths][0]!).func('const ggml_type_traits_cpu *ggml_get_type_traits_cpu(int type)')
+  return (type: number) => koffi.decode(fn(type), 'ggml_type_traits_cpu') as CpuTypeTraits
+}
+
 /** Loads libggml-base + libggml once per process and declares every function. */
 export function loadGgmlLib (): GgmlLib {
   if (cached !== undefined) return cached
@@ -173,6 +192,11 @@ export function loadGgmlLib (): GgmlLib {
   }
   koffi.struct('ggml_init_params', { mem_size: 'size_t', mem_buffer: 'void *', no_alloc: 'bool' })
   koffi.struct('gguf_init_params', { no_alloc: 'bool', ctx: 'void **' })
+  koffi.struct('ggml_type_traits', {
+    type_name: 'const char *', blck_size: 'int64_t', blck_size_interleave: 'int64_t', type_size: 'size_t',
+    is_quantized: 'bool', to_float: 'void *', from_float_ref: 'void *'
+  })
+  koffi.struct('ggml_type_traits_cpu', { from_float: 'void *', vec_dot: 'void *', vec_dot_type: 'int', nrows: 'int64_t' })
   const lib: Record<string, unknown> = { libDir, koffi }
   for (const [name, proto] of Object.entries(PROTOS)) {
     let fn: unknown

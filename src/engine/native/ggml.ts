@@ -5,6 +5,7 @@
 import { promisify } from 'node:util'
 import { NativeCallError, NativeLibraryError } from '../../shared/errors/engine-errors.js'
 import { loadGgmlLib } from './ggml-lib.js'
+import { checkTypeTable } from './ggml-type-check.js'
 import type { GgmlLib, Ptr } from './ggml-lib.js'
 
 export type { Ptr }
@@ -23,6 +24,7 @@ const OFF = { type: 0, buffer: 8, ne: 16, nb: 48, op: 80, name: 256, size: 336 }
 
 let lib: GgmlLib | undefined
 let cpuDev: Ptr = 0n
+let cpuWeights: ReadonlySet<number> = new Set()
 
 /** Loads ggml + the best CPU backend once and checks the struct layout and enum values of the pinned version. */
 export function ggml (): GgmlLib {
@@ -32,15 +34,19 @@ export function ggml (): GgmlLib {
   const dev = l.ggml_backend_dev_by_type(DEVICE_TYPE_CPU) as Ptr
   if (dev === 0n || dev === null) throw new NativeLibraryError(`no CPU backend could be loaded from ${l.libDir}`)
   assertLayout(l)
+  cpuWeights = checkTypeTable(l, dev)
   cpuDev = dev
   lib = l
   return l
 }
 
+/** ggml type ids the loaded CPU backend has kernels for as weights (mul_mat, get_rows): checked at startup. */
+export function cpuWeightTypes (): ReadonlySet<number> { ggml(); return cpuWeights }
+
 function assertLayout (l: GgmlLib): void {
   const fail = (what: string): never => { throw new NativeLibraryError(`ggml at ${l.libDir} does not match the pinned layout: ${what}`) }
-  const names: Record<number, string> = { 0: 'f32', 1: 'f16', 2: 'q4_0', 8: 'q8_0', 12: 'q4_K', 13: 'q5_K', 14: 'q6_K', 26: 'i32', 27: 'i64' }
-  for (const [id, name] of Object.entries(names)) if (l.ggml_type_name(Number(id)) !== name) fail(`type ${id} is ${String(l.ggml_type_name(Number(id)))}, expected ${name}`)
+  // the type ids used by name in the engine (every other type: checkTypeTable)
+  for (const [name, id] of Object.entries(GGML_TYPE)) if (String(l.ggml_type_name(id)).toUpperCase() !== name) fail(`type ${id} is ${String(l.ggml_type_name(id))}, expected ${name}`)
   if (Number(l.ggml_tensor_overhead()) !== TENSOR_OVERHEAD) fail(`ggml_tensor_overhead() = ${String(l.ggml_tensor_overhead())}, expected ${TENSOR_OVERHEAD}`)
   if (l.ggml_op_name(1) !== 'DUP' || l.ggml_op_name(2) !== 'ADD') fail('ggml_op enum differs')
   const ctx = l.ggml_init({ mem_size: 4096, mem_buffer: null, no_alloc: true }) as Ptr

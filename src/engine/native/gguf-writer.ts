@@ -61,11 +61,26 @@ export function rowSize (type: number, nPerRow: number): number {
   return Number(ggml().ggml_row_size(type, nPerRow))
 }
 
-/** ggml_quantize_chunk over whole rows: (nRows, nPerRow) f32 → bytes of `type`. nPerRow must fit the block size. */
-export function quantizeRows (type: number, src: Float32Array, nRows: number, nPerRow: number): Uint8Array {
+/** IQ types llama.cpp quantises only with an importance matrix (llama-quant.cpp tensor_requires_imatrix). */
+const LLAMA_IMATRIX_TYPES = new Set([16, 17, 18, 19, 22, 29]) // IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ2_S, IQ1_M
+
+/** Whether quantising to `type` needs an importance matrix: ggml asserts one (ggml_quantize_requires_imatrix) or llama.cpp demands one. */
+export function quantizeNeedsImatrix (type: number): boolean {
+  return LLAMA_IMATRIX_TYPES.has(type) || ggml().ggml_quantize_requires_imatrix(type) === true
+}
+
+/**
+ * ggml_quantize_chunk over whole rows: (nRows, nPerRow) f32 → bytes of `type`. nPerRow must fit the block size.
+ * `imatrix`: (nPerRow) importance per column, required where quantizeNeedsImatrix(type).
+ */
+export function quantizeRows (type: number, src: Float32Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Uint8Array {
   const l = ggml()
+  if (imatrix !== undefined && imatrix.length !== nPerRow) throw new NativeCallError(`imatrix has ${imatrix.length} values, rows have ${nPerRow}`)
+  if (imatrix === undefined && l.ggml_quantize_requires_imatrix(type) === true) throw new NativeCallError(`quantising to ${String(l.ggml_type_name(type))} needs an importance matrix`)
+  if (src.length !== nRows * nPerRow) throw new NativeCallError(`source has ${src.length} values, expected ${nRows} × ${nPerRow}`)
   const out = new Uint8Array(nRows * rowSize(type, nPerRow))
-  const written = Number(l.ggml_quantize_chunk(type, src, out, 0, nRows, nPerRow, null))
+  l.ggml_quantize_init(type)
+  const written = Number(l.ggml_quantize_chunk(type, src, out, 0, nRows, nPerRow, imatrix ?? null))
   if (written !== out.length) throw new NativeCallError(`ggml_quantize_chunk wrote ${written} bytes, expected ${out.length}`)
   return out
 }
