@@ -1,3 +1,4 @@
+import { layerKvWidths } from './arch/arch-spec.js'
 import { GraphBuilder } from './native/graph-builder.js'
 import { GGML_TYPE, gallocrAlloc, graphCompute, tensorGet, tensorSet } from './native/ggml.js'
 import type { LayerContext } from './arch/arch-spec.js'
@@ -41,16 +42,18 @@ export class ForwardGraph implements GraphKey {
     const arch = shard.description.arch
     const n = this.nTokens
     this.flash = shard.options.flashAttention === true
-    this.nEmbdKv = hp.headDim * hp.nHeadKv
     this.kvCells = kv.cells
     const nOwned = shard.range.end - shard.range.start
+    // V row width of the (transposed) V cache; 0 when no owned layer keeps a V cache (MLA: V is a view of K)
+    this.nEmbdKv = Math.max(0, ...Array.from({ length: nOwned }, (_, i) => layerKvWidths(arch, hp, shard.range.start + i).v))
     this.g = new GraphBuilder(Math.max(2048, (arch.nodesPerLayer?.(hp) ?? 64) * nOwned + 256))
     const g = this.g
     try {
       this.inp = this.kind === 'tokens' ? g.input(GGML_TYPE.I32, [n], 'inp_tokens') : g.input(GGML_TYPE.F32, [hp.nEmbd, n], 'inp_embd')
       this.pos = g.input(GGML_TYPE.I32, [n], 'inp_pos')
       this.kIdxs = g.input(GGML_TYPE.I64, [n], 'attn_inp_k_idxs')
-      this.vIdxs = g.input(GGML_TYPE.I64, [this.flash ? n : n * this.nEmbdKv], 'attn_inp_v_idxs')
+      // without V caches this input stays out of the graph (never allocated, never set)
+      this.vIdxs = g.input(GGML_TYPE.I64, [this.flash || this.nEmbdKv === 0 ? n : n * this.nEmbdKv], 'attn_inp_v_idxs')
       this.mask = g.input(this.flash ? GGML_TYPE.F16 : GGML_TYPE.F32, [this.nKv, n, 1, 1], 'attn_inp_kq_mask')
       const runsFinalLayer = shard.isLast
       this.outIds = runsFinalLayer ? g.input(GGML_TYPE.I32, [this.nOut], 'out_ids') : undefined
@@ -87,7 +90,9 @@ export class ForwardGraph implements GraphKey {
     for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[2 * i] = pos0 + i }
     tensorSet(this.pos, pos)
     tensorSet(this.kIdxs, kIdx)
-    if (this.flash) {
+    if (this.nEmbdKv === 0) {
+      // no V cache in this shard
+    } else if (this.flash) {
       tensorSet(this.vIdxs, kIdx)
     } else {
       // transposed V: element j of token i goes to j * kvCells + cell_i

@@ -4,6 +4,7 @@ import { SUPPORTED_WEIGHT_TYPES, ggmlTypeName } from './gguf/ggml-types.js'
 import { readGguf } from './gguf/gguf-reader.js'
 import { MetadataReader } from './gguf/metadata-reader.js'
 import { denseDecoderHParams } from './arch/dense-hparams.js'
+import { layerKvWidths } from './arch/arch-spec.js'
 import type { ArchSpec } from './arch/arch-spec.js'
 import type { HParams } from './hparams.js'
 import type { GgufFile } from './gguf/gguf-reader.js'
@@ -87,7 +88,8 @@ export function describeModel (path: string): ModelDescription {
   const metadata: ModelMetadata = {
     architecture: archName, nLayers, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
     layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
-    kvBytesPerTokenPerLayer: 2 * (hparams.headDim + hparams.valueDim) * hparams.nHeadKv
+    // f16 K and V rows per cell, the widest layer (MLA: one K row of kv_lora_rank + rope, no V)
+    kvBytesPerTokenPerLayer: Math.max(...Array.from({ length: L }, (_, il) => { const w = layerKvWidths(arch, hparams, il); return 2 * (w.k + w.v) }))
   }
   return { gguf, arch, hparams, metadata }
 }

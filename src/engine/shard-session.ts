@@ -1,5 +1,6 @@
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
-import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError } from '../shared/errors/engine-errors.js'
+import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError, NativeCallError } from '../shared/errors/engine-errors.js'
+import { layerKvWidths } from './arch/arch-spec.js'
 import { ForwardGraph } from './forward-graph.js'
 import { allocContextTensors, clearBuffer, cpuDevice, freeBuffer, freeContext, freeGallocr, ggml, newContext, newGallocr, newTensor, GGML_TYPE } from './native/ggml.js'
 import type { ShardRuntime } from './shard-runtime.js'
@@ -22,7 +23,7 @@ export class ShardSessionImpl implements ShardSession {
   private readonly kvCtx: Ptr
   private readonly kvBuf: Ptr
   private readonly kCaches: Tensor[] = []
-  private readonly vCaches: Tensor[] = []
+  private readonly vCaches: Array<Tensor | undefined> = []
   private graph: ForwardGraph | undefined
   /** compute-buffer allocator, reused by every graph of this session */
   readonly gallocr: Ptr
@@ -32,14 +33,18 @@ export class ShardSessionImpl implements ShardSession {
     if (!Number.isInteger(cs) || cs < 1 || cs > MAX_CONTEXT) throw new InvalidEngineOptionError(`contextSize must be an integer in [1, ${MAX_CONTEXT}], got ${cs}`)
     this.contextSize = cs
     this.kvCells = Math.ceil(cs / KV_PAD) * KV_PAD
-    const hp = shard.description.hparams
-    const nEmbdKv = hp.headDim * hp.nHeadKv
+    const { arch, hparams: hp } = shard.description
     const nOwned = shard.range.end - shard.range.start
+    const widths = Array.from({ length: nOwned }, (_, i) => layerKvWidths(arch, hp, shard.range.start + i))
+    // a transposed V cache (no flash attention) has the widest V width in every layer, as llama.cpp's
+    const vMax = Math.max(0, ...widths.map((w) => w.v))
     cpuDevice()
     this.kvCtx = newContext(2 * nOwned)
-    for (let il = shard.range.start; il < shard.range.end; il++) {
-      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [nEmbdKv, this.kvCells], `cache_k_l${il}`))
-      this.vCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [nEmbdKv, this.kvCells], `cache_v_l${il}`))
+    for (let i = 0; i < nOwned; i++) {
+      const il = shard.range.start + i
+      const { k, v } = widths[i]!
+      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [k, this.kvCells], `cache_k_l${il}`))
+      this.vCaches.push(v === 0 ? undefined : newTensor(this.kvCtx, GGML_TYPE.F16, [shard.options.flashAttention === true ? v : vMax, this.kvCells], `cache_v_l${il}`))
     }
     const l = ggml()
     this.kvBuf = allocContextTensors(this.kvCtx, l.ggml_backend_dev_buffer_type(cpuDevice()) as Ptr, false)
@@ -51,7 +56,11 @@ export class ShardSessionImpl implements ShardSession {
   get position (): number { return this.pos }
 
   kCache (il: number): Tensor { return this.kCaches[il - this.shard.range.start]! }
-  vCache (il: number): Tensor { return this.vCaches[il - this.shard.range.start]! }
+  vCache (il: number): Tensor {
+    const v = this.vCaches[il - this.shard.range.start]
+    if (v === undefined) throw new NativeCallError(`layer ${il} has no V cache (its V is a view of K); the graph builder must not read it`)
+    return v
+  }
   get cells (): number { return this.kvCells }
 
   private validate (input: ForwardInput): number {

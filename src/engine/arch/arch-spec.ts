@@ -36,7 +36,7 @@ export interface LayerContext {
   mask: Tensor
   /** (nOut) i32 rows to keep after the model's last layer; undefined unless this shard runs it */
   outIds?: Tensor
-  /** per owned layer: K cache (nEmbdKv, kvCells) f16 and V cache (same size) */
+  /** per owned layer: K cache (kvWidths.k, kvCells) f16 and V cache (kvWidths.v, kvCells) f16 — no V cache when kvWidths.v is 0 */
   kCache: (il: number) => Tensor
   vCache: (il: number) => Tensor
 }
@@ -54,10 +54,27 @@ export interface ArchSpec {
    */
   hparams?: (m: MetadataReader, base: HParams) => HParams
   tensors: (hp: HParams) => TensorSpec[]
+  /** Per-layer KV cache row widths; default {@link defaultKvWidths}. */
+  kvWidths?: (hp: HParams, il: number) => KvWidths
   /** (nEmbd, nTokens) f32 in → (nEmbd, nTokens or nOut) f32 out */
   buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor
   /** (nEmbd, nOut) f32 → (nVocab, nOut) f32 logits */
   buildOutput: (c: LayerContext, cur: Tensor) => Tensor
   /** upper bound on the ggml tensors / graph nodes one layer creates (default 64; MoE layers need more) */
   nodesPerLayer?: (hp: HParams) => number
+}
+
+/**
+ * f16 elements per KV cell of one layer (llama.cpp's n_embd_k_gqa / n_embd_v_gqa). `v` = 0: the layer keeps no
+ * V cache (MLA reads V as a view of the first columns of K).
+ */
+export interface KvWidths { k: number, v: number }
+
+export function defaultKvWidths (hp: HParams): KvWidths {
+  return { k: hp.headDim * hp.nHeadKv, v: hp.valueDim * hp.nHeadKv }
+}
+
+/** The KV widths of layer `il` under `arch`. */
+export function layerKvWidths (arch: ArchSpec, hp: HParams, il: number): KvWidths {
+  return arch.kvWidths?.(hp, il) ?? defaultKvWidths(hp)
 }

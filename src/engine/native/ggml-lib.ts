@@ -78,6 +78,7 @@ const PROTOS = {
   ggml_swiglu_split: 'void *ggml_swiglu_split(void *ctx, void *a, void *b)',
   ggml_set_rows: 'void *ggml_set_rows(void *ctx, void *a, void *b, void *c)',
   // ops for deepseek2 (multi-head latent attention): add below
+  ggml_concat: 'void *ggml_concat(void *ctx, void *a, void *b, int dim)',
 
   // end of deepseek2 ops
   ggml_new_graph_custom: 'void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)',

@@ -88,6 +88,8 @@ export class GraphBuilder {
   }
 
   // ops for deepseek2 (multi-head latent attention): add below
+  /** a and b joined along dimension `dim` (the other dimensions must match) */
+  concat (a: Tensor, b: Tensor, dim: number): Tensor { return this.l.ggml_concat(this.ctx, a, b, dim) as Tensor }
 
   // end of deepseek2 ops
 

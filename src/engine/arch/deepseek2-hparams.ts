@@ -1,0 +1,139 @@
+/**
+ * deepseek2 hyper-parameters: llama.cpp's llama_model_deepseek2::load_arch_hparams, the generic RoPE/YaRN
+ * keys of llama_model::load_hparams, the YaRN attention factor of llama_context's constructor and the
+ * kq_scale of the deepseek2 graph — all in f32 arithmetic as llama.cpp computes them.
+ */
+import { InvalidGgufError, UnsupportedModelError } from '../../shared/errors/engine-errors.js'
+import type { HParams } from '../hparams.js'
+import type { MetadataReader } from '../gguf/metadata-reader.js'
+
+/** llama_expert_gating_func_type */
+export const GATING = { softmax: 1, sigmoid: 2 } as const
+
+export interface Deepseek2HParams extends HParams {
+  /** leading blocks with a dense FFN (the rest are MoE) */
+  nLayerDenseLead: number
+  /** q LoRA rank (0: one attn_q matrix, DeepSeek V2-Lite) */
+  nLoraQ: number
+  /** kv_lora_rank: width of the compressed KV latent (the MLA "value" width) */
+  nLoraKv: number
+  /** per-head Q/K size after decompression (qk_nope + qk_rope) and per-head V size */
+  headDimKMla: number
+  headDimVMla: number
+  /** per-expert FFN width and shared-expert count */
+  nFfExp: number
+  nExpertShared: number
+  nExpertUsed: number
+  /** expert groups (0/1: no group-limited routing) and groups kept per token */
+  nExpertGroups: number
+  nGroupUsed: number
+  expertWeightsScale: number
+  expertWeightsNorm: boolean
+  /** GATING.softmax (V2) or GATING.sigmoid (V3, Kimi K2) */
+  expertGatingFunc: number
+  /** RoPE arguments as llama.cpp passes them to ggml_rope_ext (after the YaRN attn-factor adjustment) */
+  ropeExtFactor: number
+  ropeAttnFactor: number
+  ropeBetaFast: number
+  ropeBetaSlow: number
+  /** softmax scale of the attention */
+  kqScale: number
+}
+
+const f = Math.fround
+/** logf, as an f32 result */
+const logf = (x: number): number => f(Math.log(x))
+
+/** llama_context: get_mscale(scale, mscale) */
+function getMscale (scale: number, mscale: number): number {
+  return scale <= 1 ? 1 : f(f(f(f(0.1) * mscale) * logf(scale)) + 1)
+}
+
+export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HParams {
+  const path = m.gguf.path
+  const unsupported = (why: string): never => { throw new UnsupportedModelError(`${path}: ${why}`) }
+  if (!(base.rmsEps > 0)) throw new InvalidGgufError(`${path}: missing metadata key ${m.key('attention.layer_norm_rms_epsilon')}`)
+  if (m.nonNegInt('nextn_predict_layers', 0) > 0) unsupported('multi-token-prediction layers (nextn_predict_layers) are not supported')
+  if (m.float('attention.temperature_scale', 0) !== 0) unsupported('attention temperature scaling is not supported')
+  const vocab = m.raw('tokenizer.ggml.tokens')
+  const nVocab = m.nonNegInt('vocab_size', typeof vocab === 'object' ? vocab.length : 0)
+  const L = base.nLayers
+  // DeepSeek-V2-Lite, GigaChat3-10B-A1.8B, Kanana-2-30B-A3B carry no q_lora_rank
+  const isLite = L === 27 || L === 26 || (L === 48 && nVocab === 128256)
+  const nLoraQ = isLite ? 0 : m.nonNegInt('attention.q_lora_rank')
+  const nLoraKv = m.posInt('attention.kv_lora_rank')
+  if (!m.has('attention.key_length_mla') || !m.has('attention.value_length_mla')) {
+    unsupported('deepseek2 without attention.key_length_mla / value_length_mla (a legacy conversion with the unsplit attn_kv_b) is not supported: re-convert with a current llama.cpp')
+  }
+  const headDimKMla = m.posInt('attention.key_length_mla')
+  const headDimVMla = m.posInt('attention.value_length_mla')
+  const nRot = base.nRot
+  if (nRot < 1 || nRot % 2 !== 0 || headDimKMla - nRot < 1) throw new InvalidGgufError(`${path}: rope.dimension_count ${nRot} does not fit key_length_mla ${headDimKMla}`)
+  // MLA is stored as MQA over one (kv_lora_rank + rope) wide head; V is its first kv_lora_rank columns
+  if (base.nHeadKv !== 1) throw new InvalidGgufError(`${path}: MLA needs ${m.key('attention.head_count_kv')} = 1, got ${base.nHeadKv}`)
+  if (base.headDim !== nLoraKv + nRot) throw new InvalidGgufError(`${path}: ${m.key('attention.key_length')} ${base.headDim} != kv_lora_rank ${nLoraKv} + rope ${nRot}`)
+  if (base.valueDim !== nLoraKv) throw new InvalidGgufError(`${path}: ${m.key('attention.value_length')} ${base.valueDim} != kv_lora_rank ${nLoraKv}`)
+
+  const nLayerDenseLead = Math.min(m.nonNegInt('leading_dense_block_count', 0), L)
+  if (nLayerDenseLead > 0 && base.nFf < 1) throw new InvalidGgufError(`${path}: ${m.key('feed_forward_length')} is missing or 0`)
+  const nFfExp = m.nonNegInt('expert_feed_forward_length')
+  const nExpertShared = m.nonNegInt('expert_shared_count')
+  const nExpertUsed = m.nonNegInt('expert_used_count', 0)
+  const nExpertGroups = m.nonNegInt('expert_group_count', 0)
+  const nGroupUsed = m.nonNegInt('expert_group_used_count', 0)
+  const nExpert = base.nExpert
+  if (nLayerDenseLead < L) {
+    if (nExpert < 1 || nExpertUsed < 1 || nExpertUsed > nExpert) throw new InvalidGgufError(`${path}: MoE layers need 0 < expert_used_count (${nExpertUsed}) <= expert_count (${nExpert})`)
+    if (nFfExp < 1) throw new InvalidGgufError(`${path}: ${m.key('expert_feed_forward_length')} is 0`)
+    if (nExpertGroups >= nExpert) throw new InvalidGgufError(`${path}: expert_group_count ${nExpertGroups} >= expert_count ${nExpert}`)
+    if (nExpertGroups > 1 && (nExpert % nExpertGroups !== 0 || nGroupUsed < 1 || nGroupUsed >= nExpertGroups)) {
+      throw new InvalidGgufError(`${path}: expert groups ${nExpertGroups} (${nGroupUsed} used) do not divide ${nExpert} experts`)
+    }
+  }
+  let expertGatingFunc = m.nonNegInt('expert_gating_func', 0)
+  // older V2 / V2.5 files have no gating key (GLM 4.7 Lite: sigmoid)
+  if (expertGatingFunc === 0) expertGatingFunc = (L === 47 || L === 48) && nVocab === 154880 ? GATING.sigmoid : GATING.softmax
+  if (expertGatingFunc !== GATING.softmax && expertGatingFunc !== GATING.sigmoid) unsupported(`expert_gating_func ${expertGatingFunc} is not supported`)
+
+  // RoPE: llama_model::load_hparams (scaling type defaults to linear) and llama_context (YaRN)
+  const scaling = m.str('rope.scaling.type') ?? 'linear'
+  if (scaling !== 'none' && scaling !== 'linear' && scaling !== 'yarn') unsupported(`rope scaling '${scaling}' is not supported`)
+  const ropescale = m.has('rope.scaling.factor') ? f(m.float('rope.scaling.factor')) : f(m.float('rope.scale_linear', 0))
+  let freqScale = ropescale === 0 ? 1 : f(1 / ropescale)
+  if (scaling === 'none') freqScale = 1
+  let yarnLogMul = 0
+  // [TAG_DEEPSEEK2_YARN_LOG_MUL_FIX]: cancel the 0.1 factor of the convert script
+  if (m.has('rope.scaling.yarn_log_multiplier')) yarnLogMul = f(f(m.float('rope.scaling.yarn_log_multiplier')) / f(0.1))
+  const extFactor = scaling === 'yarn' ? 1 : 0
+  let attnFactor = 1
+  if (extFactor !== 0) {
+    const factor = f(1 / freqScale)
+    if (yarnLogMul !== 0) {
+      const mscaleAllDims = yarnLogMul
+      const mscale = mscaleAllDims !== 1 ? mscaleAllDims : 1
+      attnFactor = f(getMscale(factor, mscale) / getMscale(factor, mscaleAllDims))
+    } else {
+      attnFactor = getMscale(factor, 1)
+    }
+    attnFactor = f(attnFactor * f(1 / f(1 + f(f(0.1) * logf(factor)))))
+  }
+  attnFactor = f(attnFactor * f(m.float('rope.scaling.attn_factor', 1)))
+
+  // deepseek2 graph: pre-scale kq_scale with the original attn factor (ggml's rope cancels its own YaRN factor)
+  const inv = f(1 / freqScale)
+  const attnFactorOrg = f(attnFactor * f(1 + f(f(0.1) * logf(inv))))
+  const mscale = f(attnFactorOrg * f(1 + f(f(f(0.1) * yarnLogMul) * logf(inv))))
+  const kqScale = f(f(mscale * mscale) / f(Math.sqrt(headDimKMla)))
+
+  return {
+    ...base,
+    ropeFreqScale: freqScale,
+    ropeScalingType: scaling,
+    nLayerDenseLead, nLoraQ, nLoraKv, headDimKMla, headDimVMla, nFfExp, nExpertShared, nExpertUsed, nExpertGroups, nGroupUsed,
+    expertWeightsScale: f(m.float('expert_weights_scale', 0)),
+    expertWeightsNorm: m.bool('expert_weights_norm', false),
+    expertGatingFunc,
+    ropeExtFactor: extFactor, ropeAttnFactor: attnFactor, ropeBetaFast: 32, ropeBetaSlow: 1,
+    kqScale
+  }
+}

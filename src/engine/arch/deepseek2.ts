@@ -1,0 +1,121 @@
+/**
+ * deepseek2 (DeepSeek V2 / V3 / R1, Kimi K2): port of llama.cpp src/models/deepseek2.cpp, MLA path (files with
+ * the split attn_k_b / attn_v_b that current conversions write). Multi-head latent attention in the absorbed
+ * form (MQA over one kv_lora_rank + rope wide head, K-only cache), RoPE mode 0 on the rope part only, YaRN;
+ * leading dense blocks, then MoE blocks with shared experts.
+ */
+import { UnsupportedModelError } from '../../shared/errors/engine-errors.js'
+import { ROPE_MODE_NORMAL, tensorNb } from '../native/ggml.js'
+import { buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
+import { deepseek2HParams } from './deepseek2-hparams.js'
+import { buildMlaAttention } from './mla-attention.js'
+import type { Tensor } from '../native/ggml.js'
+import type { ArchSpec, LayerContext, TensorSpec } from './arch-spec.js'
+import type { Deepseek2HParams } from './deepseek2-hparams.js'
+import type { HParams } from '../hparams.js'
+
+/** The tensors llama.cpp's load_arch_tensors creates for deepseek2 (MLA form). */
+function tensors (h: HParams): TensorSpec[] {
+  const hp = h as Deepseek2HParams
+  const { nEmbd, nVocab, nFf, nHead, nRot } = hp
+  const nope = hp.headDimKMla - nRot
+  const out: TensorSpec[] = [
+    { name: 'token_embd.weight', ne: [nEmbd, nVocab], role: 'embedding', op: 'get_rows' },
+    { name: 'output_norm.weight', ne: [nEmbd], role: 'output', op: 'mul' },
+    { name: 'output.weight', ne: [nEmbd, nVocab], role: 'output', op: 'mul_mat', optional: true }
+  ]
+  for (let i = 0; i < hp.nLayers; i++) {
+    const L = (name: string, ne: number[], op: TensorSpec['op'], optional = false): TensorSpec => ({ name: `blk.${i}.${name}`, ne, layer: i, role: 'layer', op, optional })
+    out.push(L('attn_norm.weight', [nEmbd], 'mul'))
+    if (hp.nLoraQ > 0) {
+      out.push(L('attn_q_a_norm.weight', [hp.nLoraQ], 'mul'), L('attn_q_a.weight', [nEmbd, hp.nLoraQ], 'mul_mat'),
+        L('attn_q_b.weight', [hp.nLoraQ, nHead * hp.headDimKMla], 'mul_mat'))
+    } else {
+      out.push(L('attn_q.weight', [nEmbd, nHead * hp.headDimKMla], 'mul_mat'))
+    }
+    out.push(
+      L('attn_kv_a_norm.weight', [hp.nLoraKv], 'mul'),
+      L('attn_kv_a_mqa.weight', [nEmbd, hp.nLoraKv + nRot], 'mul_mat'),
+      L('attn_k_b.weight', [nope, hp.nLoraKv, nHead], 'mul_mat'),
+      L('attn_v_b.weight', [hp.nLoraKv, hp.headDimVMla, nHead], 'mul_mat'),
+      L('attn_output.weight', [nHead * hp.headDimVMla, nEmbd], 'mul_mat'),
+      L('ffn_norm.weight', [nEmbd], 'mul')
+    )
+    if (i < hp.nLayerDenseLead) {
+      out.push(L('ffn_gate.weight', [nEmbd, nFf], 'mul_mat'), L('ffn_down.weight', [nFf, nEmbd], 'mul_mat'), L('ffn_up.weight', [nEmbd, nFf], 'mul_mat'))
+    }
+  }
+  return out
+}
+
+function hparams (...args: Parameters<typeof deepseek2HParams>): HParams {
+  const hp = deepseek2HParams(...args)
+  if (hp.nLayerDenseLead < hp.nLayers) throw new UnsupportedModelError(`${args[0].gguf.path}: deepseek2 MoE blocks are not supported yet (only leading dense blocks)`)
+  return hp
+}
+
+/** Q (nHead, headDimKMla) → absorbed [q_nope·wk_b | rope(q_pe)], and K / V from the compressed latent. */
+function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
+  const { g, nTokens } = c
+  const hp = c.hp as Deepseek2HParams
+  const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
+  const { nHead, nRot, nLoraKv: kvLora, headDimKMla: dk } = hp
+  const nope = dk - nRot
+  let inpSA = inpL
+  let cur = rmsNorm(c, inpL, w('attn_norm.weight'))
+
+  let q: Tensor
+  if (hp.nLoraQ > 0) {
+    q = g.mulMat(w('attn_q_a.weight'), cur)
+    q = rmsNorm(c, q, w('attn_q_a_norm.weight'))
+    q = g.mulMat(w('attn_q_b.weight'), q)
+  } else {
+    q = g.mulMat(w('attn_q.weight'), cur)
+  }
+  // (dk, nHead, nTokens)
+  q = g.reshape3d(q, dk, nHead, nTokens)
+
+  const kvCmprPe = g.mulMat(w('attn_kv_a_mqa.weight'), cur)
+  const rowBytes = 4 * (kvLora + nRot)
+  // (kvLora, nTokens) and (nRot, 1, nTokens) views of (kvLora + nRot, nTokens)
+  let kvCmpr = g.view2d(kvCmprPe, kvLora, nTokens, rowBytes, 0)
+  let kPe = g.view3d(kvCmprPe, nRot, 1, nTokens, rowBytes, rowBytes, 4 * kvLora)
+  const rope = {
+    nDims: nRot, mode: ROPE_MODE_NORMAL, nCtxOrig: hp.nCtxOrig, freqBase: hp.ropeFreqBase, freqScale: hp.ropeFreqScale,
+    extFactor: hp.ropeExtFactor, attnFactor: hp.ropeAttnFactor, betaFast: hp.ropeBetaFast, betaSlow: hp.ropeBetaSlow
+  }
+  kPe = g.ropeExt(kPe, c.pos, null, rope)
+  kvCmpr = rmsNorm(c, kvCmpr, w('attn_kv_a_norm.weight'))
+
+  const qNb = tensorNb(q)
+  let qNope = g.view3d(q, nope, nHead, nTokens, qNb[1], qNb[2], 0)
+  let qPe = g.view3d(q, nRot, nHead, nTokens, qNb[1], qNb[2], 4 * nope)
+  qPe = g.ropeExt(qPe, c.pos, null, rope)
+  // (nope, nTokens, nHead) × wk_b (nope, kvLora, nHead) → (kvLora, nTokens, nHead) → (kvLora, nHead, nTokens)
+  qNope = g.permute(qNope, 0, 2, 1, 3)
+  let qAbsorbed = g.mulMat(w('attn_k_b.weight'), qNope)
+  qAbsorbed = g.permute(qAbsorbed, 0, 2, 1, 3)
+  const qCur = g.concat(qAbsorbed, qPe, 0)
+  kvCmpr = g.reshape3d(kvCmpr, kvLora, 1, nTokens)
+  const kCur = g.concat(kvCmpr, kPe, 0)
+  cur = buildMlaAttention(c, il, qCur, kCur, kvCmpr, w('attn_output.weight'), w('attn_v_b.weight'), hp.kqScale)
+
+  if (il === hp.nLayers - 1 && c.outIds !== undefined) {
+    cur = g.getRows(cur, c.outIds)
+    inpSA = g.getRows(inpSA, c.outIds)
+  }
+  const ffnInp = g.add(cur, inpSA)
+  cur = rmsNorm(c, ffnInp, w('ffn_norm.weight'))
+  cur = swigluFfn(c, cur, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+  return g.add(cur, ffnInp)
+}
+
+export const deepseek2: ArchSpec = {
+  name: 'deepseek2',
+  hparams,
+  tensors,
+  // one K row of kv_lora_rank + rope per cell; V is a view of it
+  kvWidths: (hp) => ({ k: hp.headDim * hp.nHeadKv, v: 0 }),
+  buildLayer,
+  buildOutput: buildDecoderOutput
+}
