@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
 import { InvalidEngineOptionError, InvalidLayerRangeError, TruncatedGgufError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
 import { createLogger } from '../shared/log.js'
@@ -45,12 +46,18 @@ function planTensors (d: ModelDescription, range: LayerRange): Planned[] {
 /**
  * Where in the file the tensors of shard `range` lie (the same selection `loadShard` reads): one entry
  * per tensor, `[offset, offset + bytes)`. The header's tensor table alone is read (a sparse copy whose
- * tensor data is missing will do). A peer fetcher fetches exactly these bytes.
+ * tensor data is missing will do). A peer fetcher fetches exactly these bytes. For a split model (given by
+ * its first part) each range lies in `path`, the part holding that tensor.
  */
-export function shardFileRanges (modelPath: string, range: LayerRange): Array<{ name: string, offset: number, bytes: number }> {
+export function shardFileRanges (modelPath: string, range: LayerRange): Array<{ name: string, path: string, offset: number, bytes: number }> {
   const d = describeModel(modelPath)
   validateShardOptions({ modelPath, range, threads: 1 }, d.hparams.nLayers)
-  return planTensors(d, range).map((p) => ({ name: p.info.name, offset: p.info.fileOffset, bytes: p.info.bytes }))
+  return planTensors(d, range).map((p) => ({ name: p.info.name, path: p.info.path, offset: p.info.fileOffset, bytes: p.info.bytes }))
+}
+
+/** The files (split parts) holding the tensors of layers [start, end) — the only ones loadShard reads. */
+export function shardWeightFiles (d: ModelDescription, range: LayerRange): string[] {
+  return [...new Set(planTensors(d, range).map((p) => p.info.path))]
 }
 
 export function validateShardOptions (options: ShardOptions, nLayers: number): void {
@@ -109,7 +116,8 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       weightBytes += bufferSize(buf)
     }
     const plainCpu = bufts[bufts.length - 1]!.buft
-    const fh = await open(options.modelPath, 'r')
+    // a split model: each tensor is read from the part holding it; only parts holding this shard's tensors are opened
+    const files = new Map<string, FileHandle>()
     try {
       // plain CPU buffers take partial writes: stream through one small scratch buffer; other buffer types
       // (e.g. CPU_REPACK re-layouts) need each tensor in one tensor_set call
@@ -117,22 +125,27 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       for (const [buft, grp] of groups) {
         for (const { p, t } of grp.items) {
           throwIfAborted(signal)
+          let fh = files.get(p.info.path)
+          if (fh === undefined) {
+            fh = await open(p.info.path, 'r')
+            files.set(p.info.path, fh)
+          }
           const whole = buft !== plainCpu
           const buf = whole ? Buffer.allocUnsafe(p.info.bytes) : scratch
           for (let off = 0; off < p.info.bytes; off += buf.length) {
             const n = Math.min(buf.length, p.info.bytes - off)
             const { bytesRead } = await fh.read(buf, 0, n, p.info.fileOffset + off)
-            if (bytesRead !== n) throw new TruncatedGgufError(`${options.modelPath} changed while loading (short read of ${p.info.name})`)
+            if (bytesRead !== n) throw new TruncatedGgufError(`${p.info.path} changed while loading (short read of ${p.info.name})`)
             tensorSet(t, buf.subarray(0, n), off)
           }
         }
       }
     } finally {
-      await fh.close()
+      for (const fh of files.values()) await fh.close()
     }
     const backend = newCpuBackend(options.threads)
-    log.debug({ model: options.modelPath, range: options.range, tensors: planned.length, weightBytes, bufferTypes: [...groups.keys()].map((b) => bufts.find((x) => x.buft === b)?.name) }, 'shard loaded')
-    return new LoadedShardImpl(d, options, weights, weightBytes, backend, contexts, buffers)
+    log.debug({ model: options.modelPath, range: options.range, tensors: planned.length, files: [...files.keys()], weightBytes, bufferTypes: [...groups.keys()].map((b) => bufts.find((x) => x.buft === b)?.name) }, 'shard loaded')
+    return new LoadedShardImpl(d, options, weights, weightBytes, [...files.keys()], backend, contexts, buffers)
   } catch (err) {
     for (const b of buffers) freeBuffer(b)
     for (const c of contexts) freeContext(c)
@@ -150,7 +163,7 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
   private disposed = false
 
   constructor (readonly description: ModelDescription, readonly options: ShardOptions, readonly weights: Map<string, Tensor>,
-    readonly weightBytes: number, readonly backend: Ptr, private readonly contexts: Ptr[], private readonly buffers: Ptr[]) {
+    readonly weightBytes: number, readonly weightFiles: readonly string[], readonly backend: Ptr, private readonly contexts: Ptr[], private readonly buffers: Ptr[]) {
     this.metadata = description.metadata
     this.range = { ...options.range }
     this.isFirst = options.range.start === 0

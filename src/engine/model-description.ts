@@ -1,19 +1,20 @@
 import { InvalidGgufError, UnknownArchitectureError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
 import { ARCHITECTURES } from './arch/registry.js'
 import { SUPPORTED_WEIGHT_TYPES, ggmlTypeName } from './gguf/ggml-types.js'
-import { readGguf } from './gguf/gguf-reader.js'
+import { readModelGguf } from './gguf/model-gguf-reader.js'
 import { MetadataReader } from './gguf/metadata-reader.js'
 import { denseDecoderHParams } from './arch/dense-hparams.js'
 import { layerKvWidths } from './arch/arch-spec.js'
 import type { ArchSpec } from './arch/arch-spec.js'
 import type { HParams } from './hparams.js'
-import type { GgufFile } from './gguf/gguf-reader.js'
+import type { ModelGguf } from './gguf/model-gguf-reader.js'
 import type { ModelMetadata } from './types.js'
 
 export type { HParams }
 
 export interface ModelDescription {
-  gguf: GgufFile
+  /** the model's header; for a split model all parts' tensors (each names its part) */
+  gguf: ModelGguf
   arch: ArchSpec
   hparams: HParams
   metadata: ModelMetadata
@@ -21,9 +22,12 @@ export interface ModelDescription {
 
 const SUPPORTED_NAMES = [...SUPPORTED_WEIGHT_TYPES].map(ggmlTypeName)
 
-/** Reads and validates a GGUF's header: architecture, hyper-parameters, tensor table and types. No native calls. */
+/**
+ * Reads and validates a GGUF's header: architecture, hyper-parameters, tensor table and types. No native calls.
+ * A split model is given by its first part; every part's header is read and checked (readModelGguf).
+ */
 export function describeModel (path: string): ModelDescription {
-  const gguf = readGguf(path)
+  const gguf = readModelGguf(path)
   const archName = gguf.metadata.get('general.architecture')
   if (typeof archName !== 'string') throw new InvalidGgufError(`${path}: missing general.architecture`)
   const arch = ARCHITECTURES.get(archName)

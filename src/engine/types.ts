@@ -80,6 +80,8 @@ export interface LoadedShard {
   readonly isLast: boolean
   /** bytes of weights loaded for this shard */
   readonly weightBytes: number
+  /** the files weights were read from: for a split model only the parts holding this shard's tensors */
+  readonly weightFiles?: readonly string[]
   createSession (options: SessionOptions): ShardSession
   dispose (): Promise<void>
 }

@@ -1,17 +1,32 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { availableParallelism, freemem, networkInterfaces } from 'node:os'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
+import { parseSplitGgufName } from '../shared/split-gguf-name.js'
+import { modelFiles, modelIdOfPath } from './model-registry.js'
 import type { Logger } from '../shared/log.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
 
-/** Models on disk named by `--model PATH|ID`: a file path, or an id under `<dataDir>/models/<id>.gguf`. */
+/** The first part of the split model `id` in `dir` (`<id>-00001-of-NNNNN.gguf`), if there is one. */
+function firstSplitPart (dir: string, id: string): string | undefined {
+  let names: string[]
+  try { names = readdirSync(dir) } catch { return undefined }
+  const name = names.find((n) => { const s = parseSplitGgufName(n); return s?.prefix === id && s.no === 0 })
+  return name === undefined ? undefined : join(dir, name)
+}
+
+/**
+ * Models on disk named by `--model PATH|ID`: a file path (a split model by its first part), or an id under
+ * `<dataDir>/models/` (`<id>.gguf`, or `<id>-00001-of-NNNNN.gguf`). Sizes count every part present.
+ */
 export function findLocalModels (entries: readonly string[], dataDir: string, log: Logger): LocalInfo['models'] {
   const out: LocalInfo['models'] = []
+  const isFile = (p: string): boolean => existsSync(p) && statSync(p).isFile()
   for (const entry of entries) {
-    const candidates = [entry, join(dataDir, 'models', `${entry}.gguf`)]
-    const file = candidates.find((p) => existsSync(p) && statSync(p).isFile())
+    const dir = join(dataDir, 'models')
+    const file = [entry, join(dir, `${entry}.gguf`)].find(isFile) ?? firstSplitPart(dir, entry)
     if (file === undefined) { log.warn({ model: entry }, 'model not found on disk; not announced'); continue }
-    out.push({ id: basename(file).replace(/\.gguf$/i, '').slice(0, 128), sizeBytes: statSync(file).size })
+    const sizeBytes = modelFiles(file).filter(isFile).reduce((a, p) => a + statSync(p).size, 0)
+    out.push({ id: modelIdOfPath(file).slice(0, 128), sizeBytes })
   }
   return out
 }

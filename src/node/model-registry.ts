@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UnknownModelError } from '../shared/errors/model-errors.js'
 import { asModelId } from '../shared/ids.js'
+import { ggufModelName, parseSplitGgufName, splitGgufPaths } from '../shared/split-gguf-name.js'
 import type { ModelId } from '../shared/ids.js'
 
 /** The tiny model shipped with the project (models/stories260k-f32.gguf), the out-of-the-box default. */
@@ -10,25 +11,38 @@ export const BUNDLED_MODEL_PATH = fileURLToPath(new URL('../../models/stories260
 export const DEFAULT_MODEL_ID = asModelId('stories260k-f32')
 
 export interface ModelEntry {
-  /** file name without `.gguf` */
+  /** file name without `.gguf` (for a split model also without `-00001-of-0000N`) */
   id: ModelId
-  /** absolute path of the GGUF file */
+  /** absolute path of the GGUF file (for a split model: its first part) */
   path: string
+  /** bytes on disk (for a split model: all parts present) */
   sizeBytes: number
 }
 
 export interface ModelRegistryOptions {
   /** explicit model files (e.g. `run --model PATH`); listed first, win id clashes */
   modelPaths?: readonly string[]
-  /** every `*.gguf` directly in this folder is a model */
+  /** every `*.gguf` directly in this folder is a model (a split model by its first part; other parts are not listed) */
   modelsDir?: string
   /** the bundled default; `null` leaves it out. Default BUNDLED_MODEL_PATH */
   bundledModelPath?: string | null
 }
 
-/** Model id of a GGUF path: its file name without `.gguf`. */
+/** Model id of a GGUF path: its file name without `.gguf` and, for a split part, without `-NNNNN-of-MMMMM`. */
 export function modelIdOfPath (path: string): ModelId {
-  return asModelId(basename(path).replace(/\.gguf$/i, ''))
+  return asModelId(ggufModelName(basename(path)))
+}
+
+/** A split part other than the first: not a model of its own (the first part names the model). */
+export function isLaterSplitPart (path: string): boolean {
+  const split = parseSplitGgufName(basename(path))
+  return split !== undefined && split.no > 0
+}
+
+/** The files of the model at `path`: itself, or every part of the split model whose first part it is. */
+export function modelFiles (path: string): string[] {
+  const split = parseSplitGgufName(path)
+  return split === undefined || split.no !== 0 ? [path] : splitGgufPaths(split.prefix, split.count)
 }
 
 /**
@@ -43,7 +57,7 @@ export class ModelRegistry {
     const dir = this.options.modelsDir
     if (dir !== undefined) {
       const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return [] as string[]; throw err })
-      paths.push(...names.filter((n) => /\.gguf$/i.test(n)).sort().map((n) => resolve(join(dir, n))))
+      paths.push(...names.filter((n) => /\.gguf$/i.test(n) && !isLaterSplitPart(n)).sort().map((n) => resolve(join(dir, n))))
     }
     const bundled = this.options.bundledModelPath === undefined ? BUNDLED_MODEL_PATH : this.options.bundledModelPath
     if (bundled !== null) paths.push(resolve(bundled))
@@ -55,7 +69,10 @@ export class ModelRegistry {
       const st = await stat(path).catch(() => undefined)
       if (st?.isFile() !== true) continue
       seen.add(id)
-      out.push({ id, path, sizeBytes: st.size })
+      // a split model: the parts present (a missing part is reported by name when the model loads)
+      let sizeBytes = st.size
+      for (const part of modelFiles(path).slice(1)) sizeBytes += (await stat(part).catch(() => undefined))?.size ?? 0
+      out.push({ id, path, sizeBytes })
     }
     return out
   }

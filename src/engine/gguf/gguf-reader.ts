@@ -11,7 +11,9 @@ export interface GgufTensorInfo {
   /** ggml order: ne[0] is the contiguous dimension */
   ne: number[]
   type: number
-  /** absolute byte offset of the data in the file */
+  /** the file holding the data (for a split model: the part that holds this tensor) */
+  path: string
+  /** absolute byte offset of the data in that file */
   fileOffset: number
   bytes: number
 }
@@ -138,7 +140,7 @@ export function readGguf (path: string, { checkData = true }: { checkData?: bool
       const type = c.u32(`type of ${key}`)
       metadata.set(key, readValue(c, type, key))
     }
-    const infos: Array<Omit<GgufTensorInfo, 'fileOffset'> & { rel: number }> = []
+    const infos: Array<Omit<GgufTensorInfo, 'fileOffset' | 'path'> & { rel: number }> = []
     for (let i = 0; i < nTensors; i++) {
       const name = c.str('tensor name')
       const nDims = c.u32(`dims of ${name}`)
@@ -166,7 +168,7 @@ export function readGguf (path: string, { checkData = true }: { checkData?: bool
       if (checkData && fileOffset + t.bytes > size) {
         throw new TruncatedGgufError(`${path}: tensor '${t.name}' needs bytes up to ${fileOffset + t.bytes} but the file has ${size}`)
       }
-      tensors.set(t.name, { name: t.name, ne: t.ne, type: t.type, fileOffset, bytes: t.bytes })
+      tensors.set(t.name, { name: t.name, ne: t.ne, type: t.type, path, fileOffset, bytes: t.bytes })
     }
     return { path, version, fileBytes: size, metadata, tensors, dataOffset }
   } finally {

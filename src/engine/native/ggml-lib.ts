@@ -97,6 +97,7 @@ const PROTOS = {
   gguf_set_val_str: 'void gguf_set_val_str(void *ctx, const char *key, const char *val)',
   gguf_set_val_bool: 'void gguf_set_val_bool(void *ctx, const char *key, bool val)',
   gguf_set_val_i32: 'void gguf_set_val_i32(void *ctx, const char *key, int32_t val)',
+  gguf_set_val_u16: 'void gguf_set_val_u16(void *ctx, const char *key, uint16_t val)',
   gguf_set_arr_data: 'void gguf_set_arr_data(void *ctx, const char *key, int type, const void *data, size_t n)',
   gguf_add_tensor: 'void gguf_add_tensor(void *ctx, void *tensor)',
   gguf_write_to_file: 'bool gguf_write_to_file(void *ctx, const char *fname, bool only_meta)',

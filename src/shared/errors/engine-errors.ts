@@ -76,3 +76,43 @@ export class NativeCallError extends ExoError {
 export class InvalidExpertConfigError extends ExoError {
   readonly code = 'ENGINE_INVALID_EXPERT_CONFIG'
 }
+
+/** A split GGUF model was given by a part other than its first (`split.no` is not 0): pass `…-00001-of-NNNNN.gguf`. */
+export class NotFirstSplitPartError extends ExoError {
+  readonly code = 'ENGINE_NOT_FIRST_SPLIT_PART'
+  constructor (readonly partPath: string, readonly splitNo: number, readonly splitCount: number) {
+    super(`${partPath} is part ${splitNo + 1} of ${splitCount} of a split model (split.no ${splitNo}); load the model by its first part`)
+  }
+}
+
+/** The first part of a split model is not named `<prefix>-00001-of-<split.count>.gguf`, so its other parts cannot be found. */
+export class InvalidSplitNameError extends ExoError {
+  readonly code = 'ENGINE_INVALID_SPLIT_NAME'
+  constructor (readonly partPath: string, readonly splitCount: number) {
+    super(`${partPath} is the first of ${splitCount} split parts but is not named <prefix>-00001-of-${String(splitCount).padStart(5, '0')}.gguf`)
+  }
+}
+
+/** A part of a split model does not exist or cannot be opened. */
+export class SplitPartMissingError extends ExoError {
+  readonly code = 'ENGINE_SPLIT_PART_MISSING'
+  constructor (readonly partPath: string, readonly splitNo: number, readonly splitCount: number, options?: { cause?: unknown }) {
+    super(`part ${splitNo + 1} of ${splitCount} of the split model is missing: ${partPath}`, options)
+  }
+}
+
+/** A part of a split model ends before its header or one of its tensors' data ends. */
+export class SplitPartTruncatedError extends ExoError {
+  readonly code = 'ENGINE_SPLIT_PART_TRUNCATED'
+  constructor (readonly partPath: string, detail: string, options?: { cause?: unknown }) {
+    super(`split part ${partPath} is truncated: ${detail}`, options)
+  }
+}
+
+/** A part of a split model disagrees with the first part (split.no, split.count, split.tensors.count, duplicate tensors) or is not a GGUF. */
+export class SplitPartMismatchError extends ExoError {
+  readonly code = 'ENGINE_SPLIT_PART_MISMATCH'
+  constructor (readonly partPath: string, detail: string, options?: { cause?: unknown }) {
+    super(`split part ${partPath} does not belong to the model: ${detail}`, options)
+  }
+}
