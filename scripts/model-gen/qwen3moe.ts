@@ -1,7 +1,7 @@
 /**
  * qwen3moe generator: the qwen3 block with every FFN a routed mixture of experts. Options (`--opt`):
- * experts (8), experts_used (2), expert_ff (the --ff value): width of one expert. Random router weights make
- * the routing depend on the data.
+ * experts (8), experts_used (2), expert_ff (the --ff value): width of one expert; groups / groups_used: expert groups
+ * (group-limited routing). Random router weights make the routing depend on the data.
  */
 import { F32, attentionTensors, decoderMetadata, embeddingTensors, headDimOf, vocabOf } from './llama.js'
 import { optNum } from './types.js'
@@ -29,6 +29,16 @@ export function expertTensors (o: GenOptions, i: number, e: ExpertShape): GenTen
   ]
 }
 
+/** expert_group_count / expert_group_used_count when --opt groups=N (group-limited routing, generic in llama.cpp) */
+export function groupMetadata (o: GenOptions, a: (k: string) => string): ReturnType<ArchGenerator['metadata']> {
+  const groups = optNum(o, 'groups', 0)
+  if (groups === 0) return {}
+  return {
+    [a('expert_group_count')]: { kind: 'u32', value: groups },
+    [a('expert_group_used_count')]: { kind: 'u32', value: optNum(o, 'groups_used', 1) }
+  }
+}
+
 export const qwen3moeGen: ArchGenerator = {
   name: 'qwen3moe',
   metadata: (o, a) => {
@@ -37,7 +47,8 @@ export const qwen3moeGen: ArchGenerator = {
       ...decoderMetadata(o, a),
       [a('expert_count')]: { kind: 'u32', value: e.experts },
       [a('expert_used_count')]: { kind: 'u32', value: e.used },
-      [a('expert_feed_forward_length')]: { kind: 'u32', value: e.ff }
+      [a('expert_feed_forward_length')]: { kind: 'u32', value: e.ff },
+      ...groupMetadata(o, a)
     }
   },
   tensors: (o) => {

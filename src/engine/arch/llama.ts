@@ -1,9 +1,13 @@
-/** llama: port of llama.cpp src/models/llama.cpp (dense, no MoE, no kq-norm). RoPE mode 0 (interleaved pairs). */
+/** llama: port of llama.cpp src/models/llama.cpp (dense, or MoE / Mixtral via llama-moe.ts; no kq-norm). RoPE mode 0 (interleaved pairs). */
 import { ROPE_MODE_NORMAL } from '../native/ggml.js'
 import { buildAttention, buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
 import { decoderTensors } from './decoder-tensors.js'
+import { denseDecoderHParams } from './dense-hparams.js'
+import { llamaMoeFfn, llamaMoeHParams, llamaMoeTensors } from './llama-moe.js'
+import { moeNodesPerLayer } from './moe-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext } from './arch-spec.js'
+import type { MoeHParams } from './moe-hparams.js'
 
 /** The FFN of layer il: (nEmbd, nTokens) f32 after ffn_norm → (nEmbd, nTokens) f32, before the residual add. */
 export type LayerFfn = (c: LayerContext, il: number, x: Tensor) => Tensor
@@ -56,13 +60,21 @@ export function buildLlamaLayer (c: LayerContext, il: number, inpL: Tensor, rope
   return g.add(cur, ffnInp)
 }
 
+/** llama.cpp's llama: a layer with ffn_gate_inp runs the MoE branch (Mixtral), any other the dense FFN */
+const llamaFfn: LayerFfn = (c, il, x) => c.w(`blk.${il}.ffn_gate_inp.weight`) !== undefined ? llamaMoeFfn(c, il, x) : denseFfn(c, il, x)
+
 export const llama: ArchSpec = {
   name: 'llama',
-  tensors: (hp) => [
-    ...decoderTensors(hp, { outputBias: false }),
-    { name: 'rope_freqs.weight', ne: [hp.nRot / 2], role: 'layer', op: 'mul', optional: true }
-  ],
+  hparams: (m, hp) => hp.nExpert > 0 ? llamaMoeHParams(m, hp) : denseDecoderHParams(m, hp),
+  tensors: (hp) => {
+    const dense = [
+      ...decoderTensors(hp, { outputBias: false }),
+      { name: 'rope_freqs.weight', ne: [hp.nRot / 2], role: 'layer' as const, op: 'mul' as const, optional: true }
+    ]
+    return hp.nExpert > 0 ? llamaMoeTensors(hp, dense) : dense
+  },
   buildLayer: (c, il, inpL) => buildLlamaLayer(c, il, inpL, ROPE_MODE_NORMAL,
-    c.hp.attentionScale === 0 ? 1 / Math.sqrt(c.hp.headDim) : c.hp.attentionScale),
-  buildOutput: buildDecoderOutput
+    c.hp.attentionScale === 0 ? 1 / Math.sqrt(c.hp.headDim) : c.hp.attentionScale, llamaFfn),
+  buildOutput: buildDecoderOutput,
+  nodesPerLayer: (hp) => hp.nExpert > 0 ? moeNodesPerLayer(hp as MoeHParams) : 64
 }

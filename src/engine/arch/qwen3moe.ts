@@ -20,7 +20,9 @@ export const DENSE_FFN = /\.ffn_(gate|down|up)\.weight$/
 const qwen3moeFfn: LayerFfn = (c, il, x) => {
   const hp = c.hp as MoeHParams
   return buildMoeFfn(c, x, moeWeights(c, il), {
-    nExpert: hp.nExpert, nExpertUsed: hp.nExpertUsed, activation: 'silu', normW: true, wScale: hp.expertWeightsScale, gating: 'softmax'
+    nExpert: hp.nExpert, nExpertUsed: hp.nExpertUsed, activation: 'silu', normW: true, wScale: hp.expertWeightsScale, gating: 'softmax',
+    // expert groups are generic in llama.cpp (read for every architecture, applied in build_moe_ffn)
+    nExpertGroups: hp.nExpertGroups, nGroupUsed: hp.nGroupUsed
   })
 }
 
