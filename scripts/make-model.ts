@@ -6,13 +6,15 @@
  *
  *   node --import tsx scripts/make-model.ts --out /tmp/m.gguf --layers 2 --embd 256 --heads 4 --kv-heads 2 --ff 512 --type q4_k
  */
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { readGguf } from '../src/engine/gguf/gguf-reader.js'
 import { GGML_TYPE_TRAITS, SUPPORTED_WEIGHT_TYPES, ggmlTypeByName } from '../src/engine/gguf/ggml-types.js'
 import { quantizeNeedsImatrix, quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
 import { GENERATORS } from './model-gen/registry.js'
+import { splitGguf } from './split-gguf.js'
+import { splitGgufPath } from '../src/shared/split-gguf-name.js'
 import type { GenOptions, GenTensor } from './model-gen/types.js'
 
 /**
@@ -57,6 +59,8 @@ export interface MakeModelOptions {
   tied?: boolean
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
+  /** write N split parts `<out without .gguf>-0000i-of-0000N.gguf` (as llama.cpp's gguf-split) instead of `out` */
+  split?: number
 }
 
 export const DEFAULTS: Omit<MakeModelOptions, 'out'> = {
@@ -144,6 +148,10 @@ export function makeModel (o: MakeModelOptions): void {
     closeSync(fd)
   }
   renameSync(tmp, o.out)
+  if (o.split !== undefined && o.split > 1) {
+    splitGguf({ input: o.out, outPrefix: o.out.replace(/\.gguf$/i, ''), parts: o.split })
+    rmSync(o.out)
+  }
 }
 
 /** `key=value` → number when numeric, boolean for true/false, else string. */
@@ -162,11 +170,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, opt: { type: 'string', multiple: true }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, split: { type: 'string' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, opt: { type: 'string', multiple: true }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch ${[...GENERATORS.keys()].join('|')}] [--opt KEY=VALUE ...] [--head-dim N] [--rope-freqs] [--tied]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch ${[...GENERATORS.keys()].join('|')}] [--opt KEY=VALUE ...] [--head-dim N] [--rope-freqs] [--tied] [--split N]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -184,6 +192,7 @@ function main (): void {
     seed: int(values.seed, DEFAULTS.seed),
     context: int(values.context, DEFAULTS.context),
     reuseLayers: values['reuse-layers'] === true,
+    split: values.split === undefined ? undefined : int(values.split, 1),
     arch: values.arch ?? 'llama',
     archOptions: Object.fromEntries((values.opt ?? []).map(parseArchOption)),
     ropeFreqs: values['rope-freqs'] === true,
@@ -192,7 +201,7 @@ function main (): void {
   }
   const t0 = Date.now()
   makeModel(o)
-  process.stdout.write(`wrote ${o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)
+  process.stdout.write(`wrote ${o.split !== undefined && o.split > 1 ? `${splitGgufPath(o.out.replace(/\.gguf$/i, ''), 0, o.split)} and ${o.split - 1} more parts` : o.out} (${o.type}, ${o.layers} layers, embd ${o.embd}) in ${Date.now() - t0} ms\n`)
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main()
