@@ -1,7 +1,9 @@
 /**
  * deepseek2 (DeepSeek V2 / V3 / R1, Kimi K2) logits == node-llama-cpp for generated models: multi-head latent
- * attention in the absorbed form (K-only cache), q LoRA or one attn_q, YaRN RoPE scaling; prompt + 30 greedy
- * decode steps, whole, split in 2 and one shard per layer, flash attention off and on. Exactness is required.
+ * attention in the absorbed form (K-only cache), q LoRA or one attn_q, YaRN RoPE scaling, leading dense blocks,
+ * MoE blocks with shared experts, softmax or sigmoid gating with exp_probs_b and group-limited routing; prompt +
+ * 30 greedy decode steps, whole, split in 2 and one shard per layer, flash attention off and on. Random router
+ * weights: the routing depends on the data. Exactness is required.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -15,10 +17,22 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog because'
 const STEPS = 30
 
 const VARIANTS: Array<{ name: string, type: ModelType, shape: Partial<MakeModelOptions> }> = [
-  // V2-Lite style attention: one attn_q, no RoPE scaling
-  { name: 'dense, attn_q', type: 'f16', shape: { layers: 2, heads: 4, archOptions: {} } },
-  // V3 / Kimi style attention: q LoRA, YaRN with DeepSeek V3's yarn_log_multiplier (0.1 · mscale_all_dim 0.707)
-  { name: 'dense, q lora, yarn', type: 'q8_0', shape: { layers: 3, heads: 4, archOptions: { qLora: 64, yarn: true, yarnFactor: 4, yarnLogMul: 0.0707 } } }
+  // every block dense (leading_dense_block_count = block_count), one attn_q, no RoPE scaling
+  { name: 'all dense, attn_q', type: 'f16', shape: { layers: 2, heads: 4, archOptions: {} } },
+  // DeepSeek V2-Lite style: one attn_q, softmax gating, 2 shared experts, weights scale 1 (not applied); Q4_0 experts
+  // (llama.cpp puts them into CPU_REPACK through its mul_mat_id trial on AVX2 machines)
+  { name: 'V2-Lite style', type: 'q4_0', shape: { layers: 3, heads: 4, archOptions: { denseLead: 1, experts: 16, expertsUsed: 4, shared: 2, weightsScale: 1 } } },
+  // DeepSeek V3 / R1 style: q LoRA, sigmoid gating + exp_probs_b, 4 expert groups of which 2 are kept, weights norm and
+  // scale, YaRN with V3's yarn_log_multiplier (0.1 · mscale_all_dim 0.707)
+  {
+    name: 'V3 style', type: 'q8_0',
+    shape: { layers: 3, heads: 4, archOptions: { qLora: 64, denseLead: 1, experts: 8, expertsUsed: 2, groups: 4, groupsUsed: 2, gating: 'sigmoid', probsBias: true, weightsNorm: true, weightsScale: 2.5, yarn: true, yarnFactor: 4, yarnLogMul: 0.0707 } }
+  },
+  // Kimi K2 style: q LoRA, sigmoid + exp_probs_b without groups, 8 experts used, YaRN with mscale_all_dim 1 (log mul 0.1)
+  {
+    name: 'Kimi K2 style', type: 'f16',
+    shape: { layers: 2, heads: 8, archOptions: { qLora: 64, denseLead: 1, experts: 16, expertsUsed: 8, gating: 'sigmoid', probsBias: true, weightsNorm: true, weightsScale: 2.827, yarn: true, yarnFactor: 32, yarnLogMul: 0.1 } }
+  }
 ]
 
 describe('deepseek2 logits == node-llama-cpp (generated models)', () => {

@@ -3,16 +3,13 @@
  * keys of llama_model::load_hparams, the YaRN attention factor of llama_context's constructor and the
  * kq_scale of the deepseek2 graph — all in f32 arithmetic as llama.cpp computes them.
  */
-import { InvalidGgufError, UnsupportedModelError } from '../../shared/errors/engine-errors.js'
+import { InvalidExpertConfigError, InvalidGgufError, UnsupportedModelError } from '../../shared/errors/engine-errors.js'
+import { moeHParams, readGatingFunc } from './moe-hparams.js'
+import type { MoeHParams } from './moe-hparams.js'
 import type { HParams } from '../hparams.js'
 import type { MetadataReader } from '../gguf/metadata-reader.js'
 
-/** llama_expert_gating_func_type */
-export const GATING = { softmax: 1, sigmoid: 2 } as const
-
-export interface Deepseek2HParams extends HParams {
-  /** leading blocks with a dense FFN (the rest are MoE) */
-  nLayerDenseLead: number
+export interface Deepseek2HParams extends MoeHParams {
   /** q LoRA rank (0: one attn_q matrix, DeepSeek V2-Lite) */
   nLoraQ: number
   /** kv_lora_rank: width of the compressed KV latent (the MLA "value" width) */
@@ -20,17 +17,6 @@ export interface Deepseek2HParams extends HParams {
   /** per-head Q/K size after decompression (qk_nope + qk_rope) and per-head V size */
   headDimKMla: number
   headDimVMla: number
-  /** per-expert FFN width and shared-expert count */
-  nFfExp: number
-  nExpertShared: number
-  nExpertUsed: number
-  /** expert groups (0/1: no group-limited routing) and groups kept per token */
-  nExpertGroups: number
-  nGroupUsed: number
-  expertWeightsScale: number
-  expertWeightsNorm: boolean
-  /** GATING.softmax (V2) or GATING.sigmoid (V3, Kimi K2) */
-  expertGatingFunc: number
   /** RoPE arguments as llama.cpp passes them to ggml_rope_ext (after the YaRN attn-factor adjustment) */
   ropeExtFactor: number
   ropeAttnFactor: number
@@ -74,26 +60,32 @@ export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HP
   if (base.headDim !== nLoraKv + nRot) throw new InvalidGgufError(`${path}: ${m.key('attention.key_length')} ${base.headDim} != kv_lora_rank ${nLoraKv} + rope ${nRot}`)
   if (base.valueDim !== nLoraKv) throw new InvalidGgufError(`${path}: ${m.key('attention.value_length')} ${base.valueDim} != kv_lora_rank ${nLoraKv}`)
 
-  const nLayerDenseLead = Math.min(m.nonNegInt('leading_dense_block_count', 0), L)
+  const nLayerDenseLead = m.nonNegInt('leading_dense_block_count', 0)
   if (nLayerDenseLead > 0 && base.nFf < 1) throw new InvalidGgufError(`${path}: ${m.key('feed_forward_length')} is missing or 0`)
-  const nFfExp = m.nonNegInt('expert_feed_forward_length')
-  const nExpertShared = m.nonNegInt('expert_shared_count')
-  const nExpertUsed = m.nonNegInt('expert_used_count', 0)
-  const nExpertGroups = m.nonNegInt('expert_group_count', 0)
-  const nGroupUsed = m.nonNegInt('expert_group_used_count', 0)
-  const nExpert = base.nExpert
-  if (nLayerDenseLead < L) {
-    if (nExpert < 1 || nExpertUsed < 1 || nExpertUsed > nExpert) throw new InvalidGgufError(`${path}: MoE layers need 0 < expert_used_count (${nExpertUsed}) <= expert_count (${nExpert})`)
-    if (nFfExp < 1) throw new InvalidGgufError(`${path}: ${m.key('expert_feed_forward_length')} is 0`)
-    if (nExpertGroups >= nExpert) throw new InvalidGgufError(`${path}: expert_group_count ${nExpertGroups} >= expert_count ${nExpert}`)
-    if (nExpertGroups > 1 && (nExpert % nExpertGroups !== 0 || nGroupUsed < 1 || nGroupUsed >= nExpertGroups)) {
-      throw new InvalidGgufError(`${path}: expert groups ${nExpertGroups} (${nGroupUsed} used) do not divide ${nExpert} experts`)
-    }
-  }
-  let expertGatingFunc = m.nonNegInt('expert_gating_func', 0)
   // older V2 / V2.5 files have no gating key (GLM 4.7 Lite: sigmoid)
-  if (expertGatingFunc === 0) expertGatingFunc = (L === 47 || L === 48) && nVocab === 154880 ? GATING.sigmoid : GATING.softmax
-  if (expertGatingFunc !== GATING.softmax && expertGatingFunc !== GATING.sigmoid) unsupported(`expert_gating_func ${expertGatingFunc} is not supported`)
+  const gating = readGatingFunc(m, (L === 47 || L === 48) && nVocab === 154880 ? 'sigmoid' : 'softmax')
+  const arch = {
+    nFfExp: m.nonNegInt('expert_feed_forward_length'),
+    nExpertShared: m.nonNegInt('expert_shared_count'),
+    expertWeightsScale: f(m.float('expert_weights_scale', 0)),
+    expertWeightsNorm: m.bool('expert_weights_norm', false),
+    gating,
+    nLayerDenseLead
+  }
+  let moe: MoeHParams
+  if (nLayerDenseLead < L) {
+    moe = moeHParams(m, base, arch)
+    if (moe.nExpertShared < 1) throw new InvalidExpertConfigError(`${path}: ${m.key('expert_shared_count')} is 0 (deepseek2 MoE blocks have shared experts)`)
+    for (let i = nLayerDenseLead; i < L; i++) {
+      const has = (n: string): boolean => m.gguf.tensors.has(`blk.${i}.${n}`)
+      if (!has('ffn_gate_up_exps.weight') && !(has('ffn_gate_exps.weight') && has('ffn_up_exps.weight'))) {
+        throw new InvalidGgufError(`${path}: missing tensor blk.${i}.ffn_gate_exps.weight / ffn_up_exps.weight (or the fused ffn_gate_up_exps.weight)`)
+      }
+    }
+  } else {
+    // every block dense (leading_dense_block_count >= block_count): no expert checks, as llama.cpp
+    moe = { ...base, ...arch, nFfShexp: 0, nExpertGroups: m.nonNegInt('expert_group_count', 0), nGroupUsed: m.nonNegInt('expert_group_used_count', 0), nLayerDenseLead: L }
+  }
 
   // RoPE: llama_model::load_hparams (scaling type defaults to linear) and llama_context (YaRN)
   const scaling = m.str('rope.scaling.type') ?? 'linear'
@@ -126,13 +118,10 @@ export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HP
   const kqScale = f(f(mscale * mscale) / f(Math.sqrt(headDimKMla)))
 
   return {
-    ...base,
+    ...moe,
     ropeFreqScale: freqScale,
     ropeScalingType: scaling,
-    nLayerDenseLead, nLoraQ, nLoraKv, headDimKMla, headDimVMla, nFfExp, nExpertShared, nExpertUsed, nExpertGroups, nGroupUsed,
-    expertWeightsScale: f(m.float('expert_weights_scale', 0)),
-    expertWeightsNorm: m.bool('expert_weights_norm', false),
-    expertGatingFunc,
+    nLoraQ, nLoraKv, headDimKMla, headDimVMla,
     ropeExtFactor: extFactor, ropeAttnFactor: attnFactor, ropeBetaFast: 32, ropeBetaSlow: 1,
     kqScale
   }

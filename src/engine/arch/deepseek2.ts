@@ -2,13 +2,15 @@
  * deepseek2 (DeepSeek V2 / V3 / R1, Kimi K2): port of llama.cpp src/models/deepseek2.cpp, MLA path (files with
  * the split attn_k_b / attn_v_b that current conversions write). Multi-head latent attention in the absorbed
  * form (MQA over one kv_lora_rank + rope wide head, K-only cache), RoPE mode 0 on the rope part only, YaRN;
- * leading dense blocks, then MoE blocks with shared experts.
+ * leading dense blocks, then MoE blocks (build_moe_ffn: softmax or sigmoid gating, exp_probs_b, group-limited
+ * routing, weights norm / scale) plus the shared experts.
  */
-import { UnsupportedModelError } from '../../shared/errors/engine-errors.js'
 import { ROPE_MODE_NORMAL, tensorNb } from '../native/ggml.js'
 import { buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
 import { deepseek2HParams } from './deepseek2-hparams.js'
 import { buildMlaAttention } from './mla-attention.js'
+import { buildMoeFfn } from './moe-ffn.js'
+import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext, TensorSpec } from './arch-spec.js'
 import type { Deepseek2HParams } from './deepseek2-hparams.js'
@@ -43,15 +45,19 @@ function tensors (h: HParams): TensorSpec[] {
     )
     if (i < hp.nLayerDenseLead) {
       out.push(L('ffn_gate.weight', [nEmbd, nFf], 'mul_mat'), L('ffn_down.weight', [nFf, nEmbd], 'mul_mat'), L('ffn_up.weight', [nEmbd, nFf], 'mul_mat'))
+      continue
     }
+    // routed experts (fused gate_up or separate; exp_probs_b optional), then the shared experts
+    const nShexp = hp.nFfExp * hp.nExpertShared
+    out.push(
+      ...moeTensors(hp, i, { fusedGateUp: true }),
+      L('exp_probs_b.bias', [hp.nExpert], 'add', true),
+      L('ffn_gate_shexp.weight', [nEmbd, nShexp], 'mul_mat'),
+      L('ffn_down_shexp.weight', [nShexp, nEmbd], 'mul_mat'),
+      L('ffn_up_shexp.weight', [nEmbd, nShexp], 'mul_mat')
+    )
   }
   return out
-}
-
-function hparams (...args: Parameters<typeof deepseek2HParams>): HParams {
-  const hp = deepseek2HParams(...args)
-  if (hp.nLayerDenseLead < hp.nLayers) throw new UnsupportedModelError(`${args[0].gguf.path}: deepseek2 MoE blocks are not supported yet (only leading dense blocks)`)
-  return hp
 }
 
 /** Q (nHead, headDimKMla) → absorbed [q_nope·wk_b | rope(q_pe)], and K / V from the compressed latent. */
@@ -106,16 +112,27 @@ function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
   }
   const ffnInp = g.add(cur, inpSA)
   cur = rmsNorm(c, ffnInp, w('ffn_norm.weight'))
-  cur = swigluFfn(c, cur, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+  if (il < hp.nLayerDenseLead) {
+    cur = swigluFfn(c, cur, w('ffn_up.weight'), w('ffn_gate.weight'), w('ffn_down.weight'))
+  } else {
+    const moeOut = buildMoeFfn(c, cur, moeWeights(c, il), {
+      nExpert: hp.nExpert, nExpertUsed: hp.nExpertUsed, activation: 'silu', normW: hp.expertWeightsNorm, wScale: hp.expertWeightsScale,
+      gating: hp.gating, nExpertGroups: hp.nExpertGroups, nGroupUsed: hp.nGroupUsed
+    })
+    const shexp = swigluFfn(c, cur, w('ffn_up_shexp.weight'), w('ffn_gate_shexp.weight'), w('ffn_down_shexp.weight'))
+    cur = g.add(moeOut, shexp)
+  }
   return g.add(cur, ffnInp)
 }
 
 export const deepseek2: ArchSpec = {
   name: 'deepseek2',
-  hparams,
+  hparams: deepseek2HParams,
   tensors,
   // one K row of kv_lora_rank + rope per cell; V is a view of it
   kvWidths: (hp) => ({ k: hp.headDim * hp.nHeadKv, v: 0 }),
   buildLayer,
-  buildOutput: buildDecoderOutput
+  buildOutput: buildDecoderOutput,
+  // MLA attention (~50 tensors) + routing and experts + the shared expert
+  nodesPerLayer: (hp) => moeNodesPerLayer(hp as Deepseek2HParams) + 48
 }
