@@ -29,7 +29,8 @@ describe('split GGUF on ggml', () => {
   let parts: string[]
   let refSingle: Reference
   before(async () => {
-    single = generatedModel('q8_0')
+    // the 512-token stories260k vocabulary keeps the files small (the writer is byte-level either way)
+    single = generatedModel('q8_0', { vocabFrom: 'models/stories260k-f32.gguf' })
     parts = splitGguf({ input: single, outPrefix: join(dir, 'm'), parts: 3 })
     refSingle = await referenceLogits(single, PROMPT, STEPS, false)
   })
@@ -75,6 +76,19 @@ describe('split GGUF on ggml', () => {
       } finally {
         await p.dispose()
       }
+    }
+  })
+
+  it('a metadata-only first part (gguf-split --no-tensor-first-split, --split-max-tensors 8): same logits in node-llama-cpp and the engine', async () => {
+    const nt = splitGguf({ input: single, outPrefix: join(dir, 'nt'), maxTensors: 8, noTensorFirstSplit: true })
+    assert.equal(readGguf(nt[0]!).tensors.size, 0)
+    const ref = await referenceLogits(nt[0]!, PROMPT, 2, false)
+    for (let s = 0; s < ref.logits.length; s++) assert.equal(maxAbsDiff(ref.logits[s]!, refSingle.logits[s]!), 0)
+    const p = await Pipeline.load(nt[0]!, [{ start: 0, end: 1 }, { start: 1, end: 2 }], false)
+    try {
+      assert.equal(await compareWithReference(p, refSingle), 0)
+    } finally {
+      await p.dispose()
     }
   })
 
