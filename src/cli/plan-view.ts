@@ -8,7 +8,7 @@ export interface PlanCliJson {
   ready: boolean
   predictedMsPerToken: number | null
   measuredMsPerToken: number | null
-  stages: Array<{ index: number, peerId: string, name: string, start: number, end: number, layers: number, ready: boolean, predictedMs: number | null }>
+  stages: Array<{ index: number, peerId: string, name: string, start: number, end: number, layers: number, ready: boolean, predictedMs: number | null, fetch: { bytes: number, loadMs?: number, verifiedBytes: number, targetBytes: number } | null }>
   reason: string | null
   /** the node that answered */
   node: string
@@ -23,10 +23,16 @@ export function planCliJson (state: ClusterStateJson): PlanCliJson {
     ready: p?.ready ?? false,
     predictedMsPerToken: p?.predictedMsPerToken ?? null,
     measuredMsPerToken: p?.measuredMsPerToken ?? null,
-    stages: (p?.stages ?? []).map((s, index) => ({ index, peerId: s.peerId, name: s.name, start: s.start, end: s.end, layers: s.end - s.start, ready: s.ready, predictedMs: s.predictedMs ?? null })),
+    stages: (p?.stages ?? []).map((s, index) => ({ index, peerId: s.peerId, name: s.name, start: s.start, end: s.end, layers: s.end - s.start, ready: s.ready, predictedMs: s.predictedMs ?? null, fetch: s.fetch ?? null })),
     reason: state.planReason ?? (state.plan === undefined ? 'this node runs no pipeline (no model to serve)' : null),
     node: state.self.name
   }
+}
+
+/** "fetching 42% of 21.0 MB from peers (predicted 3.1 s)" */
+function fetchText (f: NonNullable<PlanCliJson['stages'][number]['fetch']>): string {
+  const pct = Math.floor(100 * f.verifiedBytes / Math.max(1, f.targetBytes))
+  return `fetching ${pct}% of ${(f.targetBytes / 1e6).toFixed(1)} MB from peers${f.loadMs !== undefined ? ` (predicted ${(f.loadMs / 1000).toFixed(1)} s)` : ''}`
 }
 
 /** Human-readable `exo-p2p plan`. Pure. */
@@ -40,7 +46,7 @@ export function formatPlan (state: ClusterStateJson): string {
     shortPeerId(s.peerId),
     `[${s.start}, ${s.end}) ${s.layers} layer${s.layers === 1 ? '' : 's'}`,
     s.predictedMs === null ? '-' : `${s.predictedMs.toFixed(3)} ms`,
-    s.ready ? 'yes' : 'loading'
+    s.ready ? 'yes' : s.fetch !== null ? fetchText(s.fetch) : 'loading'
   ])]
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
   const measured = j.measuredMsPerToken !== null ? ` · measured ${j.measuredMsPerToken.toFixed(2)} ms/token` : ''

@@ -22,7 +22,9 @@ export const ENV_VARS = {
   EXO_P2P_API_KEY: 'apiKey',
   EXO_P2P_METRICS_PUBLIC: 'metricsPublic',
   EXO_P2P_THREADS: 'threads',
-  EXO_P2P_FLASH_ATTENTION: 'flashAttention'
+  EXO_P2P_FLASH_ATTENTION: 'flashAttention',
+  EXO_P2P_FETCH_MAX_RATE: 'fetchMaxRateMb',
+  EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights'
 } as const
 
 function parseSource (source: string, raw: Record<string, unknown>): RawConfig {
@@ -40,7 +42,7 @@ function fromEnv (env: NodeJS.ProcessEnv): RawConfig {
     const value = env[name]
     if (value === undefined || value === '') continue
     if (key === 'peers' || key === 'models') raw[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    else if (key === 'mdns' || key === 'flashAttention' || key === 'metricsPublic') {
+    else if (key === 'mdns' || key === 'flashAttention' || key === 'metricsPublic' || key === 'testTamperWeights') {
       if (!/^(1|0|true|false|on|off)$/i.test(value)) throw new ConfigError(`${name}: expected true/false, got "${value}"`)
       raw[key] = /^(1|true|on)$/i.test(value)
     } else raw[key] = value
@@ -64,7 +66,8 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     apiKey: flags.apiKey,
     metricsPublic: flags.metricsPublic,
     threads: flags.threads,
-    flashAttention: flags.flashAttention
+    flashAttention: flags.flashAttention,
+    fetchMaxRateMb: flags.fetchMaxRate
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k]
   return parseSource('flags', raw)
@@ -119,6 +122,8 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     metricsPublic: pick('metricsPublic', ...src) ?? false,
     threads: pick('threads', ...src) ?? 1,
     flashAttention: pick('flashAttention', ...src) ?? true,
+    fetchMaxBytesPerSec: ((mb) => mb === undefined ? undefined : Math.round(mb * 1e6))(pick('fetchMaxRateMb', ...src)),
+    testTamperWeights: pick('testTamperWeights', f, e) ?? false,
     configFile
   }
   return Object.freeze(config)

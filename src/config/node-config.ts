@@ -37,6 +37,10 @@ export interface NodeConfig {
   readonly threads: number
   /** Flash attention in every forward pass; must be the same on every stage. Defaults to on (as llama.cpp's auto on CPU). */
   readonly flashAttention: boolean
+  /** Cap on fetching model layers from peers, bytes/s; undefined = no cap. Defaults to none. */
+  readonly fetchMaxBytesPerSec: number | undefined
+  /** TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): serve model chunks with a flipped byte. Defaults to off. */
+  readonly testTamperWeights: boolean
   /** Config file that was read, if any. */
   readonly configFile: string | undefined
 }
@@ -59,6 +63,7 @@ export interface NodeConfigFlags {
   metricsPublic?: boolean
   threads?: string | number
   flashAttention?: boolean
+  fetchMaxRate?: string | number
 }
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -79,7 +84,9 @@ export const rawConfigSchema = z.object({
   apiKey: z.string().min(1).max(1024).optional(),
   metricsPublic: z.boolean().optional(),
   threads: z.coerce.number().int().min(1).max(256).optional(),
-  flashAttention: z.boolean().optional()
+  flashAttention: z.boolean().optional(),
+  fetchMaxRateMb: z.coerce.number().positive().max(1e6).optional(),
+  testTamperWeights: z.boolean().optional()
 }).strict()
 
 export type RawConfig = z.infer<typeof rawConfigSchema>

@@ -40,6 +40,7 @@ export function buildClusterState (input: ClusterStateInput): ClusterStateJson {
       models: a.models,
       shards: a.shards,
       queueLength: a.queueLength,
+      ...(a.partials !== undefined && a.partials.length > 0 ? { partials: a.partials } : {}),
       lastSeenMsAgo: id === selfId ? 0 : Math.max(0, Math.round(now - entry.receivedAt)),
       ...(id !== selfId && rtt !== undefined ? { rttMs: rtt } : {})
     })

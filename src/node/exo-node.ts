@@ -120,7 +120,8 @@ export class ExoNode {
       models,
       shards: this.pipeline?.agreement?.shardsInfo() ?? this.options.shards?.() ?? [],
       queueLength: this.options.queueLength?.() ?? this.inference.stats.inFlight,
-      ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {})
+      ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {}),
+      ...((p) => p !== undefined ? { partials: [p] } : {})(this.pipeline?.fetchProgress())
     })
     const app = createHttpApp({
       inference: this.inference,

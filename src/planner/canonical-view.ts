@@ -17,6 +17,8 @@ export interface CanonicalNode {
   speedBucket: number
   /** ns per mean layer (derived from speedBucket) */
   speedNs: number
+  /** the node fetches its layers: bandwidth rounded down to a power of two, bytes/s (0 = not measured); undefined = it holds the file */
+  fetchBytesPerSec?: number
 }
 
 export interface CanonicalInput {
@@ -59,12 +61,15 @@ export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInp
     check(Number.isFinite(m.memoryBudgetBytes) && m.memoryBudgetBytes >= 0, `${m.peerId}: memory budget ${m.memoryBudgetBytes} is not a finite number ≥ 0`)
     check(Number.isFinite(m.computeMsPerLayer) && m.computeMsPerLayer > 0 && m.computeMsPerLayer <= 1000, `${m.peerId}: computeMsPerLayer ${m.computeMsPerLayer} not in (0, 1000]`)
     const speedBucket = Math.round(Math.log(m.computeMsPerLayer * 1e6) / Math.log(SPEED_BASE))
+    const fetch = m.fetchBytesPerSec
+    if (fetch !== undefined) check(Number.isFinite(fetch) && fetch >= 0, `${m.peerId}: fetchBytesPerSec ${fetch} is not a finite number ≥ 0`)
     return {
       peerId: m.peerId,
       name: m.name,
       memoryBytes: Math.floor(m.memoryBudgetBytes / MIB) * MIB,
       speedBucket,
-      speedNs: Math.max(1, Math.round(SPEED_BASE ** speedBucket))
+      speedNs: Math.max(1, Math.round(SPEED_BASE ** speedBucket)),
+      ...(fetch !== undefined ? { fetchBytesPerSec: fetch >= 1 ? 2 ** Math.floor(Math.log2(fetch)) : 0 } : {})
     }
   })
   const rttHalfMs = nodes.map((a) => nodes.map((b) => {
@@ -92,7 +97,8 @@ export function canonicalInputJson (c: CanonicalInput): unknown {
   const m = c.model
   return {
     model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0, m.layerOverheadBytes ?? 0],
-    nodes: c.nodes.map((n) => [n.peerId, n.memoryBytes / MIB, n.speedBucket]),
+    // a node that fetches its layers adds its quantised bandwidth (holders' entries are unchanged)
+    nodes: c.nodes.map((n) => n.fetchBytesPerSec === undefined ? [n.peerId, n.memoryBytes / MIB, n.speedBucket] : [n.peerId, n.memoryBytes / MIB, n.speedBucket, n.fetchBytesPerSec]),
     rtt: c.rttHalfMs
   }
 }

@@ -19,14 +19,20 @@ export function formatBytes (b: number): string {
 
 function toPlan (c: CanonicalInput, r: SearchResult): Plan {
   const cm = new CostModel(c)
-  const stages = r.stages.map((s) => ({
-    peerId: c.nodes[s.node]!.peerId,
-    name: c.nodes[s.node]!.name,
-    start: s.start,
-    end: s.end,
-    computeMs: s.costPs / PS_PER_MS,
-    memoryBytes: cm.stageBytes(s.start, s.end)
-  }))
+  const stages = r.stages.map((s) => {
+    const node = c.nodes[s.node]!
+    const fetchBytes = node.fetchBytesPerSec === undefined ? undefined : cm.weightBytes(s.start, s.end)
+    return {
+      peerId: node.peerId,
+      name: node.name,
+      start: s.start,
+      end: s.end,
+      computeMs: s.costPs / PS_PER_MS,
+      memoryBytes: cm.stageBytes(s.start, s.end),
+      ...(fetchBytes !== undefined ? { fetchBytes } : {}),
+      ...(fetchBytes !== undefined && node.fetchBytesPerSec! > 0 ? { loadMs: Math.round(fetchBytes / node.fetchBytesPerSec! * 1000) } : {})
+    }
+  })
   const id = createHash('sha256')
     .update(JSON.stringify({ v: 1, input: canonicalInputJson(c), stages: stages.map((s) => [s.peerId, s.start, s.end]) }))
     .digest('hex')

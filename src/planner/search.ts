@@ -29,6 +29,12 @@ export class CostModel {
       (m.kvBytesPerTokenPerLayer * m.contextSize + (m.layerOverheadBytes ?? 0)) * (end - start) + (m.stageOverheadBytes ?? 0)
   }
 
+  /** Weight bytes of a stage [start, end): layers + embeddings (first) + output (last). */
+  weightBytes (start: number, end: number): number {
+    const m = this.input.model
+    return this.prefixBytes[end]! - this.prefixBytes[start]! + (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0)
+  }
+
   fits (node: number, start: number, end: number): boolean {
     return this.stageBytes(start, end) <= this.input.nodes[node]!.memoryBytes
   }

@@ -12,6 +12,12 @@ export interface PlannerMember {
    * projection on the last stage is costed the same way from `outputBytes`.
    */
   computeMsPerLayer: number
+  /**
+   * Present when the node lacks the model file and would fetch its layers from peers that hold it:
+   * the measured bandwidth from the best holder, bytes/s (0 = not measured). Only shown in the plan
+   * (`PlanStage.loadMs`); it does not change the choice of plan.
+   */
+  fetchBytesPerSec?: number
 }
 
 /** What one node knows about the cluster when it plans. */
@@ -55,6 +61,10 @@ export interface PlanStage {
   computeMs: number
   /** bytes this stage needs (weights + embeddings/output + KV + overhead) */
   memoryBytes: number
+  /** the node fetches its layers from peers: weight bytes to fetch (present only then) */
+  fetchBytes?: number
+  /** predicted fetch time from the measured bandwidth, ms (absent when not measured) */
+  loadMs?: number
 }
 
 export interface Plan {

@@ -33,6 +33,8 @@ export interface MemberJson {
   models: Array<{ id: string, sizeBytes: number }>
   shards: Array<{ model: string, start: number, end: number, ready: boolean, planId?: string }>
   queueLength: number
+  /** partial copies fetched from peers (protocols/weights.md): bytes verified of those wanted, layers covered */
+  partials?: Array<{ id: string, sizeBytes: number, verifiedBytes: number, targetBytes: number, layers: Array<[number, number]> }>
   /** ms since the last announcement was received (0 for self) */
   lastSeenMsAgo: number
   /** RTT measured from the node serving this JSON to this member (ms), absent for self or unknown */
@@ -62,5 +64,7 @@ export interface PlanJson {
     /** 0..1 while loading */
     loadProgress?: number
     predictedMs?: number
+    /** the stage's node fetches its layers from peers: weight bytes, predicted time, progress so far */
+    fetch?: { bytes: number, loadMs?: number, verifiedBytes: number, targetBytes: number }
   }>
 }

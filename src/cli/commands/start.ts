@@ -30,6 +30,7 @@ export default function register (program: Command): void {
     .option('--api-key <key>', 'require this key on every HTTP route but the dashboard page (Bearer or x-api-key) (default: none)')
     .option('--metrics-public', 'with --api-key: GET /metrics answers without the key (default: off)')
     .option('--threads <n>', 'CPU threads per loaded shard (default: 1)')
+    .option('--fetch-max-rate <MB/s>', 'cap on fetching model layers from peers, MB/s (default: no cap)')
     .option('--no-flash-attention', 'disable flash attention; must match on every node (default: on)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
     .action(async (opts: NodeConfigFlags, cmd: Command) => {

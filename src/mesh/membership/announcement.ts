@@ -36,7 +36,10 @@ const planStageSchema = z.object({
   start: count,
   end: count,
   computeMs: z.number().min(0).max(1e9),
-  memoryBytes: count
+  memoryBytes: count,
+  /** since 1.2: the stage's node fetches its layers from peers (bytes) in about `loadMs` */
+  fetchBytes: count.optional(),
+  loadMs: z.number().min(0).max(1e12).optional()
 })
 
 /** The planner's Plan as JSON (protocols/membership.md "pipeline"): contiguous half-open ranges [0, nLayers). */
@@ -58,6 +61,15 @@ const pipelineSchema = z.object({
   plan: planSchema.optional()
 })
 
+/** since 1.2: a partial copy of a model fetched from peers (protocols/weights.md) */
+const partialSchema = z.object({
+  id: z.string().min(1).max(128),
+  sizeBytes: count,
+  verifiedBytes: count,
+  targetBytes: count,
+  layers: z.array(z.tuple([count, count]).refine(([s, e]) => s < e, 'layer range start must be < end')).max(64)
+})
+
 export const announceSchema = z.object({
   v: z.literal(MESSAGE_VERSION),
   kind: z.literal('announce'),
@@ -73,7 +85,9 @@ export const announceSchema = z.object({
   queueLength: count,
   links: z.array(linkSchema).max(MAX_LIST_ITEMS),
   /** optional since 1.1 */
-  pipeline: pipelineSchema.optional()
+  pipeline: pipelineSchema.optional(),
+  /** optional since 1.2 */
+  partials: z.array(partialSchema).max(16).optional()
 })
 
 export const leaveSchema = z.object({
@@ -93,6 +107,7 @@ export type Capabilities = Announcement['capabilities']
 export type LinkMeasurement = Announcement['links'][number]
 export type AnnouncedPipeline = NonNullable<Announcement['pipeline']>
 export type AnnouncedPlan = NonNullable<AnnouncedPipeline['plan']>
+export type AnnouncedPartial = NonNullable<Announcement['partials']>[number]
 
 /** What gossipsub tells the validator about a message: its bytes and the signer (`from`), if signed. */
 export interface ReceivedGossip {

@@ -12,22 +12,46 @@ import type { ViewState } from '../../mesh/membership/view.js'
  * which stages it must hold. No clock, no I/O.
  */
 
+/** Whether the member holds the whole file of `modelId` (its `models`). */
+export function holdsModel (a: Announcement, modelId: string): boolean {
+  return a.models.some((m) => m.id === modelId)
+}
+
 /**
- * Members that take part in plans for `modelId`: they serve it, hold it on disk, measured their speed
- * and use the same attention kernels (`flashAttention`, default true).
+ * Members that take part in plans for `modelId`: they serve it, measured their speed, use the same
+ * attention kernels (`flashAttention`, default true), and hold it on disk — or lack it while some
+ * member holds it (they fetch their layers from the holders, protocols/weights.md).
  */
 export function participants (view: ViewState, modelId: string, flashAttention = true): Announcement[] {
   const out: Announcement[] = []
+  const anyHolder = [...view.members.values()].some(({ announcement: a }) => holdsModel(a, modelId))
+  if (!anyHolder) return out
   for (const { announcement: a } of view.members.values()) {
     const p = a.pipeline
     if (p === undefined || p.model !== modelId || !(p.msPerLayer > 0) || (p.flashAttention ?? true) !== flashAttention) continue
-    if (!a.models.some((m) => m.id === modelId)) continue
     out.push(a)
   }
   return out.sort((x, y) => (x.peerId < y.peerId ? -1 : x.peerId > y.peerId ? 1 : 0))
 }
 
-/** The planner's input: participants' budgets and speeds, link RTTs = the publishers' quantised classes. */
+/**
+ * Bandwidth from the best holder of `modelId` to `a`, bytes/s (0 = not measured): the larger of the
+ * two directions' measurements of each link (announced `links[].bandwidthBytesPerSec`).
+ */
+export function fetchBandwidth (view: ViewState, a: Announcement, modelId: string): number {
+  let best = 0
+  for (const { announcement: h } of view.members.values()) {
+    if (h.peerId === a.peerId || !holdsModel(h, modelId)) continue
+    const bw = Math.max(h.links.find((l) => l.peerId === a.peerId)?.bandwidthBytesPerSec ?? 0, a.links.find((l) => l.peerId === h.peerId)?.bandwidthBytesPerSec ?? 0)
+    best = Math.max(best, bw)
+  }
+  return best
+}
+
+/**
+ * The planner's input: participants' budgets and speeds, link RTTs = the publishers' quantised classes;
+ * a participant that lacks the file gets `fetchBytesPerSec` (its load time is shown in the plan).
+ */
 export function plannerViewFor (view: ViewState, modelId: string, flashAttention = true): PlannerView {
   const members = participants(view, modelId, flashAttention)
   const ids = new Set(members.map((m) => m.peerId))
@@ -36,7 +60,8 @@ export function plannerViewFor (view: ViewState, modelId: string, flashAttention
     const row: Record<string, number> = {}
     for (const l of a.links) if (ids.has(l.peerId) && l.peerId !== a.peerId) row[l.peerId] = l.rttClassMs
     rttMs[a.peerId] = row
-    return { peerId: asNodeId(a.peerId), name: a.name, memoryBudgetBytes: a.capabilities.memoryBudgetBytes, computeMsPerLayer: a.pipeline!.msPerLayer }
+    const fetch = holdsModel(a, modelId) ? {} : { fetchBytesPerSec: fetchBandwidth(view, a, modelId) }
+    return { peerId: asNodeId(a.peerId), name: a.name, memoryBudgetBytes: a.capabilities.memoryBudgetBytes, computeMsPerLayer: a.pipeline!.msPerLayer, ...fetch }
   })
   return { members: list, rttMs }
 }

@@ -35,6 +35,8 @@ export interface PlanAgreementInit {
   releaseGraceMs?: number
   /** this node's memory budget (`--memory-budget`): its ranges held at once never need more */
   memoryBudgetBytes?: number
+  /** fetches a range's bytes from peers before it is loaded (the node lacks the model file) */
+  prepareRange?: (range: { start: number, end: number }, signal: AbortSignal) => Promise<void>
 }
 
 /** What the first stage of a request holds while it drives it; `release()` when the request ends. */
@@ -81,6 +83,7 @@ export class PlanAgreement implements ActivationsPort {
       selfId: init.selfId,
       dialNext: init.dialNext,
       ...(init.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: init.memoryBudgetBytes } : {}),
+      ...(init.prepareRange !== undefined ? { prepareRange: init.prepareRange } : {}),
       onStageCompute: this.metrics.onStageCompute,
       onChange: () => { this.init.announceSoon(); setTimeout(() => { this.tick() }, 80).unref() }
     })
@@ -255,14 +258,22 @@ export class PlanAgreement implements ActivationsPort {
     const { reason } = this.serving()
     const p = d?.serving ?? (d?.proposal.kind === 'plan' ? d.proposal : undefined)
     if (p === undefined) return { plan: null, ...(reason !== undefined ? { planReason: reason } : {}) }
-    const ready = stageReadiness(p, this.init.view())
+    const view = this.init.view()
+    const ready = stageReadiness(p, view)
     const json: PlanJson = {
       id: p.id,
       model: p.modelId,
       ready: d?.serving?.id === p.id,
       predictedMsPerToken: p.predictedMsPerToken,
       ...(this.metrics.ring.count > 0 ? { measuredMsPerToken: this.metrics.ring.sumMs / this.metrics.ring.count + this.metrics.decodeMs('first') } : {}),
-      stages: p.stages.map((s, i) => ({ peerId: s.peerId, name: s.name, start: s.start, end: s.end, ready: ready[i] === true, predictedMs: s.computeMs }))
+      stages: p.stages.map((s, i) => {
+        const partial = view.members.get(s.peerId)?.announcement.partials?.find((x) => x.id === p.modelId)
+        const fetch = s.fetchBytes === undefined
+          ? undefined
+          : { bytes: s.fetchBytes, ...(s.loadMs !== undefined ? { loadMs: s.loadMs } : {}), verifiedBytes: partial?.verifiedBytes ?? 0, targetBytes: partial?.targetBytes ?? s.fetchBytes }
+        const progress = fetch !== undefined && ready[i] !== true ? { loadProgress: Math.min(1, fetch.verifiedBytes / Math.max(1, fetch.targetBytes)) } : {}
+        return { peerId: s.peerId, name: s.name, start: s.start, end: s.end, ready: ready[i] === true, predictedMs: s.computeMs, ...progress, ...(fetch !== undefined ? { fetch } : {}) }
+      })
     }
     return { plan: json, ...(reason !== undefined ? { planReason: reason } : {}) }
   }

@@ -53,6 +53,11 @@ export interface StageHandlesInit {
   maxSessionsPerStage?: number
   /** this node's memory budget: the ranges loaded at once never need more (undefined: no limit) */
   memoryBudgetBytes?: number
+  /**
+   * Runs before a range is loaded and must resolve only when every byte the range needs is on disk
+   * and verified (peer fetch of a model this node lacks, src/node/peer-fetch/). Default: nothing.
+   */
+  prepareRange?: (range: { start: number, end: number }, signal: AbortSignal) => Promise<void>
 }
 
 /** `bytes`: what the plan's stage needs for the range (weights, edges, KV; planner memory model) */
@@ -115,7 +120,10 @@ export class StageHandles {
     if (entry === undefined) {
       const { model, engine, threads, flashAttention } = this.init
       log.info({ model: model.id, start: st.start, end: st.end, plan: plan.id.slice(0, 12) }, 'loading layers')
-      const promise = engine.loadShard({ modelPath: model.path, range: { start: st.start, end: st.end }, threads, flashAttention }, {})
+      const range = { start: st.start, end: st.end }
+      const prepare = this.init.prepareRange
+      const promise = (prepare === undefined ? Promise.resolve() : prepare(range, AbortSignal.timeout(3_600_000)))
+        .then(async () => await engine.loadShard({ modelPath: model.path, range, threads, flashAttention }, {}))
       entry = { promise, users: 0, bytes: plan.stages[st.index]!.memoryBytes }
       this.shards.set(key, entry)
       promise.catch(() => { if (this.shards.get(key) === entry) this.shards.delete(key) })

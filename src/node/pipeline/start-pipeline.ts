@@ -1,4 +1,4 @@
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLogger } from '../../shared/log.js'
 import type { NodeConfig } from '../../config/node-config.js'
@@ -7,6 +7,12 @@ import type { MembershipService } from '../../mesh/membership/membership-service
 import { ACTIVATIONS_PROTOCOL, ActivationChannel, createActivationsHandler } from '../../protocols/activations/index.js'
 import type { OpenFrame } from '../../protocols/activations/index.js'
 import { INFERENCE_PROTOCOL, createInferenceHandler } from '../../protocols/inference/index.js'
+import { WEIGHTS_PROTOCOL, createWeightsHandler } from '../../protocols/weights/index.js'
+import type { WeightsServeStats } from '../../protocols/weights/index.js'
+import { LocalWeightsSource } from '../peer-fetch/local-weights-source.js'
+import { PeerModelFetch } from '../peer-fetch/peer-model-fetch.js'
+import type { FetchProgress } from '../peer-fetch/peer-model-fetch.js'
+import { holdsModel } from './plan-agreement-core.js'
 import type { LocalInferenceService } from '../local-inference-service.js'
 import { DEFAULT_MODEL_ID, modelIdOfPath } from '../model-registry.js'
 import type { ShardEngine } from '../shard-engine.js'
@@ -37,6 +43,10 @@ export interface NodePipeline {
   inference: MeshInferenceService
   metrics: PipelineMetrics
   gauges: () => PipelineGauges
+  /** the partial copy of the served model this node fetches from peers, if it lacks the file */
+  fetchProgress: () => FetchProgress | undefined
+  /** what this node served to fetching peers (protocols/weights.md) */
+  weightsServed: WeightsServeStats
   stop: () => Promise<void>
 }
 
@@ -58,14 +68,12 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     return await ActivationChannel.dial(stream, open, { signal })
   }
   let agreement: PlanAgreement | undefined
-  if (entry === undefined) {
-    log.warn({ model: wanted ?? DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans (it still routes requests)')
-  } else {
-    const metadata = init.engine.readMetadata(entry.path)
-    agreement = new PlanAgreement({
+  const makeAgreement = (id: ReturnType<typeof modelIdOfPath>, path: string, prepareRange?: PeerModelFetch['ensureRange']): PlanAgreement => {
+    const metadata = init.engine.readMetadata(path)
+    return new PlanAgreement({
       selfId,
-      model: { id: entry.id, path: entry.path, metadata },
-      card: modelCardFromMetadata(entry.id, metadata, metadata.contextLength, config.flashAttention),
+      model: { id, path, metadata },
+      card: modelCardFromMetadata(id, metadata, metadata.contextLength, config.flashAttention),
       engine: init.engine,
       threads: config.threads,
       flashAttention: config.flashAttention,
@@ -73,34 +81,71 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       announceSoon: () => { membership.announceSoon() },
       dialNext,
       memoryBudgetBytes: config.memoryBudgetBytes,
+      ...(prepareRange !== undefined ? { prepareRange } : {}),
       ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
     })
+  }
+  const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }
+  let peerFetch: PeerModelFetch | undefined
+  const stopping = new AbortController()
+  if (entry !== undefined) {
+    agreement = makeAgreement(entry.id, entry.path)
+  } else if (wanted !== undefined) {
+    // the model is not on disk: fetch the header and, once planned, this node's layers from peers that hold it
+    const id = modelIdOfPath(wanted)
+    log.info({ model: id }, 'the model to serve is not on disk: fetching it from peers that hold it (only the layers this node is planned to run)')
+    const fetch = new PeerModelFetch({
+      modelId: id,
+      dir: join(config.dataDir, 'models', '.partial'),
+      holders: () => [...membership.view().members.values()].map((m) => m.announcement).filter((a) => a.peerId !== selfId && holdsModel(a, id)).map((a) => a.peerId),
+      dial: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), WEIGHTS_PROTOCOL, { signal }),
+      log,
+      ...(config.fetchMaxBytesPerSec !== undefined ? { maxBytesPerSec: config.fetchMaxBytesPerSec } : {})
+    })
+    peerFetch = fetch
+    void fetch.prepareHeader(stopping.signal).then(async (path) => {
+      if (stopping.signal.aborted) return
+      agreement = makeAgreement(id, path, async (range, signal) => { await fetch.ensureRange(range, signal) })
+      await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
+      agreement.start()
+      membership.announceSoon()
+      log.info({ model: id, layers: agreement.model.metadata.nLayers }, 'pipeline started from a partial copy: planning this model with the mesh')
+    }).catch((err: Error) => {
+      if (!stopping.signal.aborted) log.error({ err: err.message, model: id }, 'peer fetch of the model header failed: this node only routes')
+    })
+  } else {
+    log.warn({ model: DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans (it still routes requests)')
   }
   const metrics = agreement?.metrics ?? new PipelineMetrics()
   const inference = new MeshInferenceService({
     selfId,
-    agreement,
+    get agreement () { return agreement },
     metrics,
     local: init.local,
     openInferenceStream: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), INFERENCE_PROTOCOL, { signal }),
     dialNext,
     view: () => membership.view()
   })
-  const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }
+  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), tamper: config.testTamperWeights }))
+  await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
   agreement?.start()
   if (agreement !== undefined) log.info({ model: agreement.modelId, layers: agreement.model.metadata.nLayers, budgetMiB: Math.floor(config.memoryBudgetBytes / 2 ** 20) }, 'pipeline started: planning this model with the mesh')
   return {
-    agreement,
+    get agreement () { return agreement },
     inference,
-    metrics,
+    get metrics () { return agreement?.metrics ?? metrics },
+    fetchProgress: () => peerFetch?.progress(agreement?.model.metadata.nLayers),
+    weightsServed: weights.stats,
     gauges: () => {
       const plan = agreement?.serving().plan
       return { activeSessions: agreement?.stages.activeSessions ?? 0, loadedShards: agreement?.stages.loadedShards ?? 0, planId: plan?.id, planReady: plan !== undefined }
     },
     stop: async () => {
-      await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL]).catch(() => {})
+      stopping.abort()
+      peerFetch?.stop()
+      await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL, WEIGHTS_PROTOCOL]).catch(() => {})
       await agreement?.stop()
       await inference.dispose()
     }

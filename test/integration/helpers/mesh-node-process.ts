@@ -25,6 +25,8 @@ export interface StartOptions {
   /** wrap the command, e.g. ['ip', 'netns', 'exec', 'ns1'] */
   prefix?: string[]
   extraArgs?: string[]
+  /** extra environment variables of the process */
+  env?: Record<string, string>
 }
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname
@@ -49,7 +51,7 @@ export async function startMeshNode (o: StartOptions, timeoutMs = 40_000): Promi
     ...(o.clusterKey !== undefined ? ['--cluster-key', o.clusterKey] : []),
     ...(o.extraArgs ?? [])]
   const [cmd, ...rest] = [...(o.prefix ?? []), process.execPath, ...args]
-  const proc = spawn(cmd ?? process.execPath, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(cmd ?? process.execPath, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}) })
   const node: MeshNodeProcess = { name: o.name, proc, peerId: '', httpUrl: '', p2pAddr: '', stdout: '', stderr: '' }
   proc.stderr?.on('data', (d: Buffer) => { node.stderr += d.toString() })
   await new Promise<void>((resolve, reject) => {

@@ -156,9 +156,20 @@ describe('plan agreement (pure core)', () => {
     assert.equal(decide({ view, card, serving: undefined }).proposal.kind, 'none', 'two 3 MiB nodes cannot hold the model')
   })
 
-  it('only nodes that hold the model and measured their speed take part; too little memory → a reason', () => {
-    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWc', 1, BUDGET, false), node('12D3KooWe', 0)]
-    const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2, 3])
+  it('nodes that lack the file take part (they fetch their layers) only while some member holds it', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb', 1, BUDGET, false), node('12D3KooWc', 1, BUDGET, false)]
+    const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2])
+    assert.deepEqual(participants(view, MODEL).map((a) => a.peerId), ['12D3KooWa', '12D3KooWb', '12D3KooWc'])
+    const pv = plannerViewFor(view, MODEL)
+    assert.equal(pv.members.find((m) => m.peerId === '12D3KooWa')!.fetchBytesPerSec, undefined)
+    assert.equal(typeof pv.members.find((m) => m.peerId === '12D3KooWb')!.fetchBytesPerSec, 'number')
+    const noHolder = viewOf('12D3KooWb', nodes.slice(1).map((n) => announce(n, nodes.slice(1), 1)), [0, 1])
+    assert.deepEqual(participants(noHolder, MODEL), [])
+  })
+
+  it('only nodes that measured their speed take part; too little memory → a reason', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWe', 0)]
+    const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2])
     assert.deepEqual(participants(view, MODEL).map((a) => a.peerId), ['12D3KooWa', '12D3KooWb'])
     const d = decide({ view, card, serving: undefined })
     assert.equal(d.proposal.kind, 'none')
