@@ -1,8 +1,11 @@
 import { deepseek2Gen } from './deepseek2.js'
+import { gemma2Gen } from './gemma2.js'
+import { gemma3Gen } from './gemma3.js'
 import { qwen2Gen, qwen3Gen } from './llama.js'
 import { llamaWithExpertsGen } from './mixtral.js'
 import { qwen3moeGen } from './qwen3moe.js'
 import type { ArchGenerator } from './types.js'
 
 /** Random-weight generators by general.architecture (one file each under scripts/model-gen/). */
-export const GENERATORS: ReadonlyMap<string, ArchGenerator> = new Map([llamaWithExpertsGen, qwen2Gen, qwen3Gen, qwen3moeGen, deepseek2Gen].map((g) => [g.name, g]))
+export const GENERATORS: ReadonlyMap<string, ArchGenerator> = new Map([llamaWithExpertsGen, qwen2Gen, qwen3Gen, qwen3moeGen, deepseek2Gen,
+  gemma3Gen, gemma2Gen].map((g) => [g.name, g]))

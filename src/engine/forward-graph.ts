@@ -1,34 +1,46 @@
 import { layerKvWidths } from './arch/arch-spec.js'
 import { GraphBuilder } from './native/graph-builder.js'
 import { GGML_TYPE, gallocrAlloc, graphCompute, tensorGet, tensorSet } from './native/ggml.js'
+import { buildKqMask } from './kq-mask.js'
+import { layerWindow, swaWindowOf } from './swa-cells.js'
 import type { LayerContext } from './arch/arch-spec.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
 
-export interface GraphKey { nTokens: number, nKv: number, nOut: number, kind: 'tokens' | 'hidden' }
+/** nKvSwa: cells of the sliding-window cache the graph sees (0 when the shard owns no sliding-window layer) */
+export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden' }
 
 export interface KvCacheView {
   kCache: (il: number) => Tensor
   vCache: (il: number) => Tensor
   readonly cells: number
+  /** cells of the sliding-window cache (0 = none) */
+  readonly swaCells: number
   readonly gallocr: Ptr
 }
 
-const F16_ZERO = 0x0000
-const F16_NEG_INF = 0xfc00
+/** Where this chunk's tokens go in the sliding-window cache, and the position every cell then holds. */
+export interface SwaSlots { idxs: readonly number[], cellPos: Int32Array }
+
+/**
+ * The attention inputs of one cache: rows for K and V, and the mask. A shard has one set for its full-attention
+ * layers and one for its sliding-window layers (llama.cpp's iSWA input) — only those it uses: an input that is
+ * not in the graph gets no buffer.
+ */
+interface AttnInputs { kIdxs: Tensor, vIdxs: Tensor, mask: Tensor }
 
 /** One forward graph of a shard for a fixed key; inputs are re-set for every call. */
 export class ForwardGraph implements GraphKey {
   readonly nTokens: number
   readonly nKv: number
+  readonly nKvSwa: number
   readonly nOut: number
   readonly kind: 'tokens' | 'hidden'
   private readonly g: GraphBuilder
   private readonly inp: Tensor
   private readonly pos: Tensor
-  private readonly kIdxs: Tensor
-  private readonly vIdxs: Tensor
-  private readonly mask: Tensor
+  private readonly base: AttnInputs | undefined
+  private readonly swa: AttnInputs | undefined
   private readonly outIds: Tensor | undefined
   private readonly out: Tensor
   private readonly outWidth: number
@@ -37,7 +49,7 @@ export class ForwardGraph implements GraphKey {
   private readonly kvCells: number
 
   constructor (private readonly shard: ShardRuntime, private readonly kv: KvCacheView, key: GraphKey) {
-    ({ nTokens: this.nTokens, nKv: this.nKv, nOut: this.nOut, kind: this.kind } = key)
+    ({ nTokens: this.nTokens, nKv: this.nKv, nKvSwa: this.nKvSwa, nOut: this.nOut, kind: this.kind } = key)
     const hp = shard.description.hparams
     const arch = shard.description.arch
     const n = this.nTokens
@@ -51,20 +63,31 @@ export class ForwardGraph implements GraphKey {
     try {
       this.inp = this.kind === 'tokens' ? g.input(GGML_TYPE.I32, [n], 'inp_tokens') : g.input(GGML_TYPE.F32, [hp.nEmbd, n], 'inp_embd')
       this.pos = g.input(GGML_TYPE.I32, [n], 'inp_pos')
-      this.kIdxs = g.input(GGML_TYPE.I64, [n], 'attn_inp_k_idxs')
-      // without V caches this input stays out of the graph (never allocated, never set)
-      this.vIdxs = g.input(GGML_TYPE.I64, [this.flash || this.nEmbdKv === 0 ? n : n * this.nEmbdKv], 'attn_inp_v_idxs')
-      this.mask = g.input(this.flash ? GGML_TYPE.F16 : GGML_TYPE.F32, [this.nKv, n, 1, 1], 'attn_inp_kq_mask')
+      const owned = Array.from({ length: shard.range.end - shard.range.start }, (_, i) => layerWindow(hp, shard.range.start + i))
+      const attnInputs = (nKv: number, suffix: string): AttnInputs => ({
+        kIdxs: g.input(GGML_TYPE.I64, [n], `attn_inp_k_idxs${suffix}`),
+        // without V caches this input stays out of the graph (never allocated, never set)
+        vIdxs: g.input(GGML_TYPE.I64, [this.flash || this.nEmbdKv === 0 ? n : n * this.nEmbdKv], `attn_inp_v_idxs${suffix}`),
+        mask: g.input(this.flash ? GGML_TYPE.F16 : GGML_TYPE.F32, [nKv, n, 1, 1], `attn_inp_kq_mask${suffix}`)
+      })
+      this.base = owned.some((w) => w === 0) ? attnInputs(this.nKv, '') : undefined
+      this.swa = owned.some((w) => w > 0) ? attnInputs(this.nKvSwa, '_swa') : undefined
+      const attn = (this.base ?? this.swa)!
       const runsFinalLayer = shard.isLast
       this.outIds = runsFinalLayer ? g.input(GGML_TYPE.I32, [this.nOut], 'out_ids') : undefined
       const c: LayerContext = {
         g, hp, w: (name) => shard.weights.get(name), nTokens: n, nKv: this.nKv, kvCells: kv.cells, flashAttention: this.flash,
-        pos: this.pos, kIdxs: this.kIdxs, vIdxs: this.vIdxs, mask: this.mask, outIds: this.outIds,
+        pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, outIds: this.outIds,
         kCache: (il) => kv.kCache(il), vCache: (il) => kv.vCache(il)
       }
+      // sliding-window layers attend over their own cache, with their own rows and mask
+      const cSwa: LayerContext | undefined = this.swa === undefined
+        ? undefined
+        : { ...c, nKv: this.nKvSwa, kvCells: kv.swaCells, kIdxs: this.swa.kIdxs, vIdxs: this.swa.vIdxs, mask: this.swa.mask }
       // (nEmbd, n) f32
       let cur = this.kind === 'tokens' ? g.getRows(shard.weights.get('token_embd.weight')!, this.inp) : this.inp
-      for (let il = shard.range.start; il < shard.range.end; il++) cur = arch.buildLayer(c, il, cur)
+      if (this.kind === 'tokens' && arch.buildInput !== undefined) cur = arch.buildInput(c, cur)
+      for (let il = shard.range.start; il < shard.range.end; il++) cur = arch.buildLayer(layerWindow(hp, il) > 0 ? cSwa! : c, il, cur)
       if (shard.isLast) cur = arch.buildOutput(c, cur)
       this.out = g.output(cur)
       g.expand(cur)
@@ -80,8 +103,9 @@ export class ForwardGraph implements GraphKey {
    * @param input token ids (n) or hidden state (n, nEmbd) f32 of this chunk
    * @param pos0 position of the first token (= its KV cell)
    * @param outRow the single row whose output is kept (undefined = all rows)
+   * @param slots the chunk's cells in the sliding-window cache (required when the shard owns sliding-window layers)
    */
-  setInputs (input: { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array }, pos0: number, outRow?: number): void {
+  setInputs (input: { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array }, pos0: number, outRow?: number, slots?: SwaSlots): void {
     const n = this.nTokens
     tensorSet(this.inp, input.kind === 'tokens' ? input.tokens : input.hidden)
     const pos = new Int32Array(n)
@@ -89,28 +113,29 @@ export class ForwardGraph implements GraphKey {
     const kIdx = new Int32Array(2 * n)
     for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[2 * i] = pos0 + i }
     tensorSet(this.pos, pos)
-    tensorSet(this.kIdxs, kIdx)
-    if (this.nEmbdKv === 0) {
-      // no V cache in this shard
-    } else if (this.flash) {
-      tensorSet(this.vIdxs, kIdx)
-    } else {
-      // transposed V: element j of token i goes to j * kvCells + cell_i
-      const e = this.nEmbdKv
-      const vIdx = new Int32Array(2 * n * e)
-      for (let i = 0; i < n; i++) for (let j = 0; j < e; j++) vIdx[2 * (i * e + j)] = j * this.kvCells + pos0 + i
-      tensorSet(this.vIdxs, vIdx)
+    if (this.base !== undefined) {
+      tensorSet(this.base.kIdxs, kIdx)
+      if (this.nEmbdKv === 0) {
+        // no V cache in this shard
+      } else if (this.flash) {
+        tensorSet(this.base.vIdxs, kIdx)
+      } else {
+        const cells: number[] = []
+        for (let i = 0; i < n; i++) cells.push(pos0 + i)
+        tensorSet(this.base.vIdxs, this.transposedVIdxs(cells, this.kvCells))
+      }
+      // causal mask (nKv, n): cell j visible to token i iff j <= pos0 + i
+      tensorSet(this.base.mask, buildKqMask({ nKv: this.nKv, nTokens: n, pos0, f16: this.flash }))
     }
-    // causal mask (nKv, n): cell j visible to token i iff j <= pos0 + i
-    const nKv = this.nKv
-    if (this.flash) {
-      const m = new Uint16Array(nKv * n)
-      for (let i = 0; i < n; i++) { const p = pos0 + i; m.fill(F16_ZERO, i * nKv, i * nKv + p + 1); m.fill(F16_NEG_INF, i * nKv + p + 1, (i + 1) * nKv) }
-      tensorSet(this.mask, m)
-    } else {
-      const m = new Float32Array(nKv * n)
-      for (let i = 0; i < n; i++) { const p = pos0 + i; m.fill(-Infinity, i * nKv + p + 1, (i + 1) * nKv) }
-      tensorSet(this.mask, m)
+    if (this.swa !== undefined) {
+      if (slots === undefined || slots.idxs.length !== n) throw new Error('internal: sliding-window slots missing for a shard with sliding-window layers')
+      const hp = this.shard.description.hparams
+      const nSwa = swaWindowOf(hp)!
+      const sIdx = new Int32Array(2 * n)
+      for (let i = 0; i < n; i++) sIdx[2 * i] = slots.idxs[i]!
+      tensorSet(this.swa.kIdxs, sIdx)
+      if (this.nEmbdKv !== 0) tensorSet(this.swa.vIdxs, this.flash ? sIdx : this.transposedVIdxs(slots.idxs, this.kv.swaCells))
+      tensorSet(this.swa.mask, buildKqMask({ nKv: this.nKvSwa, nTokens: n, pos0, f16: this.flash, cellPos: slots.cellPos, swa: { nSwa, type: hp.swaType ?? 'standard' } }))
     }
     if (this.outIds !== undefined) {
       const ids = new Int32Array(this.nOut)
@@ -118,6 +143,15 @@ export class ForwardGraph implements GraphKey {
       else for (let i = 0; i < this.nOut; i++) ids[i] = i
       tensorSet(this.outIds, ids)
     }
+  }
+
+  /** transposed V: element j of token i goes to j * cells + cell_i (i64 as (low, 0) i32 pairs) */
+  private transposedVIdxs (cellOf: readonly number[], cells: number): Int32Array {
+    const e = this.nEmbdKv
+    const n = cellOf.length
+    const vIdx = new Int32Array(2 * n * e)
+    for (let i = 0; i < n; i++) for (let j = 0; j < e; j++) vIdx[2 * (i * e + j)] = j * cells + cellOf[i]!
+    return vIdx
   }
 
   async compute (): Promise<void> { await graphCompute(this.shard.backend, this.g.graph) }

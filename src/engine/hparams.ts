@@ -1,3 +1,6 @@
+/** How a sliding-window layer masks old cells (llama.cpp's llama_swa_type). */
+export type SwaType = 'standard' | 'chunked' | 'symmetric'
+
 /** Everything the graph builders need, read from the GGUF and validated. */
 export interface HParams {
   nLayers: number
@@ -25,4 +28,12 @@ export interface HParams {
   nExpert: number
   /** expert_used_count: experts routed per token (0 = dense); sizes the mul_mat_id buffer-type trial */
   nExpertUsed: number
+  /**
+   * Sliding window per layer (0 = the layer attends to the whole context). All sliding-window layers share one
+   * window (llama.cpp's n_swa) and one KV cache bounded by it (the iSWA cache). Absent = all 0. Read it through
+   * `layerWindow(hp, il)` / `swaWindowOf(hp)` (src/engine/swa-cells.ts).
+   */
+  swaWindow?: number[]
+  /** how sliding-window layers mask (llama.cpp LLAMA_SWA_TYPE_*; 'standard' unless the arch says otherwise) */
+  swaType?: SwaType
 }

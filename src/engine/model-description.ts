@@ -1,4 +1,4 @@
-import { InvalidGgufError, UnknownArchitectureError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
+import { InvalidGgufError, UnknownArchitectureError, UnsupportedModelError, UnsupportedTensorTypeError } from '../shared/errors/engine-errors.js'
 import { ARCHITECTURES } from './arch/registry.js'
 import { SUPPORTED_WEIGHT_TYPES, ggmlTypeName } from './gguf/ggml-types.js'
 import { readModelGguf } from './gguf/model-gguf-reader.js'
@@ -67,10 +67,12 @@ export function describeModel (path: string): ModelDescription {
     rmsEps: m.float('attention.layer_norm_rms_epsilon', 0),
     nRot, ropeFreqBase: m.float('rope.freq_base', 10000), ropeFreqScale, nCtxOrig,
     attentionScale: m.float('attention.scale', 0),
-    tiedOutput, ropeScalingType: scalingType, valueDim, nExpert, nExpertUsed
+    tiedOutput, ropeScalingType: scalingType, valueDim, nExpert, nExpertUsed,
+    swaWindow: new Array<number>(nLayers).fill(0), swaType: 'standard'
   }
   const hparams = (arch.hparams ?? denseDecoderHParams)(m, base)
   const { nLayers: L } = hparams
+  checkSwa(path, hparams)
 
   // every tensor the graph needs must exist with the right shape and a supported type
   const layerBytes = new Array<number>(L).fill(0)
@@ -96,6 +98,16 @@ export function describeModel (path: string): ModelDescription {
     kvBytesPerTokenPerLayer: Math.max(...Array.from({ length: L }, (_, il) => { const w = layerKvWidths(arch, hparams, il); return 2 * (w.k + w.v) }))
   }
   return { gguf, arch, hparams, metadata }
+}
+
+/** The engine keeps one KV cache for all sliding-window layers (as llama.cpp): they must share one window. */
+function checkSwa (path: string, hp: HParams): void {
+  if (hp.swaWindow === undefined) return
+  if (hp.swaWindow.length !== hp.nLayers) throw new InvalidGgufError(`${path}: ${hp.swaWindow.length} sliding-window entries for ${hp.nLayers} layers`)
+  const windows = new Set(hp.swaWindow.filter((w) => w !== 0))
+  for (const w of windows) if (!Number.isInteger(w) || w < 1) throw new InvalidGgufError(`${path}: sliding window ${w} is not a positive integer`)
+  if (windows.size > 1) throw new UnsupportedModelError(`${path}: sliding-window layers with different windows (${[...windows].join(', ')})`)
+  if ((hp.swaType ?? 'standard') !== 'standard' && windows.size > 0) throw new UnsupportedModelError(`${path}: sliding-window type '${hp.swaType}' is not supported`)
 }
 
 /** Model facts for the planner and callers, from the GGUF header alone (no native code, no weights read). */

@@ -1,7 +1,8 @@
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
-import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError, NativeCallError } from '../shared/errors/engine-errors.js'
+import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError, NativeCallError, SlidingWindowHistoryError } from '../shared/errors/engine-errors.js'
 import { layerKvWidths } from './arch/arch-spec.js'
 import { ForwardGraph } from './forward-graph.js'
+import { KV_PAD, SwaCells, layerWindow, swaCacheCells, swaWindowOf } from './swa-cells.js'
 import { allocContextTensors, clearBuffer, cpuDevice, freeBuffer, freeContext, freeGallocr, ggml, newContext, newGallocr, newTensor, GGML_TYPE } from './native/ggml.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
@@ -9,8 +10,6 @@ import type { ForwardInput, ForwardOptions, ForwardOutput, SessionOptions, Shard
 
 /** Tokens per graph (llama.cpp's default n_ubatch; node-llama-cpp evaluates prompts in batches of this size). */
 export const UBATCH = 512
-/** KV cells are allocated in multiples of this (llama.cpp pads n_ctx to 256). */
-const KV_PAD = 256
 const MAX_CONTEXT = 1 << 20
 /** cap on the f32 values one forward may return (1 GiB) */
 const MAX_OUTPUT_VALUES = 1 << 28
@@ -20,6 +19,8 @@ export class ShardSessionImpl implements ShardSession {
   private pos = 0
   private disposed = false
   private readonly kvCells: number
+  /** the sliding-window cache's cells (undefined when this shard owns no sliding-window layer) */
+  private readonly swa: SwaCells | undefined
   private readonly kvCtx: Ptr
   private readonly kvBuf: Ptr
   private readonly kCaches: Tensor[] = []
@@ -38,13 +39,17 @@ export class ShardSessionImpl implements ShardSession {
     const widths = Array.from({ length: nOwned }, (_, i) => layerKvWidths(arch, hp, shard.range.start + i))
     // a transposed V cache (no flash attention) has the widest V width in every layer, as llama.cpp's
     const vMax = Math.max(0, ...widths.map((w) => w.v))
+    // sliding-window layers share one cache bounded by the window (llama.cpp's iSWA cache, swa_full = false)
+    const nSwa = swaWindowOf(hp, shard.range.start, shard.range.end)
+    this.swa = nSwa === undefined ? undefined : new SwaCells(swaCacheCells(this.kvCells, cs, nSwa, UBATCH), nSwa, hp.swaType ?? 'standard')
     cpuDevice()
     this.kvCtx = newContext(2 * nOwned)
     for (let i = 0; i < nOwned; i++) {
       const il = shard.range.start + i
       const { k, v } = widths[i]!
-      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [k, this.kvCells], `cache_k_l${il}`))
-      this.vCaches.push(v === 0 ? undefined : newTensor(this.kvCtx, GGML_TYPE.F16, [shard.options.flashAttention === true ? v : vMax, this.kvCells], `cache_v_l${il}`))
+      const cells = layerWindow(hp, il) > 0 ? this.swa!.size : this.kvCells
+      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [k, cells], `cache_k_l${il}`))
+      this.vCaches.push(v === 0 ? undefined : newTensor(this.kvCtx, GGML_TYPE.F16, [shard.options.flashAttention === true ? v : vMax, cells], `cache_v_l${il}`))
     }
     const l = ggml()
     this.kvBuf = allocContextTensors(this.kvCtx, l.ggml_backend_dev_buffer_type(cpuDevice()) as Ptr, false)
@@ -62,6 +67,7 @@ export class ShardSessionImpl implements ShardSession {
     return v
   }
   get cells (): number { return this.kvCells }
+  get swaCells (): number { return this.swa?.size ?? 0 }
 
   private validate (input: ForwardInput): number {
     const { shard } = this
@@ -106,6 +112,7 @@ export class ShardSessionImpl implements ShardSession {
       const outRows = isLast ? (mode === 'all' ? n : 1) : n
       const out = new Float32Array(outRows * outWidth)
       let written = 0
+      const swaBefore = this.swa?.snapshot()
       try {
         for (let off = 0; off < n; off += UBATCH) {
           throwIfAborted(options.signal)
@@ -113,11 +120,12 @@ export class ShardSessionImpl implements ShardSession {
           const isFinalChunk = off + m === n
           // chunks whose logits are not wanted still compute one row (their KV writes are what matters)
           const nOut = isLast ? (mode === 'all' ? m : 1) : m
+          const slots = this.placeSwa(m)
           const g = this.graphFor(m, nOut, input.kind)
           const chunk = input.kind === 'tokens'
             ? { kind: 'tokens' as const, tokens: input.tokens.subarray(off, off + m) }
             : { kind: 'hidden' as const, hidden: input.hidden.subarray(off * hp.nEmbd, (off + m) * hp.nEmbd) }
-          g.setInputs(chunk, this.pos, nOut === m ? undefined : m - 1)
+          g.setInputs(chunk, this.pos, nOut === m ? undefined : m - 1, slots)
           await g.compute()
           if (this.disposed) throw new DisposedError('ShardSession')
           this.pos += m
@@ -129,21 +137,33 @@ export class ShardSessionImpl implements ShardSession {
         }
       } catch (err) {
         this.pos = start
+        if (swaBefore !== undefined) this.swa!.restore(swaBefore)
         throw err
       }
       return isLast ? { kind: 'logits', logits: out, nRows: outRows } : { kind: 'hidden', hidden: out, nTokens: n }
     })
   }
 
-  /** The cached graph when (nTokens, padded KV length, outputs, input kind) are unchanged; a new one otherwise. */
+  /** Places the next n tokens (positions pos…pos+n-1) in the sliding-window cache, as llama.cpp's find_slot + apply_ubatch. */
+  private placeSwa (n: number): { idxs: number[], cellPos: Int32Array } | undefined {
+    const swa = this.swa
+    if (swa === undefined) return undefined
+    const idxs = swa.findSlot(n)
+    if (idxs === undefined) throw new Error(`internal: no ${n} free cells in the sliding-window cache of ${swa.size} cells`)
+    swa.apply(idxs, Array.from({ length: n }, (_, i) => this.pos + i))
+    return { idxs, cellPos: swa.cellPositions }
+  }
+
+  /** The cached graph when (nTokens, padded KV lengths, outputs, input kind) are unchanged; a new one otherwise. */
   private graphFor (nTokens: number, nOut: number, kind: ForwardInput['kind']): ForwardGraph {
     const used = this.pos + nTokens
     const nKv = Math.min(this.kvCells, Math.max(KV_PAD, Math.ceil(used / KV_PAD) * KV_PAD))
+    const nKvSwa = this.swa?.nKv() ?? 0
     const g = this.graph
-    if (g !== undefined && g.nTokens === nTokens && g.nKv === nKv && g.nOut === nOut && g.kind === kind) return g
+    if (g !== undefined && g.nTokens === nTokens && g.nKv === nKv && g.nKvSwa === nKvSwa && g.nOut === nOut && g.kind === kind) return g
     g?.free()
     this.graph = undefined
-    this.graph = new ForwardGraph(this.shard, this, { nTokens, nKv, nOut, kind })
+    this.graph = new ForwardGraph(this.shard, this, { nTokens, nKv, nKvSwa, nOut, kind })
     return this.graph
   }
 
@@ -151,6 +171,14 @@ export class ShardSessionImpl implements ShardSession {
     if (this.disposed) throw new DisposedError('ShardSession')
     if (!Number.isInteger(position) || position < 0 || position > this.pos) {
       throw new InvalidForwardInputError(`truncate position ${position} is not an integer in [0, ${this.pos}]`)
+    }
+    const swa = this.swa
+    if (swa !== undefined) {
+      // the next token at `position` attends to the window before it: those cells must not have been reused
+      const need = Math.max(0, position - swa.nSwa + 1)
+      const min = swa.posMin()
+      if (position > 0 && (min < 0 || min > need)) throw new SlidingWindowHistoryError(position, min)
+      swa.seqRm(position, Number.MAX_SAFE_INTEGER)
     }
     // cells at positions >= position become invisible (the mask hides them) and are overwritten later
     this.pos = position

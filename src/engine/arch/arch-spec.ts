@@ -14,7 +14,11 @@ export interface TensorSpec {
   optional?: boolean
 }
 
-/** What a layer builder sees while building one forward graph (shapes: ggml order, ne[0] first). */
+/**
+ * What a layer builder sees while building one forward graph (shapes: ggml order, ne[0] first). A
+ * sliding-window layer (hp.swaWindow[il] > 0) gets the context of the sliding-window cache: its nKv, kvCells,
+ * cache rows and mask (llama.cpp's iSWA input) — buildAttention needs no change.
+ */
 export interface LayerContext {
   g: GraphBuilder
   hp: HParams
@@ -56,6 +60,8 @@ export interface ArchSpec {
   tensors: (hp: HParams) => TensorSpec[]
   /** Per-layer KV cache row widths; default {@link defaultKvWidths}. */
   kvWidths?: (hp: HParams, il: number) => KvWidths
+  /** optional: (nEmbd, nTokens) f32 token embeddings (get_rows of token_embd) → layer 0's input (e.g. gemma's × sqrt(n_embd)) */
+  buildInput?: (c: LayerContext, embd: Tensor) => Tensor
   /** (nEmbd, nTokens) f32 in → (nEmbd, nTokens or nOut) f32 out */
   buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor
   /** (nEmbd, nOut) f32 → (nVocab, nOut) f32 logits */

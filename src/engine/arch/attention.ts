@@ -1,4 +1,4 @@
-import { GGML_TYPE } from '../native/ggml.js'
+import { GGML_TYPE, tensorNb } from '../native/ggml.js'
 import type { Tensor } from '../native/ggml.js'
 import type { LayerContext } from './arch-spec.js'
 
@@ -10,9 +10,10 @@ const F16 = 2
  * @param q (headDim, nHead, nTokens) f32 — after RoPE
  * @param k (headDim, nHeadKv, nTokens) f32 — after RoPE
  * @param v (headDim, nHeadKv, nTokens) f32
+ * @param softcap attention logit soft-capping (gemma2's attn_soft_cap: softcap · tanh(kq / softcap)); 0 = none
  * @returns (nEmbd, nTokens) f32
  */
-export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tensor, v: Tensor, wo: Tensor, woB: Tensor | undefined, kqScale: number): Tensor {
+export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tensor, v: Tensor, wo: Tensor, woB: Tensor | undefined, kqScale: number, softcap = 0): Tensor {
   const { g, hp, nTokens, nKv, kvCells } = c
   const { headDim, nHead, nHeadKv } = hp
   const nEmbdKv = headDim * nHeadKv
@@ -23,12 +24,14 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
 
   const kCache = c.kCache(il)
   const vCache = c.vCache(il)
-  // cpy_k: (nEmbdKv, nTokens) rows into the cache rows kIdxs
-  g.expand(g.setRows(kCache, g.view2d(k, nEmbdKv, nTokens, 4 * nEmbdKv, 0), c.kIdxs))
+  // cpy_k / cpy_v: (nEmbdKv, nTokens) rows into the cache; K/V may be views of a fused QKV (row stride nb[2])
+  const kNb2 = tensorNb(k)[2]
+  const vNb2 = tensorNb(v)[2]
+  g.expand(g.setRows(kCache, g.view2d(k, nEmbdKv, nTokens, kNb2, 0), c.kIdxs))
   if (!vTrans) {
-    g.expand(g.setRows(vCache, g.view2d(v, nEmbdKv, nTokens, 4 * nEmbdKv, 0), c.vIdxs))
+    g.expand(g.setRows(vCache, g.view2d(v, nEmbdKv, nTokens, vNb2, 0), c.vIdxs))
   } else {
-    const v2 = g.reshape2d(v, nEmbdKv, nTokens)
+    const v2 = vNb2 === 4 * nEmbdKv ? g.reshape2d(v, nEmbdKv, nTokens) : g.cont2d(v, nEmbdKv, nTokens)
     const vView = g.reshape2d(vCache, 1, nEmbdKv * kvCells)
     g.expand(g.setRows(vView, g.reshape2d(v2, 1, nEmbdKv * nTokens), c.vIdxs))
   }
@@ -45,10 +48,11 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
   const vp = g.permute(vv, 0, 2, 1, 3)
   let cur: Tensor
   if (c.flashAttention) {
-    cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale)
+    cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale, softcap)
     cur = g.reshape2d(cur, headDim * nHead, nTokens)
   } else {
     let kq = g.mulMatF32(kp, qq)
+    if (softcap !== 0) kq = g.scale(g.tanh(g.scale(kq, 1 / softcap)), softcap)
     kq = g.softMaxExt(kq, c.mask, kqScale, 0)
     const kqv = g.mulMat(vp, kq)
     cur = g.permute(kqv, 0, 2, 1, 3)

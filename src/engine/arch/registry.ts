@@ -1,4 +1,5 @@
 import { deepseek2 } from './deepseek2.js'
+import { gemma3 } from './gemma3.js'
 import { llama } from './llama.js'
 import { qwen2 } from './qwen2.js'
 import { qwen3 } from './qwen3.js'
@@ -6,4 +7,5 @@ import { qwen3moe } from './qwen3moe.js'
 import type { ArchSpec } from './arch-spec.js'
 
 /** Architectures with a graph builder, by `general.architecture`. */
-export const ARCHITECTURES: ReadonlyMap<string, ArchSpec> = new Map([[llama.name, llama], [qwen2.name, qwen2], [qwen3.name, qwen3], [qwen3moe.name, qwen3moe], [deepseek2.name, deepseek2]])
+export const ARCHITECTURES: ReadonlyMap<string, ArchSpec> = new Map([[llama.name, llama], [qwen2.name, qwen2], [qwen3.name, qwen3], [qwen3moe.name, qwen3moe], [deepseek2.name, deepseek2],
+  [gemma3.name, gemma3]])

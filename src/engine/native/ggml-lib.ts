@@ -39,6 +39,8 @@ const PROTOS = {
   ggml_mul: 'void *ggml_mul(void *ctx, void *a, void *b)',
   ggml_rms_norm: 'void *ggml_rms_norm(void *ctx, void *a, float eps)',
   // ops for dense families (gemma2/3, phi3, mistral3): add below
+  ggml_tanh: 'void *ggml_tanh(void *ctx, void *a)',
+  ggml_swiglu: 'void *ggml_swiglu(void *ctx, void *a)',
 
   // end of dense-family ops
   ggml_rope_ext: 'void *ggml_rope_ext(void *ctx, void *a, void *b, void *c, int n_dims, int mode, int n_ctx_orig, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',

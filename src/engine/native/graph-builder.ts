@@ -35,6 +35,10 @@ export class GraphBuilder {
   rmsNorm (a: Tensor, eps: number): Tensor { return this.l.ggml_rms_norm(this.ctx, a, eps) as Tensor }
   swigluSplit (gate: Tensor, up: Tensor): Tensor { return this.l.ggml_swiglu_split(this.ctx, gate, up) as Tensor }
   // ops for dense families (gemma2/3, phi3, mistral3): add below
+  // (scale, view3d and gegluSplit are in the MoE section)
+  tanh (a: Tensor): Tensor { return this.l.ggml_tanh(this.ctx, a) as Tensor }
+  /** swiglu of a fused [gate; up] tensor: silu(first half of ne0) * second half */
+  swiglu (a: Tensor): Tensor { return this.l.ggml_swiglu(this.ctx, a) as Tensor }
 
   // end of dense-family ops
   setRows (dst: Tensor, src: Tensor, idx: Tensor): Tensor { return this.l.ggml_set_rows(this.ctx, dst, src, idx) as Tensor }
@@ -104,8 +108,8 @@ export class GraphBuilder {
     return this.l.ggml_soft_max_ext(this.ctx, a, mask, scale, maxBias) as Tensor
   }
 
-  flashAttnExt (q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: number): Tensor {
-    const t = this.l.ggml_flash_attn_ext(this.ctx, q, k, v, mask, scale, 0, 0) as Tensor
+  flashAttnExt (q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: number, softcap = 0): Tensor {
+    const t = this.l.ggml_flash_attn_ext(this.ctx, q, k, v, mask, scale, 0, softcap) as Tensor
     this.l.ggml_flash_attn_ext_set_n_kv_max(t, 0)
     this.l.ggml_prec_set_acc(t, GGML_PREC_F32)
     return t

@@ -54,6 +54,14 @@ export class InvalidForwardInputError extends ExoError {
   readonly code = 'ENGINE_INVALID_INPUT'
 }
 
+/** truncate() to a position whose sliding window was already overwritten in the bounded sliding-window cache. */
+export class SlidingWindowHistoryError extends ExoError {
+  readonly code = 'ENGINE_SWA_HISTORY_LOST'
+  constructor (readonly position: number, readonly oldestKept: number) {
+    super(`cannot truncate to position ${position}: the sliding-window cache keeps positions from ${oldestKept} on, older ones were overwritten (re-prefill from 0)`)
+  }
+}
+
 /** The forward pass would need more KV cells than the session has. */
 export class ContextOverflowError extends ExoError {
   readonly code = 'ENGINE_CONTEXT_OVERFLOW'

@@ -1,0 +1,9 @@
+/** gemma2 generator: the gemma block without Q/K norms (options: see gemma3.ts; attn_softcap / final_softcap default to llama.cpp's 50 / 30 when absent). */
+import { gemmaMetadata, gemmaTensors } from './gemma3.js'
+import type { ArchGenerator } from './types.js'
+
+export const gemma2Gen: ArchGenerator = {
+  name: 'gemma2',
+  metadata: (o, a) => gemmaMetadata(o, a, true),
+  tensors: (o) => gemmaTensors(o, false)
+}
