@@ -10,7 +10,7 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { readGguf } from '../src/engine/gguf/gguf-reader.js'
-import { GGML_TYPE_TRAITS, SUPPORTED_WEIGHT_TYPES, ggmlTypeByName } from '../src/engine/gguf/ggml-types.js'
+import { GGML_TYPE_TRAITS, SUPPORTED_WEIGHT_TYPES, ggmlTypeByName, ggmlTypeName } from '../src/engine/gguf/ggml-types.js'
 import { quantizeNeedsImatrix, quantizeRows, rowSize, writeGgufHeader } from '../src/engine/native/gguf-writer.js'
 import { GENERATORS } from './model-gen/registry.js'
 import { splitGguf } from './split-gguf.js'
@@ -57,6 +57,8 @@ export interface MakeModelOptions {
   ropeFreqs?: boolean
   /** no output.weight: the output projection reuses token_embd (tied embeddings) */
   tied?: boolean
+  /** per-tensor types, llama-quantize's --tensor-type (first matching pattern wins), e.g. Q4_K_M's q6_K attn_v / ffn_down */
+  tensorTypes?: ReadonlyArray<{ pattern: string, type: ModelType }>
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
   /** write N split parts `<out without .gguf>-0000i-of-0000N.gguf` (as llama.cpp's gguf-split) instead of `out` */
@@ -111,9 +113,10 @@ export function makeModel (o: MakeModelOptions): void {
     weightType: MODEL_TYPES[o.type], block: blk, headDim: o.headDim, ropeFreqs: o.ropeFreqs, tied: o.tied,
     arch: { ...o.archOptions, nVocab: tokens.length }
   }
-  const specs = gen.tensors(g)
+  const specs = withTensorTypes(gen.tensors(g), MODEL_TYPES[o.type], o.tensorTypes ?? [])
   for (const t of specs) {
-    if (t.type !== 0 && t.ne[0]! % blk !== 0) throw new Error(`${o.type} needs ${t.name}'s rows (${t.ne[0]}) to be a multiple of ${blk}`)
+    const b = GGML_TYPE_TRAITS.get(t.type)!.blockSize
+    if (t.ne[0]! % b !== 0) throw new Error(`${ggmlTypeName(t.type)} needs ${t.name}'s rows (${t.ne[0]}) to be a multiple of ${b}`)
   }
   const tmp = `${o.out}.tmp-${process.pid}`
   const a = (key: string): string => `${arch}.${key}`
@@ -154,6 +157,29 @@ export function makeModel (o: MakeModelOptions): void {
   }
 }
 
+/**
+ * llama-quantize's --tensor-type: the first rule whose pattern (a regular expression) matches a tensor's
+ * name sets its type; only tensors generated in the file's weight type (the quantised matrices) change.
+ */
+function withTensorTypes (specs: GenTensor[], weightType: number, rules: ReadonlyArray<{ pattern: string, type: ModelType }>): GenTensor[] {
+  const compiled = rules.map((r) => {
+    if (!(r.type in FILE_TYPE)) throw new Error(`--tensor-type ${r.pattern}=${r.type}: unknown type`)
+    return { re: new RegExp(r.pattern), type: MODEL_TYPES[r.type] }
+  })
+  return specs.map((t) => {
+    const rule = t.type === weightType ? compiled.find((r) => r.re.test(t.name)) : undefined
+    return rule === undefined ? t : { ...t, type: rule.type }
+  })
+}
+
+/** `PATTERN=TYPE` of --tensor-type */
+export function parseTensorType (kv: string): { pattern: string, type: ModelType } {
+  const eq = kv.lastIndexOf('=')
+  const type = kv.slice(eq + 1).toLowerCase()
+  if (eq < 1 || !(type in FILE_TYPE)) throw new Error(`--tensor-type expects PATTERN=TYPE with TYPE one of ${Object.keys(FILE_TYPE).join(', ')}; got '${kv}'`)
+  return { pattern: kv.slice(0, eq), type: type as ModelType }
+}
+
 /** `key=value` → number when numeric, boolean for true/false, else string. */
 export function parseArchOption (kv: string): [string, number | boolean | string] {
   const eq = kv.indexOf('=')
@@ -170,11 +196,11 @@ function main (): void {
     options: {
       out: { type: 'string' }, layers: { type: 'string' }, embd: { type: 'string' }, heads: { type: 'string' },
       'kv-heads': { type: 'string' }, ff: { type: 'string' }, type: { type: 'string' }, 'vocab-from': { type: 'string' },
-      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, split: { type: 'string' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, opt: { type: 'string', multiple: true }, help: { type: 'boolean' }
+      seed: { type: 'string' }, context: { type: 'string' }, 'reuse-layers': { type: 'boolean' }, split: { type: 'string' }, arch: { type: 'string' }, 'head-dim': { type: 'string' }, 'rope-freqs': { type: 'boolean' }, tied: { type: 'boolean' }, opt: { type: 'string', multiple: true }, 'tensor-type': { type: 'string', multiple: true }, help: { type: 'boolean' }
     }
   })
   if (values.help === true || values.out === undefined) {
-    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch ${[...GENERATORS.keys()].join('|')}] [--opt KEY=VALUE ...] [--head-dim N] [--rope-freqs] [--tied] [--split N]\n`)
+    process.stdout.write(`usage: make-model --out FILE [--layers ${DEFAULTS.layers}] [--embd ${DEFAULTS.embd}] [--heads ${DEFAULTS.heads}] [--kv-heads ${DEFAULTS.kvHeads}] [--ff ${DEFAULTS.ff}] [--type ${Object.keys(MODEL_TYPES).join('|')}] [--vocab-from GGUF] [--seed N] [--context N] [--reuse-layers] [--arch ${[...GENERATORS.keys()].join('|')}] [--opt KEY=VALUE ...] [--tensor-type REGEX=TYPE ...] [--head-dim N] [--rope-freqs] [--tied] [--split N]\n`)
     process.exit(values.help === true ? 0 : 2)
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -195,6 +221,7 @@ function main (): void {
     split: values.split === undefined ? undefined : int(values.split, 1),
     arch: values.arch ?? 'llama',
     archOptions: Object.fromEntries((values.opt ?? []).map(parseArchOption)),
+    tensorTypes: (values['tensor-type'] ?? []).map(parseTensorType),
     ropeFreqs: values['rope-freqs'] === true,
     tied: values.tied === true,
     headDim: values['head-dim'] === undefined ? undefined : int(values['head-dim'], 0)
