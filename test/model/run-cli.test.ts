@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { before, describe, test } from 'node:test'
 import { splitGguf } from '../../scripts/split-gguf.js'
 import { referenceGreedy } from './helpers/completion-reference.js'
 
@@ -39,16 +39,19 @@ describe('greedy text equals node-llama-cpp LlamaCompletion', () => {
 
   test('stories260k as 3 split parts (gguf-split layout), --model <first part>, --shards 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'exo-run-split-'))
-    after(() => { rmSync(dir, { recursive: true, force: true }) })
-    const parts = splitGguf({ input: STORIES, outPrefix: join(dir, 'stories260k-f32'), parts: 3 })
-    const r = run('--model', parts[0]!, '--prompt', PROMPT, '--max-tokens', '30', '--temperature', '0', '--shards', '2')
-    assert.equal(r.status, 0, r.stderr)
-    assert.equal(completionOf(r.stdout), stories)
-    // a broken split: exit code 1 and the missing part's name, no abort
-    rmSync(parts[1]!)
-    const bad = run('--model', parts[0]!, '--prompt', PROMPT, '--max-tokens', '3')
-    assert.equal(bad.status, 1, bad.stderr)
-    assert.ok(bad.stderr.includes(`missing: ${parts[1]!}`), bad.stderr)
+    try {
+      const parts = splitGguf({ input: STORIES, outPrefix: join(dir, 'stories260k-f32'), parts: 3 })
+      const r = run('--model', parts[0]!, '--prompt', PROMPT, '--max-tokens', '30', '--temperature', '0', '--shards', '2')
+      assert.equal(r.status, 0, r.stderr)
+      assert.equal(completionOf(r.stdout), stories)
+      // a broken split: exit code 1 and the missing part's name, no abort
+      rmSync(parts[1]!)
+      const bad = run('--model', parts[0]!, '--prompt', PROMPT, '--max-tokens', '3')
+      assert.equal(bad.status, 1, bad.stderr)
+      assert.ok(bad.stderr.includes(`missing: ${parts[1]!}`), bad.stderr)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('tinystories-656k Q8_0, --shards 2 (quantised weights, no byte fallback)', async () => {
