@@ -5,5 +5,6 @@ import type { ArchGenerator } from './types.js'
 export const gemma2Gen: ArchGenerator = {
   name: 'gemma2',
   metadata: (o, a) => gemmaMetadata(o, a, true),
-  tensors: (o) => gemmaTensors(o, false)
+  // llama.cpp's gemma2 always uses token_embd as the output projection and refuses a file with an output.weight
+  tensors: (o) => gemmaTensors({ ...o, tied: true }, false)
 }

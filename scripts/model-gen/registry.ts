@@ -3,9 +3,10 @@ import { gemma2Gen } from './gemma2.js'
 import { gemma3Gen } from './gemma3.js'
 import { qwen2Gen, qwen3Gen } from './llama.js'
 import { llamaWithExpertsGen } from './mixtral.js'
+import { phi3Gen } from './phi3.js'
 import { qwen3moeGen } from './qwen3moe.js'
 import type { ArchGenerator } from './types.js'
 
 /** Random-weight generators by general.architecture (one file each under scripts/model-gen/). */
 export const GENERATORS: ReadonlyMap<string, ArchGenerator> = new Map([llamaWithExpertsGen, qwen2Gen, qwen3Gen, qwen3moeGen, deepseek2Gen,
-  gemma3Gen, gemma2Gen].map((g) => [g.name, g]))
+  gemma3Gen, gemma2Gen, phi3Gen].map((g) => [g.name, g]))
