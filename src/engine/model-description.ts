@@ -97,6 +97,8 @@ export function describeModel (path: string): ModelDescription {
     // f16 K and V rows per cell, the widest layer (MLA: one K row of kv_lora_rank + rope, no V)
     kvBytesPerTokenPerLayer: Math.max(...Array.from({ length: L }, (_, il) => { const w = layerKvWidths(arch, hparams, il); return 2 * (w.k + w.v) }))
   }
+  const act = arch.activationFloatsPerToken?.(hparams)
+  if (act !== undefined) metadata.activationFloatsPerToken = act
   return { gguf, arch, hparams, metadata }
 }
 

@@ -23,6 +23,12 @@ export interface ModelMetadata {
   fileBytes: number
   /** KV-cache bytes per token per layer (F16 K + V): a session of C cells on L layers holds C × L × this */
   kvBytesPerTokenPerLayer: number
+  /**
+   * f32 values per token that one layer's graph holds at once (residual stream plus the widest of its attention /
+   * FFN temporaries); set by architectures whose temporaries outgrow 3·nFf + 4·nEmbd (MLA, MoE). The planner's
+   * compute-buffer bound uses it (src/node/pipeline/model-card.ts).
+   */
+  activationFloatsPerToken?: number
 }
 
 export interface ShardOptions {

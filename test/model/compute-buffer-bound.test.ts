@@ -2,7 +2,7 @@
  * The model card's compute-buffer bound (src/node/pipeline/model-card.ts) against the engine's real
  * ggml buffers: a stage prefilled to the end of its context (the worst graph: full-width mask and
  * scores) never allocates more than the planner budgets for it — first, middle and last stages, with
- * flash attention on and off, on the bundled model and a generated GQA one.
+ * flash attention on and off, on the bundled model, a generated GQA one and a generated deepseek2 (MLA + MoE).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -18,7 +18,9 @@ const ROOT = new URL('../../', import.meta.url).pathname
 describe('compute buffer bound', () => {
   for (const [name, path, contextSize] of [
     ['stories260k', join(ROOT, 'models', 'stories260k-f32.gguf'), 1024],
-    ['generated GQA f16', generatedModel('f16', { layers: 3, embd: 512, heads: 8, kvHeads: 2, ff: 1408 }), 1000]
+    ['generated GQA f16', generatedModel('f16', { layers: 3, embd: 512, heads: 8, kvHeads: 2, ff: 1408 }), 1000],
+    // MLA attention temporaries (16 heads × kv_lora_rank 256) and 8 of 16 experts outgrow 3·nFf + 4·nEmbd: the card uses the engine's activationFloatsPerToken
+    ['generated deepseek2 f16', generatedModel('f16', { arch: 'deepseek2', kvHeads: 1, layers: 3, heads: 16, archOptions: { qLora: 64, kvLora: 256, denseLead: 1, experts: 16, expertsUsed: 8, gating: 'sigmoid', probsBias: true } }), 1000]
   ] as const) {
     it(`${name}: every stage's real buffer at the end of a ${contextSize}-cell context is within the card's bound`, async () => {
       const meta = readModelMetadata(path)

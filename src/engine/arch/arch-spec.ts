@@ -68,6 +68,8 @@ export interface ArchSpec {
   buildOutput: (c: LayerContext, cur: Tensor) => Tensor
   /** upper bound on the ggml tensors / graph nodes one layer creates (default 64; MoE layers need more) */
   nodesPerLayer?: (hp: HParams) => number
+  /** upper bound on the f32 values per token a layer's graph holds at once (ModelMetadata.activationFloatsPerToken); default: not reported */
+  activationFloatsPerToken?: (hp: HParams) => number
 }
 
 /**

@@ -125,6 +125,22 @@ function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
   return g.add(cur, ffnInp)
 }
 
+/**
+ * f32 values per token one layer's graph holds at once, an upper bound: the residual stream, then the widest phase —
+ * MLA attention (q, rope parts, absorbed q, Qcur, latent K/V, attention output and its decompression), the dense
+ * FFN or the MoE block (router, nUsed experts' gate/up/act/down and weighted outputs, shared experts).
+ */
+function activationFloatsPerToken (h: HParams): number {
+  const hp = h as Deepseek2HParams
+  const { nEmbd, nHead, nRot, nLoraKv: kv } = hp
+  const attn = nHead * (hp.headDimKMla + 2 * nRot + 3 * kv + 2 * hp.headDimVMla) + hp.nLoraQ + 4 * (kv + nRot) + nEmbd
+  const dense = hp.nLayerDenseLead > 0 ? 3 * hp.nFf + nEmbd : 0
+  const moe = hp.nLayerDenseLead < hp.nLayers
+    ? 8 * hp.nExpert + hp.nExpertUsed * (3 * hp.nFfExp + 3 * nEmbd) + 3 * hp.nFfExp * hp.nExpertShared + 2 * nEmbd
+    : 0
+  return 4 * nEmbd + Math.max(attn, dense, moe)
+}
+
 export const deepseek2: ArchSpec = {
   name: 'deepseek2',
   hparams: deepseek2HParams,
@@ -134,5 +150,6 @@ export const deepseek2: ArchSpec = {
   buildLayer,
   buildOutput: buildDecoderOutput,
   // MLA attention (~50 tensors) + routing and experts + the shared expert
-  nodesPerLayer: (hp) => moeNodesPerLayer(hp as Deepseek2HParams) + 48
+  nodesPerLayer: (hp) => moeNodesPerLayer(hp as Deepseek2HParams) + 48,
+  activationFloatsPerToken
 }

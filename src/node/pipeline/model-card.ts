@@ -5,20 +5,21 @@ import type { ModelId } from '../../shared/ids.js'
 /** Tokens per graph when prefilling (the engine's micro-batch, src/engine/shard-session.ts UBATCH). */
 const PREFILL_UBATCH = 512
 
-type ComputeShape = Pick<ModelMetadata, 'nEmbd' | 'nFf' | 'nHead' | 'nVocab' | 'kvBytesPerTokenPerLayer'>
+type ComputeShape = Pick<ModelMetadata, 'nEmbd' | 'nFf' | 'nHead' | 'nVocab' | 'kvBytesPerTokenPerLayer' | 'activationFloatsPerToken'>
 
 /**
  * Compute-buffer bytes every stage holds whatever its layer count: the graph of a full prefill chunk
  * (n tokens) at the end of the context, where the attention mask (and, without flash attention, the KQ
  * scores) spans every cell. Activations ≈ n·4·(3·nFf + 4·nEmbd) (FFN gate/up/act and the residual
- * stream, with a margin); attention: the f16 mask cells·n·2 with flash attention, else the f32 scores
- * cells·n·nHead·4 and an f32 mask.
+ * stream, with a margin), or n·4·activationFloatsPerToken where the engine reports more (MLA, MoE);
+ * attention: the f16 mask cells·n·2 with flash attention, else the f32 scores cells·n·nHead·4 and an f32 mask.
  */
 export function stageComputeBytes (m: ComputeShape, contextSize: number, flashAttention: boolean): number {
   const n = Math.min(PREFILL_UBATCH, contextSize)
   // the engine allocates KV cells in multiples of 256 (as llama.cpp pads n_ctx)
   const cells = Math.ceil(contextSize / 256) * 256
-  const activations = n * 4 * (3 * m.nFf + 4 * m.nEmbd)
+  // the engine reports the width where an architecture's temporaries are wider (MLA attention, MoE experts)
+  const activations = n * 4 * Math.max(3 * m.nFf + 4 * m.nEmbd, m.activationFloatsPerToken ?? 0)
   const logits = m.nVocab * 4
   const attention = flashAttention ? cells * n * 2 : cells * n * (4 * m.nHead + 4)
   return activations + logits + attention
