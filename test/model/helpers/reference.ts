@@ -71,6 +71,13 @@ export class Pipeline {
     return new Pipeline(shards, shards.map((s) => s.createSession({ contextSize })))
   }
 
+  /** Each shard from its own file (e.g. sparse copies that hold only that shard's tensors). */
+  static async loadEach (shards: Array<{ modelPath: string, range: { start: number, end: number } }>, flashAttention: boolean, contextSize = 512): Promise<Pipeline> {
+    const loaded: LoadedShard[] = []
+    for (const { modelPath, range } of shards) loaded.push(await loadShard({ modelPath, range, threads: 1, flashAttention }))
+    return new Pipeline(loaded, loaded.map((s) => s.createSession({ contextSize })))
+  }
+
   /** Tokens in, last-token logits out; hidden states cross shard boundaries as encoded f32 tensors. */
   async forward (tokens: number[]): Promise<Float32Array> {
     let out = await this.sessions[0]!.forward({ kind: 'tokens', tokens: Int32Array.from(tokens) })
