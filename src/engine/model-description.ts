@@ -92,7 +92,8 @@ export function describeModel (path: string): ModelDescription {
   }
   const outputBytes = (gguf.tensors.get('output_norm.weight')?.bytes ?? 0) + (gguf.tensors.get(tiedOutput ? 'token_embd.weight' : 'output.weight')?.bytes ?? 0)
   const metadata: ModelMetadata = {
-    architecture: archName, nLayers, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
+    // the layers the graph runs (glm4moe: block_count minus its nextn / MTP blocks)
+    architecture: archName, nLayers: L, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
     layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
     // f16 K and V rows per cell, the widest layer (MLA: one K row of kv_lora_rank + rope, no V)
     kvBytesPerTokenPerLayer: Math.max(...Array.from({ length: L }, (_, il) => { const w = layerKvWidths(arch, hparams, il); return 2 * (w.k + w.v) }))

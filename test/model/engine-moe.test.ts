@@ -23,7 +23,12 @@ const CASES: Case[] = [
   // Mixtral: the llama architecture with experts (n_ff wide), NORMAL RoPE; rope_freqs too
   { name: 'llama (Mixtral) 8 experts, 2 used', type: 'q4_0', shape: { layers: 2, ropeFreqs: true, archOptions: { experts: 8, experts_used: 2 } } },
   // experts without ffn_gate_exps: llama.cpp runs silu(up) instead of swiglu
-  { name: 'llama (Mixtral) ungated 4 experts, 3 used', type: 'f16', shape: { layers: 2, archOptions: { experts: 4, experts_used: 3, ungated: true } } }
+  { name: 'llama (Mixtral) ungated 4 experts, 3 used', type: 'f16', shape: { layers: 2, archOptions: { experts: 4, experts_used: 3, ungated: true } } },
+  // GLM-4.5: 1 dense lead layer, sigmoid gating + exp_probs_b, shared expert, weights norm + scale 2.5, partial
+  // rotary (32 of 64 dims), Q/K/V biases, post_attention_norm; a trunk-only file with one nextn (MTP) block
+  { name: 'glm4moe lead 1, 8 experts (2 used) + 1 shared, sigmoid, nextn 1', type: 'q8_0', shape: { arch: 'glm4moe', layers: 3, archOptions: { experts: 8, experts_used: 2, expert_ff: 128, scale: 2.5, nextn: 1 } } },
+  // GLM-4.5 355B variant: Q/K norms; softmax gating, no weight norm, 2 shared experts, 2 dense lead layers
+  { name: 'glm4moe qk_norm, softmax gating, 2 shared, lead 2', type: 'q4_k', shape: { arch: 'glm4moe', layers: 3, archOptions: { experts: 4, experts_used: 2, expert_ff: 256, shared: 2, lead: 2, qk_norm: true, gating: 1, norm: false } } }
 ]
 
 describe('MoE engine logits == node-llama-cpp (generated models)', () => {

@@ -4,7 +4,7 @@
  * gate experts optional, routing softmax → top-k → weights normalised; expert_weights_scale is never read (0).
  */
 import { buildMoeFfn } from './moe-ffn.js'
-import { llamaAttentionChecks, moeHParams } from './moe-hparams.js'
+import { moeAttentionChecks, moeHParams } from './moe-hparams.js'
 import { moeTensors, moeWeights } from './moe-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { HParams } from '../hparams.js'
@@ -13,7 +13,7 @@ import type { LayerContext, TensorSpec } from './arch-spec.js'
 import type { MoeHParams } from './moe-hparams.js'
 
 export function llamaMoeHParams (m: MetadataReader, hp: HParams): MoeHParams {
-  llamaAttentionChecks(m, hp)
+  moeAttentionChecks(m, hp)
   return moeHParams(m, hp, { nFfExp: hp.nFf, expertWeightsScale: 0, expertWeightsNorm: true, gating: 'softmax' })
 }
 

@@ -1,7 +1,6 @@
-import { InvalidExpertConfigError, UnsupportedModelError } from '../../shared/errors/engine-errors.js'
+import { InvalidExpertConfigError, InvalidGgufError, UnsupportedModelError } from '../../shared/errors/engine-errors.js'
 import type { HParams } from '../hparams.js'
 import type { MetadataReader } from '../gguf/metadata-reader.js'
-import { denseDecoderHParams } from './dense-hparams.js'
 
 /** llama.cpp's llama_expert_gating_func_type (1 softmax, 2 sigmoid, 3 softmax_weight); sqrt_softplus (4) is not ported. */
 export type GatingFunc = 'softmax' | 'sigmoid' | 'softmax_weight'
@@ -80,7 +79,15 @@ export function readGatingFunc (m: MetadataReader, fallback: GatingFunc): Gating
   return g
 }
 
-/** The dense llama-family checks (rms eps, value_length == key_length, full rotary, rope scaling) without the dense-FFN / no-experts ones. */
-export function llamaAttentionChecks (m: MetadataReader, hp: HParams): void {
-  denseDecoderHParams(m, { ...hp, nExpert: 0, nExpertUsed: 0, nFf: Math.max(1, hp.nFf) })
+/**
+ * The llama-family attention checks for MoE decoders (rms eps, value_length == key_length, rope scaling none /
+ * linear) and, unless `partialRotary`, full rotary (the graphs of llama / qwen3moe assert n_rot == head size).
+ */
+export function moeAttentionChecks (m: MetadataReader, hp: HParams, o: { partialRotary?: boolean } = {}): void {
+  const path = m.gguf.path
+  if (!(hp.rmsEps > 0)) throw new InvalidGgufError(`${path}: missing metadata key ${m.key('attention.layer_norm_rms_epsilon')}`)
+  if (hp.valueDim !== hp.headDim) throw new UnsupportedModelError(`${path}: ${m.key('attention.value_length')} != key_length (${hp.headDim})`)
+  if (hp.nRot > hp.headDim || hp.nRot % 2 !== 0 || hp.nRot < 2) throw new InvalidGgufError(`${path}: ${m.key('rope.dimension_count')} = ${hp.nRot} is not an even number in [2, ${hp.headDim}]`)
+  if (o.partialRotary !== true && hp.nRot !== hp.headDim) throw new UnsupportedModelError(`${path}: partial rotary embeddings (rope.dimension_count ${hp.nRot} != ${hp.headDim})`)
+  if (hp.ropeScalingType !== 'none' && hp.ropeScalingType !== 'linear') throw new UnsupportedModelError(`${path}: rope scaling '${hp.ropeScalingType}' is not supported`)
 }

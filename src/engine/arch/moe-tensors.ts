@@ -13,6 +13,8 @@ export interface MoeTensorOptions {
   biases?: boolean
   /** DeepSeek V3 / GLM-4.5: exp_probs_b.bias selection bias (required when true) */
   expProbsB?: boolean
+  /** list the optional per-expert ffn_*_exps.scale tensors (default true; false where the arch's graph passes none) */
+  scales?: boolean
   /** ffn_gate_up_exps (fused, optional): when present it replaces gate_exps and up_exps (create_tensor_gate_up_exps) */
   fusedGateUp?: boolean
 }
@@ -28,12 +30,12 @@ export function moeTensors (hp: MoeHParams, i: number, o: MoeTensorOptions = {})
     L('ffn_gate_inp.weight', [nEmbd, nExpert], 'mul_mat'),
     L('ffn_gate_exps.weight', [nEmbd, nFf, nExpert], 'mul_mat_id', o.gateOptional === true || sepOptional),
     L('ffn_down_exps.weight', [nFf, nEmbd, nExpert], 'mul_mat_id'),
-    L('ffn_up_exps.weight', [nEmbd, nFf, nExpert], 'mul_mat_id', sepOptional),
-    // per-expert scales (llama_model::load_tensors adds them to every MoE layer, optional)
-    L('ffn_gate_exps.scale', [nExpert], 'mul_mat_id', true),
-    L('ffn_down_exps.scale', [nExpert], 'mul_mat_id', true),
-    L('ffn_up_exps.scale', [nExpert], 'mul_mat_id', true)
+    L('ffn_up_exps.weight', [nEmbd, nFf, nExpert], 'mul_mat_id', sepOptional)
   ]
+  if (o.scales !== false) {
+    // per-expert scales (llama_model::load_tensors adds them to every MoE layer, optional)
+    out.push(L('ffn_gate_exps.scale', [nExpert], 'mul_mat_id', true), L('ffn_down_exps.scale', [nExpert], 'mul_mat_id', true), L('ffn_up_exps.scale', [nExpert], 'mul_mat_id', true))
+  }
   if (o.fusedGateUp === true) out.push(L('ffn_gate_up_exps.weight', [nEmbd, 2 * nFf, nExpert], 'mul_mat_id', true))
   if (o.biases === true) {
     out.push(

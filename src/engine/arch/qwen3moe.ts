@@ -7,7 +7,7 @@ import { buildDecoderOutput } from './attention.js'
 import { decoderTensors } from './decoder-tensors.js'
 import { buildLlamaLayer } from './llama.js'
 import { buildMoeFfn } from './moe-ffn.js'
-import { llamaAttentionChecks, moeHParams } from './moe-hparams.js'
+import { moeAttentionChecks, moeHParams } from './moe-hparams.js'
 import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import type { ArchSpec } from './arch-spec.js'
 import type { LayerFfn } from './llama.js'
@@ -29,7 +29,7 @@ const qwen3moeFfn: LayerFfn = (c, il, x) => {
 export const qwen3moe: ArchSpec = {
   name: 'qwen3moe',
   hparams: (m, hp) => {
-    llamaAttentionChecks(m, hp)
+    moeAttentionChecks(m, hp)
     // n_ff_exp = expert_feed_forward_length, else n_ff / n_expert_used (load_arch_tensors)
     const nFfExp = m.nonNegInt('expert_feed_forward_length', 0)
     return moeHParams(m, hp, {
