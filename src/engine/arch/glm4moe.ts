@@ -72,7 +72,8 @@ export const glm4moe: ArchSpec = {
   hparams: (m, base) => {
     const nextn = m.nonNegInt('nextn_predict_layers', 0)
     if (nextn >= base.nLayers) throw new UnsupportedModelError(`${m.gguf.path}: ${m.key('nextn_predict_layers')} = ${nextn} leaves no trunk layers of ${base.nLayers}`)
-    const hp = { ...base, nLayers: base.nLayers - nextn }
+    const nLayers = base.nLayers - nextn
+    const hp = { ...base, nLayers, ...(base.swaWindow !== undefined ? { swaWindow: base.swaWindow.slice(0, nLayers) } : {}) }
     moeAttentionChecks(m, hp, { partialRotary: true })
     const sections = m.raw(m.key('rope.dimension_sections'))
     if (typeof sections === 'object' && sections !== null && 'values' in sections && sections.values?.some((v) => Number(v) !== 0)) {
