@@ -29,6 +29,12 @@ export interface SwaSlots { idxs: readonly number[], cellPos: Int32Array }
  */
 interface AttnInputs { kIdxs: Tensor, vIdxs: Tensor, mask: Tensor }
 
+/** llm_graph_input_attn_temp::set_input: (float) log(floor((pos + offset) / floorScale) + 1.0) · scale + 1.0 per token */
+export function attnTemperatures (pos: Int32Array, t: { scale: number, floorScale: number, offset: number }): Float32Array {
+  const f = Math.fround
+  return Float32Array.from(pos, (p) => f(Math.log(Math.floor(f(f(p + t.offset) / t.floorScale)) + 1) * t.scale + 1))
+}
+
 /** One forward graph of a shard for a fixed key; inputs are re-set for every call. */
 export class ForwardGraph implements GraphKey {
   readonly nTokens: number
@@ -42,6 +48,7 @@ export class ForwardGraph implements GraphKey {
   private readonly base: AttnInputs | undefined
   private readonly swa: AttnInputs | undefined
   private readonly outIds: Tensor | undefined
+  private readonly attnScale: Tensor | undefined
   private readonly out: Tensor
   private readonly outWidth: number
   private readonly flash: boolean
@@ -73,11 +80,12 @@ export class ForwardGraph implements GraphKey {
       this.base = owned.some((w) => w === 0) ? attnInputs(this.nKv, '') : undefined
       this.swa = owned.some((w) => w > 0) ? attnInputs(this.nKvSwa, '_swa') : undefined
       const attn = (this.base ?? this.swa)!
+      this.attnScale = hp.attnTemperature === undefined ? undefined : g.input(GGML_TYPE.F32, [1, 1, n], 'inp_attn_scale')
       const runsFinalLayer = shard.isLast
       this.outIds = runsFinalLayer ? g.input(GGML_TYPE.I32, [this.nOut], 'out_ids') : undefined
       const c: LayerContext = {
         g, hp, w: (name) => shard.weights.get(name), nTokens: n, nKv: this.nKv, kvCells: kv.cells, flashAttention: this.flash,
-        pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, outIds: this.outIds,
+        pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, outIds: this.outIds, attnScale: this.attnScale,
         kCache: (il) => kv.kCache(il), vCache: (il) => kv.vCache(il)
       }
       // sliding-window layers attend over their own cache, with their own rows and mask
@@ -113,6 +121,8 @@ export class ForwardGraph implements GraphKey {
     const kIdx = new Int32Array(2 * n)
     for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[2 * i] = pos0 + i }
     tensorSet(this.pos, pos)
+    const temp = this.shard.description.hparams.attnTemperature
+    if (this.attnScale !== undefined && temp !== undefined) tensorSet(this.attnScale, attnTemperatures(pos, temp))
     if (this.base !== undefined) {
       tensorSet(this.base.kIdxs, kIdx)
       if (this.nEmbdKv === 0) {

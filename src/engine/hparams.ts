@@ -36,4 +36,10 @@ export interface HParams {
   swaWindow?: number[]
   /** how sliding-window layers mask (llama.cpp LLAMA_SWA_TYPE_*; 'standard' unless the arch says otherwise) */
   swaType?: SwaType
+  /**
+   * llama-4 style attention temperature tuning (llama.cpp f_attn_temp_scale / n_attn_temp_floor_scale /
+   * f_attn_temp_offset): the graph gets a per-token input (1, 1, nTokens) f32
+   * log(floor((pos + offset) / floorScale) + 1) · scale + 1 (LayerContext.attnScale). Absent = none.
+   */
+  attnTemperature?: { scale: number, floorScale: number, offset: number }
 }

@@ -34,7 +34,11 @@ const CASES: Case[] = [
   // fused QKV, partial rotary (32 of 64 dims), LongRoPE long factors (context 512 > original 256), attn_factor
   { name: 'phi3 fused qkv, partial rotary, long factors', type: 'f16', fa: false, shape: { arch: 'phi3', layers: 3, archOptions: { rot: 32, longrope: true, orig_ctx: 256, attn_factor: 1.19 } } },
   // separate Q/K/V, GQA, short factors (context 512 <= original 4096)
-  { name: 'phi3 separate qkv, short factors', type: 'q8_0', fa: true, shape: { arch: 'phi3', layers: 3, heads: 8, kvHeads: 2, archOptions: { fused: false, longrope: true, orig_ctx: 4096 } } }
+  { name: 'phi3 separate qkv, short factors', type: 'q8_0', fa: true, shape: { arch: 'phi3', layers: 3, heads: 8, kvHeads: 2, archOptions: { fused: false, longrope: true, orig_ctx: 4096 } } },
+  // Ministral 3 style: YaRN (factor 16, log multiplier, betas) and llama-4 attention temperature whose floor
+  // scale (original context 8) changes the factor every 8 positions within the test; biases
+  { name: 'mistral3 yarn + temperature + biases', type: 'f16', fa: false, shape: { arch: 'mistral3', layers: 3, archOptions: { yarn: 16, orig_ctx: 8, log_mul: 1, beta_fast: 32, beta_slow: 1, temp_scale: 0.1, bias: true } } },
+  { name: 'mistral3 yarn + temperature, rope_freqs', type: 'q8_0', fa: true, shape: { arch: 'mistral3', layers: 3, heads: 8, kvHeads: 2, ropeFreqs: true, archOptions: { yarn: 4, orig_ctx: 8, temp_scale: 0.1 } } }
 ]
 
 describe('dense families: engine logits == node-llama-cpp', () => {

@@ -38,6 +38,8 @@ export interface LayerContext {
   vIdxs: Tensor
   /** (nKv, nTokens) f32 (f16 with flash attention) causal mask */
   mask: Tensor
+  /** (1, 1, nTokens) f32 attention temperature per token, when hp.attnTemperature is set */
+  attnScale?: Tensor
   /** (nOut) i32 rows to keep after the model's last layer; undefined unless this shard runs it */
   outIds?: Tensor
   /** per owned layer: K cache (kvWidths.k, kvCells) f16 and V cache (kvWidths.v, kvCells) f16 — no V cache when kvWidths.v is 0 */
