@@ -3,8 +3,10 @@
  * startup) on a generated 3-layer llama whose every matrix — token_embd (get_rows) included — is of that
  * type: logits == node-llama-cpp for the prompt and 30 greedy decode steps, whole, split in 2 and one shard
  * per layer. Exact: the kernels are llama.cpp's, and each weight goes into the buffer type llama.cpp picks
- * (CPU_REPACK for the types it repacks on this CPU). Flash attention off and on. Then mixes of types
- * in one file, as llama-quantize writes Q4_K_M, Q3_K_M, IQ2_XXS files (make-model --tensor-type).
+ * (CPU_REPACK for the types it repacks on this CPU: with every weight forced into plain CPU buffers the
+ * logits drift by 0.011 (mxfp4) … 0.023 (q4_K) on an AVX2 machine, so the test catches a wrong placement).
+ * Flash attention off and on. Then mixes of types in one file, as llama-quantize writes Q4_K_M, Q3_K_M,
+ * IQ2_XXS files (make-model --tensor-type).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
