@@ -205,7 +205,7 @@ function main (): void {
   }
   const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
   const type = (values.type ?? DEFAULTS.type).toLowerCase()
-  if (!(type in MODEL_TYPES)) throw new Error(`unknown --type ${type}`)
+  if (!(type in MODEL_TYPES)) throw new Error(`unknown --type ${type} (ggml CPU weight types: ${Object.keys(MODEL_TYPES).join(', ')})`)
   const o: MakeModelOptions = {
     out: values.out,
     layers: int(values.layers, DEFAULTS.layers),
