@@ -14,5 +14,6 @@
  */
 export { loadShard, shardFileRanges } from './load-shard.js'
 export { readModelMetadata } from './model-description.js'
+export { slidingWindowKvCells } from './swa-cells.js'
 export { SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES } from './supported.js'
 export type * from './types.js'

@@ -96,6 +96,7 @@ export function describeModel (path: string): ModelDescription {
     architecture: archName, nLayers: L, nEmbd, nVocab, nHead, nHeadKv, nFf, contextLength,
     layerBytes, embeddingBytes: embd.bytes, outputBytes, fileBytes: gguf.fileBytes,
     // f16 K and V rows per cell, the widest layer (MLA: one K row of kv_lora_rank + rope, no V)
+    ...(hparams.swaWindow?.some((w) => w > 0) === true ? { swaWindow: [...hparams.swaWindow] } : {}),
     kvBytesPerTokenPerLayer: Math.max(...Array.from({ length: L }, (_, il) => { const w = layerKvWidths(arch, hparams, il); return 2 * (w.k + w.v) }))
   }
   const act = arch.activationFloatsPerToken?.(hparams)

@@ -38,6 +38,12 @@ export function swaCacheCells (baseCells: number, contextSize: number, nSwa: num
   return Math.ceil(Math.min(baseCells, nSwa + nUbatch) / KV_PAD) * KV_PAD
 }
 
+/** KV cells a sliding-window layer of `window` holds in a session of `contextSize` tokens (the engine's UBATCH of 512). */
+export function slidingWindowKvCells (contextSize: number, window: number): number {
+  const base = Math.ceil(contextSize / KV_PAD) * KV_PAD
+  return swaCacheCells(base, contextSize, window, 512)
+}
+
 export interface SwaCellsState { pos: Int32Array, head: number }
 
 export class SwaCells {

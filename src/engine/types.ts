@@ -29,6 +29,11 @@ export interface ModelMetadata {
    * compute-buffer bound uses it (src/node/pipeline/model-card.ts).
    */
   activationFloatsPerToken?: number
+  /**
+   * Sliding window per layer (0 = the layer attends to the whole context); absent when no layer slides. A
+   * sliding-window layer's KV cache holds `slidingWindowKvCells(contextSize, window)` cells, not contextSize.
+   */
+  swaWindow?: number[]
 }
 
 export interface ShardOptions {

@@ -48,6 +48,9 @@ function validateModel (m: ModelCard): void {
   for (const k of ['embeddingBytes', 'outputBytes', 'kvBytesPerTokenPerLayer'] as const) check(nonNeg(m[k]), `model ${m.id}: ${k} ${m[k]} is not a non-negative integer`)
   check(nonNeg(m.stageOverheadBytes ?? 0), `model ${m.id}: stageOverheadBytes is not a non-negative integer`)
   check(nonNeg(m.layerOverheadBytes ?? 0), `model ${m.id}: layerOverheadBytes is not a non-negative integer`)
+  if (m.kvBytesPerLayer !== undefined) {
+    check(m.kvBytesPerLayer.length === m.nLayers && m.kvBytesPerLayer.every(nonNeg), `model ${m.id}: kvBytesPerLayer must hold ${m.nLayers} non-negative integers`)
+  }
   check(Number.isInteger(m.contextSize) && m.contextSize >= 1, `model ${m.id}: contextSize ${m.contextSize} < 1`)
 }
 
@@ -96,7 +99,9 @@ export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInp
 export function canonicalInputJson (c: CanonicalInput): unknown {
   const m = c.model
   return {
-    model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0, m.layerOverheadBytes ?? 0],
+    // per-layer KV bytes join the hash only when present (plan ids of other models are unchanged)
+    model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0, m.layerOverheadBytes ?? 0,
+      ...(m.kvBytesPerLayer !== undefined ? [m.kvBytesPerLayer] : [])],
     // a node that fetches its layers adds its quantised bandwidth (holders' entries are unchanged)
     nodes: c.nodes.map((n) => n.fetchBytesPerSec === undefined ? [n.peerId, n.memoryBytes / MIB, n.speedBucket] : [n.peerId, n.memoryBytes / MIB, n.speedBucket, n.fetchBytesPerSec]),
     rtt: c.rttHalfMs

@@ -63,7 +63,7 @@ function noPlan (c: CanonicalInput, cm: CostModel): NoPlan {
     reason = `model ${m.id} needs ${formatBytes(needed)} and the ${count} offer ${formatBytes(offered)} in total, ` +
       `but no chain of contiguous layer ranges fits their budgets (largest budget ${formatBytes(largest)}; ` +
       `the first stage also holds ${formatBytes(m.embeddingBytes)} of embeddings, the last ${formatBytes(m.outputBytes)} of output, ` +
-      `the largest layer is ${formatBytes(maxLayer)} + ${formatBytes(m.kvBytesPerTokenPerLayer * m.contextSize)} of KV cache), ` +
+      `the largest layer is ${formatBytes(maxLayer)} + ${formatBytes(Math.max(...(m.kvBytesPerLayer ?? [m.kvBytesPerTokenPerLayer * m.contextSize])))} of KV cache), ` +
       'or the nodes that could hold it have no measured links between them'
   }
   return { kind: 'none', modelId: m.id, reason, neededBytes: needed, offeredBytes: offered }

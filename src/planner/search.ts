@@ -9,15 +9,19 @@ export class CostModel {
   readonly n: number
   private readonly prefixWeight: number[]
   private readonly prefixBytes: number[]
+  /** Σ KV bytes of layers [0, i) */
+  private readonly prefixKv: number[]
 
   constructor (readonly input: CanonicalInput) {
     const m = input.model
     this.n = m.nLayers
     this.prefixWeight = [0]
     this.prefixBytes = [0]
+    this.prefixKv = [0]
     for (let i = 0; i < this.n; i++) {
       this.prefixWeight.push(this.prefixWeight[i]! + input.layerWeight[i]!)
       this.prefixBytes.push(this.prefixBytes[i]! + m.layerBytes[i]!)
+      this.prefixKv.push(this.prefixKv[i]! + (m.kvBytesPerLayer?.[i] ?? m.kvBytesPerTokenPerLayer * m.contextSize))
     }
   }
 
@@ -26,7 +30,7 @@ export class CostModel {
     const m = this.input.model
     return this.prefixBytes[end]! - this.prefixBytes[start]! +
       (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0) +
-      (m.kvBytesPerTokenPerLayer * m.contextSize + (m.layerOverheadBytes ?? 0)) * (end - start) + (m.stageOverheadBytes ?? 0)
+      this.prefixKv[end]! - this.prefixKv[start]! + (m.layerOverheadBytes ?? 0) * (end - start) + (m.stageOverheadBytes ?? 0)
   }
 
   /** Weight bytes of a stage [start, end): layers + embeddings (first) + output (last). */

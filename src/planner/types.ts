@@ -43,6 +43,11 @@ export interface ModelCard {
   outputBytes: number
   /** KV cache bytes per token per layer */
   kvBytesPerTokenPerLayer: number
+  /**
+   * KV cache bytes of each layer at `contextSize` (length nLayers). When present it replaces
+   * kvBytesPerTokenPerLayer × contextSize per layer: sliding-window layers hold only their window's cells.
+   */
+  kvBytesPerLayer?: readonly number[]
   /** context (KV cells) every stage reserves */
   contextSize: number
   /** fixed bytes per stage (compute buffers); default 0 */

@@ -83,6 +83,9 @@ describe('dense families: engine logits == node-llama-cpp', () => {
 
   it('the sliding window matters: the same gemma3 weights without a window give other logits', async () => {
     const shape = { arch: 'gemma3', layers: 4, archOptions: { swa: 8, pattern: 2 } }
+    // the metadata reports the windows (the planner's per-layer KV bytes); a file without a window reports none
+    assert.deepEqual(readModelMetadata(generatedModel('f16', shape)).swaWindow, [8, 0, 8, 0])
+    assert.equal(readModelMetadata(generatedModel('f16', { ...shape, archOptions: { swa: 0 } })).swaWindow, undefined)
     const windowed = await referenceLogits(generatedModel('f16', shape), PROMPT, 2, false)
     const global = await referenceLogits(generatedModel('f16', { ...shape, archOptions: { swa: 0 } }), PROMPT, 2, false)
     assert.deepEqual(windowed.steps[0], global.steps[0])

@@ -1,3 +1,4 @@
+import { slidingWindowKvCells } from '../../engine/index.js'
 import type { ModelMetadata } from '../../engine/types.js'
 import type { ModelCard } from '../../planner/index.js'
 import type { ModelId } from '../../shared/ids.js'
@@ -41,6 +42,17 @@ export function computeBufferBytes (m: ComputeShape, contextSize: number, flashA
 }
 
 /**
+ * KV bytes of each layer for a session of `contextSize` tokens: contextSize cells for full-attention layers,
+ * the bounded ring of the engine's sliding-window cache (at most contextSize) for sliding-window layers.
+ */
+export function kvBytesPerLayer (m: Pick<ModelMetadata, 'nLayers' | 'kvBytesPerTokenPerLayer' | 'swaWindow'>, contextSize: number): number[] {
+  return Array.from({ length: m.nLayers }, (_, il) => {
+    const w = m.swaWindow?.[il] ?? 0
+    return m.kvBytesPerTokenPerLayer * (w > 0 ? Math.min(contextSize, slidingWindowKvCells(contextSize, w)) : contextSize)
+  })
+}
+
+/**
  * The planner's view of a model from its GGUF metadata: per-layer weights, embeddings (first
  * stage), output (last stage), the KV cache of `contextSize` cells per layer (the engine reports
  * its f16 K+V bytes per token per layer, which accounts for head sizes that differ from nEmbd / nHead),
@@ -54,6 +66,7 @@ export function modelCardFromMetadata (id: ModelId, metadata: ModelMetadata, con
     embeddingBytes: metadata.embeddingBytes,
     outputBytes: metadata.outputBytes,
     kvBytesPerTokenPerLayer: metadata.kvBytesPerTokenPerLayer,
+    ...(metadata.swaWindow !== undefined ? { kvBytesPerLayer: kvBytesPerLayer(metadata, contextSize) } : {}),
     contextSize,
     stageOverheadBytes: stageComputeBytes(metadata, contextSize, flashAttention),
     layerOverheadBytes: layerComputeBytes(metadata, contextSize)

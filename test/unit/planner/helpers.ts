@@ -36,5 +36,6 @@ export function stageBytes (m: ModelCard, s: number, e: number): number {
   for (let i = s; i < e; i++) b += m.layerBytes[i]!
   if (s === 0) b += m.embeddingBytes
   if (e === m.nLayers) b += m.outputBytes
-  return b + m.kvBytesPerTokenPerLayer * m.contextSize * (e - s) + (m.stageOverheadBytes ?? 0)
+  for (let i = s; i < e; i++) b += m.kvBytesPerLayer?.[i] ?? m.kvBytesPerTokenPerLayer * m.contextSize
+  return b + (m.stageOverheadBytes ?? 0)
 }
