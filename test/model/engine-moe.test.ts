@@ -28,7 +28,11 @@ const CASES: Case[] = [
   // rotary (32 of 64 dims), Q/K/V biases, post_attention_norm; a trunk-only file with one nextn (MTP) block
   { name: 'glm4moe lead 1, 8 experts (2 used) + 1 shared, sigmoid, nextn 1', type: 'q8_0', shape: { arch: 'glm4moe', layers: 3, archOptions: { experts: 8, experts_used: 2, expert_ff: 128, scale: 2.5, nextn: 1 } } },
   // GLM-4.5 355B variant: Q/K norms; softmax gating, no weight norm, 2 shared experts, 2 dense lead layers
-  { name: 'glm4moe qk_norm, softmax gating, 2 shared, lead 2', type: 'q4_k', shape: { arch: 'glm4moe', layers: 3, archOptions: { experts: 4, experts_used: 2, expert_ff: 256, shared: 2, lead: 2, qk_norm: true, gating: 1, norm: false } } }
+  { name: 'glm4moe qk_norm, softmax gating, 2 shared, lead 2', type: 'q4_k', shape: { arch: 'glm4moe', layers: 3, archOptions: { experts: 4, experts_used: 2, expert_ff: 256, shared: 2, lead: 2, qk_norm: true, gating: 1, norm: false } } },
+  // gpt-oss: attention sinks, sliding window 16 on even layers, YaRN ×32 (original context 256), Q/K/V/output and
+  // per-expert biases, router bias, softmax over the selected logits, swiglu_oai; MXFP4 experts as the real files
+  { name: 'gpt-oss mxfp4 experts, 4 experts (2 used), swa 16, yarn 32', type: 'q8_0', shape: { arch: 'gpt-oss', layers: 4, tensorTypes: [{ pattern: '_exps', type: 'mxfp4' }], archOptions: { experts: 4, experts_used: 2 } } },
+  { name: 'gpt-oss no yarn, rope.freq_base_swa, 8 experts (4 used)', type: 'f16', shape: { arch: 'gpt-oss', layers: 2, archOptions: { experts: 8, experts_used: 4, yarn: 0, swa_base: 10000, swa: 8 } } }
 ]
 
 describe('MoE engine logits == node-llama-cpp (generated models)', () => {

@@ -11,9 +11,10 @@ const F16 = 2
  * @param k (headDim, nHeadKv, nTokens) f32 — after RoPE
  * @param v (headDim, nHeadKv, nTokens) f32
  * @param softcap attention logit soft-capping (gemma2's attn_soft_cap: softcap · tanh(kq / softcap)); 0 = none
+ * @param sinks (nHead) f32 attention sinks (gpt-oss): one extra logit per head in the softmax; undefined = none
  * @returns (nEmbd, nTokens) f32
  */
-export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tensor, v: Tensor, wo: Tensor, woB: Tensor | undefined, kqScale: number, softcap = 0): Tensor {
+export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tensor, v: Tensor, wo: Tensor, woB: Tensor | undefined, kqScale: number, softcap = 0, sinks?: Tensor): Tensor {
   const { g, hp, nTokens, nKv, kvCells } = c
   const { headDim, nHead, nHeadKv } = hp
   const nEmbdKv = headDim * nHeadKv
@@ -49,11 +50,13 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
   let cur: Tensor
   if (c.flashAttention) {
     cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale, softcap)
+    if (sinks !== undefined) g.flashAttnAddSinks(cur, sinks)
     cur = g.reshape2d(cur, headDim * nHead, nTokens)
   } else {
     let kq = g.mulMatF32(kp, qq)
     if (softcap !== 0) kq = g.scale(g.tanh(g.scale(kq, 1 / softcap)), softcap)
     kq = g.softMaxExt(kq, c.mask, kqScale, 0)
+    if (sinks !== undefined) g.softMaxAddSinks(kq, sinks)
     const kqv = g.mulMat(vp, kq)
     cur = g.permute(kqv, 0, 2, 1, 3)
     cur = g.cont2d(cur, headDim * nHead, nTokens)
