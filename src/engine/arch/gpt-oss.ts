@@ -14,15 +14,15 @@ import { buildMoeFfn } from './moe-ffn.js'
 import { moeHParams } from './moe-hparams.js'
 import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import { buildQkv, hasFusedQkv, qkvTensors } from './qkv.js'
-import { llamaContextRope } from './rope-yarn.js'
+import { readRopeScaling } from './rope-scaling.js'
 import { swaWindows } from './swa-pattern.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext, TensorSpec } from './arch-spec.js'
 import type { MoeHParams } from './moe-hparams.js'
-import type { RopeParams } from './rope-yarn.js'
+import type { RopeScaling } from './rope-scaling.js'
 
 export interface GptOssHParams extends MoeHParams {
-  rope: RopeParams
+  rope: RopeScaling
   ropeFreqBaseSwa: number
   ropeFreqScaleSwa: number
   fusedQkv: boolean
@@ -59,18 +59,22 @@ function gptOssHParams (m: Parameters<NonNullable<ArchSpec['hparams']>>[0], hp: 
     if (s !== undefined && s.type !== GGML_TYPE.F32) throw new UnsupportedModelError(`${path}: blk.${i}.attn_sinks.weight must be f32 (ggml's softmax sinks), got type ${s.type}`)
   }
   const nSwa = m.posInt('attention.sliding_window')
-  const rope = llamaContextRope(m, hp)
+  // llama_context's YaRN; openai-moe reads no YaRN keys of its own (beta fast / slow stay 32 / 1)
+  if (m.has('rope.scaling.yarn_log_multiplier')) throw new UnsupportedModelError(`${path}: ${m.key('rope.scaling.yarn_log_multiplier')} is not read by llama.cpp's gpt-oss`)
+  const rope = { ...readRopeScaling(m, ['none', 'linear', 'yarn']), betaFast: 32, betaSlow: 1 }
+  // hparams.rope_freq_scale_train (1 / factor whatever the scaling type): what sliding-window layers use
+  const factor = m.has('rope.scaling.factor') ? Math.fround(m.float('rope.scaling.factor')) : Math.fround(m.float('rope.scale_linear', 0))
   const moe = moeHParams(m, hp, { nFfExp: m.posInt('expert_feed_forward_length'), expertWeightsScale: 0, expertWeightsNorm: false, gating: 'softmax_weight' })
   return {
     ...moe,
     swaWindow: swaWindows(m, hp.nLayers, nSwa, 2),
     swaType: 'standard',
-    ropeScalingType: rope.scalingType,
+    ropeScalingType: rope.type,
     ropeFreqScale: rope.freqScale,
     rope,
     // rope_freq_base_train_swa defaults to the full-attention base; the swa scale is always the trained one
     ropeFreqBaseSwa: m.float('rope.freq_base_swa', hp.ropeFreqBase),
-    ropeFreqScaleSwa: rope.trainFreqScale,
+    ropeFreqScaleSwa: factor === 0 ? 1 : Math.fround(1 / factor),
     fusedQkv: hasFusedQkv(m.gguf)
   }
 }
@@ -84,7 +88,7 @@ function buildGptOssLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
   let { q, k, v } = buildQkv(c, il, cur)
   const r = hp.rope
   const rope = {
-    nDims: hp.nRot, mode: ROPE_MODE_NEOX, nCtxOrig: r.nCtxOrig,
+    nDims: hp.nRot, mode: ROPE_MODE_NEOX, nCtxOrig: hp.nCtxOrig,
     freqBase: swa ? hp.ropeFreqBaseSwa : hp.ropeFreqBase, freqScale: swa ? hp.ropeFreqScaleSwa : r.freqScale,
     extFactor: r.extFactor, attnFactor: r.attnFactor, betaFast: r.betaFast, betaSlow: r.betaSlow
   }
