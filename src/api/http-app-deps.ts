@@ -1,5 +1,6 @@
 import type { ClusterStateJson } from '../shared/cluster-state.js'
 import type { InferenceService } from '../shared/inference.js'
+import type { ModelPuller } from '../shared/pull-events.js'
 
 /** What the HTTP app needs from the node. */
 export interface HttpAppDeps {
@@ -14,4 +15,6 @@ export interface HttpAppDeps {
   /** with apiKey: GET /metrics stays open (`--metrics-public`) */
   metricsPublic?: boolean
   version: string
+  /** the model store behind Ollama `POST /api/pull` and `DELETE /api/delete`; absent = those routes answer 400 */
+  models?: ModelPuller
 }

@@ -8,6 +8,7 @@ import * as responses from './dialects/openai-responses.js'
 import * as anthropic from './dialects/anthropic.js'
 import * as ollama from './dialects/ollama.js'
 import { parseBody } from './dialects/common.js'
+import { handleOllamaDelete, handleOllamaPull } from './ollama-pull-routes.js'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Dialect } from './http-errors.js'
 import type { HttpAppDeps } from './http-app-deps.js'
@@ -94,9 +95,11 @@ export function mountApiRoutes (app: express.Express, deps: HttpAppDeps): void {
     res.json(ollama.showResponse(await resolveModel(inference, ollama.ollamaModelName(name), disconnectSignal(res))))
   }))
   router.get('/api/version', json, (_req, res) => { res.json({ version: deps.version }) })
+  router.post('/api/pull', json, handle('ollama', async (req, res) => { await handleOllamaPull(deps.models, req, res) }))
+  router.delete('/api/delete', json, handle('ollama', async (req, res) => { await handleOllamaDelete(deps.models, req, res) }))
 
   // known Ollama paths with the wrong method: 404 in the Ollama shape (other /api/* paths belong to other mounts)
-  router.all(['/api/chat', '/api/generate', '/api/tags', '/api/show', '/api/ps', '/api/version'], (req, res) => {
+  router.all(['/api/chat', '/api/generate', '/api/tags', '/api/show', '/api/ps', '/api/version', '/api/pull', '/api/delete'], (req, res) => {
     sendError(res, 'ollama', new RouteNotFoundError(`no route ${req.method} ${req.path}`))
   })
   // unknown /v1 routes: 404 in the OpenAI shape (Anthropic's under /v1/messages)

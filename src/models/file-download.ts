@@ -41,7 +41,7 @@ export interface DownloadFileOptions {
 interface Piece { range: ByteRange, failures: number }
 
 const RETRY_BASE_MS = 200
-const SAVE_EVERY_MS = 500
+const SAVE_EVERY_MS = 200
 
 function retryable (err: unknown): boolean {
   if (err instanceof HubHttpError) return err.status >= 500 || err.status === 403 || err.status === 408 || err.status === 429

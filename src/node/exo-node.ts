@@ -21,6 +21,7 @@ import { canonicalView } from '../mesh/membership/canonical-view.js'
 import type { CanonicalView } from '../mesh/membership/canonical-view.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
 import { advertisedHost, findLocalModels, sampleCapabilities } from './local-info.js'
+import { NodeModelPuller } from './model-puller.js'
 import { buildClusterState } from './cluster-state-json.js'
 import { BUNDLED_MODEL_PATH } from './model-registry.js'
 import { meshMetricsText } from './mesh-metrics.js'
@@ -129,6 +130,7 @@ export class ExoNode {
       metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
         inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.metrics, this.pipeline.gauges()) : ''),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
+      models: new NodeModelPuller(config.dataDir),
       metricsPublic: config.metricsPublic,
       version: this.options.version
     })

@@ -162,10 +162,12 @@ export async function startFakeHub (o: FakeHubOptions): Promise<FakeHub> {
         res.write(last, () => { res.socket?.destroy() })
         return
       }
-      res.write(body.subarray(pos, pos + n))
+      const flushed = res.write(body.subarray(pos, pos + n))
       pos += n
       count(n)
-      setTimeout(pump, o.chunkDelayMs ?? 0)
+      // respect backpressure: "served" then counts what the client takes, not what piles up in buffers
+      const next = (): void => { setTimeout(pump, o.chunkDelayMs ?? 0) }
+      if (flushed) next(); else res.once('drain', next)
     }
     const count = (n: number): void => {
       stats.contentBytes += n

@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { asModelId } from '../../src/shared/ids.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 import { clusterState, metrics, REPO_ROOT, startMeshNode, stopProcess, waitFor } from './helpers/mesh-node-process.js'
@@ -202,13 +203,15 @@ describe('pipeline across three processes', () => {
     assert.deepEqual(after.stages.map((s) => [s.name, s.start, s.end]), [['stage-big', 0, 5]], 'one node that fits beats any split')
     process.stderr.write(`# after the join: plan ${after.id.slice(0, 12)} agreed by all 4 nodes ${convergedMs} ms after the newcomer started; ${during.length} requests during the change all correct\n`)
     for (const n of nodes) assert.equal(await complete(n), REFERENCE, `text from ${n.name} on the new plan`)
-    // a node that holds no model to serve only routes: to the plan it learns from the announcements
+    // a node that holds another model (a missing --model file no longer starts a node) routes requests for this
+    // one: to the plan it learns from the announcements
     const routerDir = mkdtempSync(join(tmpdir(), 'exo-pipeline-router-'))
     dirs.push(routerDir)
-    const router = await startMeshNode({ name: 'stage-router', dataDir: routerDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--model', join(routerDir, 'absent.gguf'), '--log-level', 'info'] })
+    const otherModel = fileURLToPath(new URL('../fixtures/models/tinystories-656k-q8_0.gguf', import.meta.url))
+    const router = await startMeshNode({ name: 'stage-router', dataDir: routerDir, peers: [nodes[0]!.p2pAddr], extraArgs: ['--model', otherModel, '--log-level', 'info'] })
     nodes.push(router)
     assert.equal(await waitFor('the router to see the ready plan', async () => { try { return await complete(router) } catch { return undefined } }, 15_000, 200), REFERENCE)
-    assert.equal((await clusterState(router)).members.find((m) => m.name === 'stage-router')!.shards.length, 0)
+    assert.equal((await clusterState(router)).members.find((m) => m.name === 'stage-router')!.shards.filter((s) => s.model === MODEL).length, 0)
     // the router lists what the whole mesh holds, with the nodes that hold it; an unknown model's error names them
     const listed = await (await fetch(`${router.httpUrl}/v1/models`)).json() as { data: Array<{ id: string, held_by: string[] }> }
     const served = listed.data.find((m) => m.id === MODEL)

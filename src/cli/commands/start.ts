@@ -8,6 +8,7 @@ import { LocalInferenceService } from '../../node/local-inference-service.js'
 import { ggmlShardEngine } from '../../node/ggml-shard-engine.js'
 import { ExoError } from '../../shared/errors/exo-error.js'
 import { setLogLevel } from '../../shared/log.js'
+import { resolveStartModels } from '../resolve-start-models.js'
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -25,7 +26,7 @@ export default function register (program: Command): void {
     .option('--data-dir <dir>', 'identity key, config.json, models (default: ~/.exo-p2p)')
     .option('--memory-budget <MB>', 'memory offered for model shards, MiB (default: half of RAM)')
     .option('--name <name>', 'node name shown to peers (default: host name)')
-    .option('--model <path|id>', 'model file or id this node holds (repeatable)', collect)
+    .option('--model <path|id|org/repo:QUANT>', 'model file, id, or Hub reference (pulled when missing) this node holds (repeatable)', collect)
     .option('--config <file>', 'JSON config file (default: <data dir>/config.json if present)')
     .option('--api-key <key>', 'require this key on every HTTP route but the dashboard page (Bearer or x-api-key) (default: none)')
     .option('--metrics-public', 'with --api-key: GET /metrics answers without the key (default: off)')
@@ -40,8 +41,10 @@ export default function register (program: Command): void {
       let node: ExoNode | undefined
       let inference: LocalInferenceService | undefined
       try {
-        const config = loadNodeConfig(flags)
-        setLogLevel(config.logLevel)
+        const loaded = loadNodeConfig(flags)
+        setLogLevel(loaded.logLevel)
+        // a Hub reference becomes the stored file's path (pulled first when missing); a missing file is an error
+        const config = Object.freeze({ ...loaded, models: Object.freeze(await resolveStartModels(loaded.models, loaded.dataDir)) })
         inference = new LocalInferenceService({
           engine: ggmlShardEngine,
           threads: config.threads,
