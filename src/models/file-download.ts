@@ -1,6 +1,6 @@
 import { open, rename, rm } from 'node:fs/promises'
 import { AbortedError, ExoError } from '../shared/errors/exo-error.js'
-import { ChecksumMismatchError, DownloadFailedError, DownloadSizeError, HubHttpError } from '../shared/errors/pull-errors.js'
+import { ChecksumMismatchError, DownloadFailedError, DownloadSizeError, HubHttpError, HubUnreachableError } from '../shared/errors/pull-errors.js'
 import { loadDoneRanges, saveDoneRanges } from './download-state.js'
 import { hashFile } from './hash-file.js'
 import { addRange, missingRanges, parseContentRange, pieceBytes, planPieces, rangeBytes } from './range-plan.js'
@@ -44,6 +44,7 @@ const RETRY_BASE_MS = 200
 const SAVE_EVERY_MS = 200
 
 function retryable (err: unknown): boolean {
+  if (err instanceof HubUnreachableError) return true
   if (err instanceof HubHttpError) return err.status >= 500 || err.status === 403 || err.status === 408 || err.status === 429
   return !(err instanceof ExoError) // network errors: fetch TypeError, socket resets, body stream errors
 }

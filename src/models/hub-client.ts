@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { HubAuthError, HubHttpError, HubRepoNotFoundError } from '../shared/errors/pull-errors.js'
+import { AbortedError } from '../shared/errors/exo-error.js'
+import { HubAuthError, HubHttpError, HubRepoNotFoundError, HubUnreachableError } from '../shared/errors/pull-errors.js'
 import { parseContentRange } from './range-plan.js'
 import type { HubFile } from './quant-select.js'
 
@@ -63,7 +64,16 @@ export class HubClient {
   constructor (private readonly options: HubClientOptions) {
     this.endpoint = options.endpoint.replace(/\/+$/, '')
     this.origin = new URL(this.endpoint).origin
-    this.fetchImpl = options.fetch ?? fetch
+    const f = options.fetch ?? fetch
+    // network failures become typed errors; an abort stays an abort
+    this.fetchImpl = async (input, init) => {
+      try {
+        return await f(input, init)
+      } catch (err) {
+        if (init?.signal?.aborted === true) throw new AbortedError('request aborted', { cause: init.signal.reason })
+        throw new HubUnreachableError(String(input), err)
+      }
+    }
   }
 
   /** `Authorization` for `url` when it is on the Hub's origin and a token is set; nothing otherwise. */

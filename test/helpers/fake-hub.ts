@@ -25,7 +25,7 @@ export interface FakeHubOptions {
   dropAfterBytes?: number
   /** the CDN writes 16 KiB per tick with this delay (ms) between writes. Default 0 */
   chunkDelayMs?: number
-  /** the tree and X-Linked-Size say this many bytes more than the file has */
+  /** the tree, X-Linked-Size and Content-Range totals say this many bytes more than the file has (416 past its real end) */
   announceExtraBytes?: number
 }
 
@@ -38,6 +38,8 @@ export interface FakeHubStats {
   cdnRequestsWithAuth: number
   /** Range headers the CDN saw, in order */
   ranges: string[]
+  /** 416 answers of the CDN */
+  status416: number
   treeRequests: number
   resolveRequests: number
   /** Authorization headers the Hub saw */
@@ -63,7 +65,7 @@ async function listen (server: Server): Promise<string> {
 }
 
 export async function startFakeHub (o: FakeHubOptions): Promise<FakeHub> {
-  const stats: FakeHubStats = { contentBytes: 0, bytesByPath: new Map(), cdnRequestsWithAuth: 0, ranges: [], treeRequests: 0, resolveRequests: 0, hubAuth: [] }
+  const stats: FakeHubStats = { contentBytes: 0, bytesByPath: new Map(), cdnRequestsWithAuth: 0, ranges: [], status416: 0, treeRequests: 0, resolveRequests: 0, hubAuth: [] }
   const blobs = new Map<string, { repo: string, file: FakeRepoFile }>()
   for (const [repo, r] of Object.entries(o.repos)) for (const f of r.files) blobs.set(sha256(f.content), { repo, file: f })
   let dropped = false
@@ -138,14 +140,14 @@ export async function startFakeHub (o: FakeHubOptions): Promise<FakeHub> {
     const rm = range === undefined || o.ignoreRange === true ? null : /^bytes=(\d+)-(\d*)$/.exec(range)
     if (rm !== null) {
       start = Number(rm[1])
-      if (start >= body.length) { res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end(); return }
+      if (start >= body.length) { stats.status416++; res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end(); return }
       end = rm[2] === '' ? body.length : Math.min(body.length, Number(rm[2]) + 1)
       status = 206
     }
     res.writeHead(status, {
       'content-length': String(end - start),
       'accept-ranges': 'bytes',
-      ...(status === 206 ? { 'content-range': `bytes ${start}-${end - 1}/${body.length}` } : {})
+      ...(status === 206 ? { 'content-range': `bytes ${start}-${end - 1}/${body.length + (o.announceExtraBytes ?? 0)}` } : {})
     })
     let pos = start
     let closed = false

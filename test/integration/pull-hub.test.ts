@@ -130,9 +130,10 @@ test('a flipped byte fails the sha256 check: no file under the final name, the p
   })
 })
 
-test('a server with fewer bytes than announced is a size error, nothing kept under the final name', async () => {
-  await withHub({ announceExtraBytes: 70_000 }, async (_hub, opts, modelsDir) => {
-    await assert.rejects(pullModel('ggml-org/stories260k-GGUF', opts({ minPartBytes: 64 * 1024 })), DownloadSizeError)
+test('a server with fewer bytes than announced (416 past its end) is a size error, nothing kept under the final name', async () => {
+  await withHub({ announceExtraBytes: 70_000 }, async (hub, opts, modelsDir) => {
+    await assert.rejects(pullModel('ggml-org/stories260k-GGUF', opts({ minPartBytes: 64 * 1024 })), (err: unknown) => err instanceof DownloadSizeError && /416/.test(err.message))
+    assert.ok(hub.stats.status416 > 0)
     assert.equal(existsSync(join(modelsDir, 'stories260k-f32.gguf')), false)
   })
 })

@@ -34,6 +34,15 @@ export class HubHttpError extends ExoError {
   }
 }
 
+/** The Hub (HF_ENDPOINT) cannot be reached: DNS, refused or reset connections, TLS. */
+export class HubUnreachableError extends ExoError {
+  readonly code = 'HUB_UNREACHABLE'
+  constructor (readonly url: string, cause: unknown) {
+    const c = (cause as { cause?: { code?: string, message?: string } } | undefined)?.cause
+    super(`cannot reach ${new URL(url).origin} (${c?.code ?? c?.message ?? (cause as Error | undefined)?.message ?? 'network error'}); check the network or HF_ENDPOINT`, { cause })
+  }
+}
+
 /** The repository has GGUF files, but none for the requested quant. The message lists the quants it has. */
 export class QuantNotFoundError extends ExoError {
   readonly code = 'HUB_QUANT_NOT_FOUND'
