@@ -87,6 +87,7 @@ test('a pull process killed mid-file (SIGKILL) resumes in the next process: byte
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.deepEqual(readFileSync(join(dataDir, 'models', 'stories-copy-F32.gguf')), stories)
     const served = hub.stats.contentBytes - before
+    process.stderr.write(`# SIGKILL mid-file then resume: ${served} bytes served for a ${stories.length}-byte file (${(served / stories.length).toFixed(2)}×)\n`)
     // what the killed process had received but not yet recorded (its state file is written every 200 ms) comes again
     assert.ok(served <= stories.length * 1.5, `served ${served} bytes for a ${stories.length}-byte file`)
     assert.match(hub.stats.ranges.at(-1)!, /^bytes=[1-9]\d*-/, 'the second process asked for the rest only')

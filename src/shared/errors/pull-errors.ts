@@ -95,7 +95,7 @@ export class DownloadFailedError extends ExoError {
 export class ModelFileNotFoundError extends ExoError {
   readonly code = 'MODEL_FILE_NOT_FOUND'
   constructor (readonly path: string) {
-    super(`model file ${path} does not exist (nor is it a model id in the store, or a Hub reference org/repo[:QUANT])`)
+    super(`model file ${path} does not exist`)
   }
 }
 
