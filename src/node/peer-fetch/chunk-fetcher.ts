@@ -15,18 +15,22 @@ export interface ChunkFetcherInit {
   /** opens a `/exo-p2p/weights/1.0.0` stream to a peer */
   dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
   log: Logger
-  /** streams in flight per holder. Default 2 */
+  /** streams in flight per holder. Default STREAMS_PER_HOLDER */
   streamsPerHolder?: number
   /** cap on the fetch rate, bytes/s (undefined: none) */
   maxBytesPerSec?: number
   /** give up when no usable holder was seen for this long. Default 60 s */
   noHolderTimeoutMs?: number
+  /** awaited after each verified chunk (yield to activations: busyPacer). Default: none */
+  pace?: (bytes: number, signal: AbortSignal) => Promise<void>
 }
 
 interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string }
 interface Waiter { chunks: number[], resolve: () => void, reject: (e: Error) => void }
 
 const RETRY_MS = 1000
+/** streams in flight per holder: each has one yamux window (1 MiB) of data on the way */
+export const STREAMS_PER_HOLDER = 4
 
 /**
  * Fetches chunks of one file from every holder at once (protocols/weights.md "Fetcher behaviour"):
@@ -108,7 +112,7 @@ export class ChunkFetcher {
       if (s.retryAt > now) continue
       if (s.status === 'unknown') { this.check(id, s); continue }
       if (s.status !== 'ok') continue
-      while (s.inflight < (this.init.streamsPerHolder ?? 2) && this.queued.size > 0) this.start(id, s)
+      while (s.inflight < (this.init.streamsPerHolder ?? STREAMS_PER_HOLDER) && this.queued.size > 0) this.start(id, s)
     }
     if (usable > 0) this.lastUsable = now
     else if (now - this.lastUsable > (this.init.noHolderTimeoutMs ?? 60_000)) {
@@ -157,6 +161,7 @@ export class ChunkFetcher {
         this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + bytes.byteLength)
         this.settle()
         await this.throttle(bytes.byteLength, signal)
+        await this.init.pace?.(bytes.byteLength, signal)
       }, { signal })
     })().catch((err: Error) => {
       if (err instanceof ChunkVerificationError || err instanceof ProtocolDecodeError) this.drop(peerId, err.message)

@@ -57,13 +57,14 @@ export class PartialCopy {
     await mkdir(dirname(data), { recursive: true })
     const recorded = await readState(state)
     const n = chunkCount(manifest)
-    let bits = new Uint8Array(Math.ceil(n / 8))
     const same = recorded !== undefined && manifestsEqual({ ...manifestFromJson(recorded.manifest), provenance: manifest.provenance }, manifest)
-    if (same) bits = new Uint8Array(Buffer.from(recorded.verified, 'base64')).slice(0, bits.byteLength)
-    if (!same) await rm(state, { force: true })
+    // resume: the recorded bitmap of the same file; otherwise start over
+    const bits = new Uint8Array(Math.ceil(n / 8))
+    if (same) bits.set(new Uint8Array(Buffer.from(recorded.verified, 'base64')).subarray(0, bits.byteLength))
+    else await rm(state, { force: true })
     const fh = await open(data, same ? 'r+' : 'w+').catch(async () => await open(data, 'w+'))
     if ((await fh.stat()).size !== manifest.fileBytes) await fh.truncate(manifest.fileBytes)
-    const copy = new PartialCopy(modelId, manifest, data, state, fh, bits.byteLength === Math.ceil(n / 8) ? bits : new Uint8Array(Math.ceil(n / 8)))
+    const copy = new PartialCopy(modelId, manifest, data, state, fh, bits)
     await copy.persist()
     return copy
   }

@@ -17,6 +17,8 @@ export interface PeerModelFetchInit {
   dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
   log: Logger
   maxBytesPerSec?: number
+  /** yield to activations after each chunk (busyPacer) */
+  pace?: (bytes: number, signal: AbortSignal) => Promise<void>
 }
 
 /** What a partial copy holds, for the announcement (protocols/membership.md `partials`) and /cluster/state. */
@@ -78,7 +80,8 @@ export class PeerModelFetch {
       holders: () => this.init.holders().filter((h) => wanted.has(h) || !byHolder.has(h)),
       dial: this.init.dial,
       log: this.init.log,
-      ...(this.init.maxBytesPerSec !== undefined ? { maxBytesPerSec: this.init.maxBytesPerSec } : {})
+      ...(this.init.maxBytesPerSec !== undefined ? { maxBytesPerSec: this.init.maxBytesPerSec } : {}),
+      ...(this.init.pace !== undefined ? { pace: this.init.pace } : {})
     })
     const header = chunksCovering(m, [{ offset: 0, bytes: m.headerBytes }])
     for (const c of header) this.targets.add(c)

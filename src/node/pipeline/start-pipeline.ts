@@ -11,6 +11,7 @@ import { WEIGHTS_PROTOCOL, createWeightsHandler } from '../../protocols/weights/
 import type { WeightsServeStats } from '../../protocols/weights/index.js'
 import { LocalWeightsSource } from '../peer-fetch/local-weights-source.js'
 import { PeerModelFetch } from '../peer-fetch/peer-model-fetch.js'
+import { busyPacer } from '../peer-fetch/busy-pacer.js'
 import type { FetchProgress } from '../peer-fetch/peer-model-fetch.js'
 import { holdsModel } from './plan-agreement-core.js'
 import type { LocalInferenceService } from '../local-inference-service.js'
@@ -87,6 +88,8 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   }
   const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }
   let peerFetch: PeerModelFetch | undefined
+  /** requests run through this node's stages: weight traffic yields to them (busyPacer) */
+  const busy = (): boolean => (agreement?.stages.activeSessions ?? 0) > 0
   const stopping = new AbortController()
   if (entry !== undefined) {
     agreement = makeAgreement(entry.id, entry.path)
@@ -100,6 +103,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       holders: () => [...membership.view().members.values()].map((m) => m.announcement).filter((a) => a.peerId !== selfId && holdsModel(a, id)).map((a) => a.peerId),
       dial: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), WEIGHTS_PROTOCOL, { signal }),
       log,
+      pace: busyPacer(busy),
       ...(config.fetchMaxBytesPerSec !== undefined ? { maxBytesPerSec: config.fetchMaxBytesPerSec } : {})
     })
     peerFetch = fetch
@@ -126,7 +130,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     dialNext,
     view: () => membership.view()
   })
-  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), tamper: config.testTamperWeights }))
+  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
   await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)

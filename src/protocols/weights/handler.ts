@@ -21,6 +21,11 @@ export interface WeightsHandlerOptions {
   maxStreams?: number
   requestDeadlineMs?: number
   log?: Logger
+  /**
+   * Awaited before each DATA piece of `bytes`: the node slows weight serving down here while it has
+   * activation traffic (protocols/weights.md "Priority of activations"). Default: no wait.
+   */
+  pace?: (bytes: number, signal: AbortSignal) => Promise<void>
 }
 
 /** Served requests, for metrics and tests. */
@@ -56,7 +61,7 @@ export function createWeightsHandler (source: WeightsSource, options: WeightsHan
         await framed.send(encodeWeightsFrame({ type: 'manifest', manifest }), gone.signal)
         stats.manifests++
       } else if (f.type === 'range-request') {
-        await serveRange(framed, source, f, gone.signal, stats)
+        await serveRange(framed, source, f, gone.signal, stats, options.pace)
         stats.ranges++
       } else {
         throw new ProtocolDecodeError(`a ${f.type} frame is not a request`)
@@ -85,7 +90,8 @@ export function createWeightsHandler (source: WeightsSource, options: WeightsHan
   return Object.assign(handler, { stats })
 }
 
-async function serveRange (framed: FramedStream, source: WeightsSource, f: RangeRequestFrame, signal: AbortSignal, stats: WeightsServeStats): Promise<void> {
+async function serveRange (framed: FramedStream, source: WeightsSource, f: RangeRequestFrame, signal: AbortSignal, stats: WeightsServeStats,
+  pace: WeightsHandlerOptions['pace']): Promise<void> {
   const m = await source.manifest(f.modelId, signal)
   if (!bytesEqual(m.sha256, f.sha256)) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `model ${f.modelId}: this holder's file has another sha256 than the one requested`)
   const n = chunkCount(m)
@@ -96,6 +102,7 @@ async function serveRange (framed: FramedStream, source: WeightsSource, f: Range
     const { start, end } = chunkSpan(m, c)
     for (let off = 0; start + off < end; off += DATA_PIECE_BYTES) {
       const len = Math.min(DATA_PIECE_BYTES, end - start - off)
+      if (pace !== undefined) await pace(len, signal)
       const bytes = await source.read(f.modelId, start + off, len, signal)
       await framed.send(encodeWeightsFrame({ type: 'data', chunkIndex: c, offset: off, bytes }), signal)
       stats.bytes += len
