@@ -2,7 +2,8 @@
  * The model card's compute-buffer bound (src/node/pipeline/model-card.ts) against the engine's real
  * ggml buffers: a stage prefilled to the end of its context (the worst graph: full-width mask and
  * scores) never allocates more than the planner budgets for it — first, middle and last stages, with
- * flash attention on and off, on the bundled model, a generated GQA one and a generated deepseek2 (MLA + MoE).
+ * flash attention on and off, on the bundled model, a generated GQA one, a generated deepseek2 (MLA + MoE) and a
+ * generated qwen3moe routing every token through all its experts.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -20,7 +21,9 @@ describe('compute buffer bound', () => {
     ['stories260k', join(ROOT, 'models', 'stories260k-f32.gguf'), 1024],
     ['generated GQA f16', generatedModel('f16', { layers: 3, embd: 512, heads: 8, kvHeads: 2, ff: 1408 }), 1000],
     // MLA attention temporaries (16 heads × kv_lora_rank 256) and 8 of 16 experts outgrow 3·nFf + 4·nEmbd: the card uses the engine's activationFloatsPerToken
-    ['generated deepseek2 f16', generatedModel('f16', { arch: 'deepseek2', kvHeads: 1, layers: 3, heads: 16, archOptions: { qLora: 64, kvLora: 256, denseLead: 1, experts: 16, expertsUsed: 8, gating: 'sigmoid', probsBias: true } }), 1000]
+    ['generated deepseek2 f16', generatedModel('f16', { arch: 'deepseek2', kvHeads: 1, layers: 3, heads: 16, archOptions: { qLora: 64, kvLora: 256, denseLead: 1, experts: 16, expertsUsed: 8, gating: 'sigmoid', probsBias: true } }), 1000],
+    // 16 of 16 experts per token: the MoE temporaries (16 × up/gate/act/down) outgrow 3·nFf + 4·nEmbd 14-fold
+    ['generated qwen3moe 16 of 16 experts f16', generatedModel('f16', { arch: 'qwen3moe', layers: 3, archOptions: { experts: 16, experts_used: 16, expert_ff: 512 } }), 1000]
   ] as const) {
     it(`${name}: every stage's real buffer at the end of a ${contextSize}-cell context is within the card's bound`, async () => {
       const meta = readModelMetadata(path)

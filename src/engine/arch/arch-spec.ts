@@ -71,7 +71,7 @@ export interface ArchSpec {
   /** upper bound on the ggml tensors / graph nodes one layer creates (default 64; MoE layers need more) */
   nodesPerLayer?: (hp: HParams) => number
   /** upper bound on the f32 values per token a layer's graph holds at once (ModelMetadata.activationFloatsPerToken); default: not reported */
-  activationFloatsPerToken?: (hp: HParams) => number
+  activationFloatsPerToken?: (hp: HParams) => number | undefined
 }
 
 /**

@@ -13,7 +13,7 @@ import { decoderTensors } from './decoder-tensors.js'
 import { buildLlamaLayer, denseFfn } from './llama.js'
 import { buildMoeFfn } from './moe-ffn.js'
 import { moeAttentionChecks, moeHParams, readGatingFunc } from './moe-hparams.js'
-import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
+import { moeActivationFloats, moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext, TensorSpec } from './arch-spec.js'
 import type { LayerFfn } from './llama.js'
@@ -93,5 +93,6 @@ export const glm4moe: ArchSpec = {
   // glm4-moe.cpp: kq_scale = 1/sqrt(head_dim), rope over n_rot dims
   buildLayer: (c, il, inpL) => buildLlamaLayer(glmContext(c), il, inpL, ROPE_MODE_NEOX, 1 / Math.sqrt(c.hp.headDim), glmFfn),
   buildOutput: buildDecoderOutput,
-  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams) + 8
+  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams) + 8,
+  activationFloatsPerToken: (hp) => { const h = hp as MoeHParams; return moeActivationFloats(h, h.nFfExp * h.nExpertShared) }
 }

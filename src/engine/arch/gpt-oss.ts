@@ -12,7 +12,7 @@ import { layerWindow } from '../swa-cells.js'
 import { buildAttention, buildDecoderOutput, rmsNorm } from './attention.js'
 import { buildMoeFfn } from './moe-ffn.js'
 import { moeHParams } from './moe-hparams.js'
-import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
+import { moeActivationFloats, moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import { buildQkv, hasFusedQkv, qkvTensors } from './qkv.js'
 import { readRopeScaling } from './rope-scaling.js'
 import { swaWindows } from './swa-pattern.js'
@@ -111,5 +111,6 @@ export const gptOss: ArchSpec = {
   buildLayer: buildGptOssLayer,
   // the last layer ran on every token: keep the wanted rows, then output_norm and lm_head
   buildOutput: (c, cur) => buildDecoderOutput(c, c.outIds !== undefined ? c.g.getRows(cur, c.outIds) : cur),
-  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams) + 8
+  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams) + 8,
+  activationFloatsPerToken: (hp) => moeActivationFloats(hp as MoeHParams)
 }

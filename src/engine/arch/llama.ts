@@ -4,7 +4,7 @@ import { buildAttention, buildDecoderOutput, rmsNorm, swigluFfn } from './attent
 import { decoderTensors } from './decoder-tensors.js'
 import { denseDecoderHParams } from './dense-hparams.js'
 import { llamaMoeFfn, llamaMoeHParams, llamaMoeTensors } from './llama-moe.js'
-import { moeNodesPerLayer } from './moe-tensors.js'
+import { moeActivationFloats, moeNodesPerLayer } from './moe-tensors.js'
 import type { Tensor } from '../native/ggml.js'
 import type { ArchSpec, LayerContext } from './arch-spec.js'
 import type { MoeHParams } from './moe-hparams.js'
@@ -76,5 +76,7 @@ export const llama: ArchSpec = {
   buildLayer: (c, il, inpL) => buildLlamaLayer(c, il, inpL, ROPE_MODE_NORMAL,
     c.hp.attentionScale === 0 ? 1 / Math.sqrt(c.hp.headDim) : c.hp.attentionScale, llamaFfn),
   buildOutput: buildDecoderOutput,
-  nodesPerLayer: (hp) => hp.nExpert > 0 ? moeNodesPerLayer(hp as MoeHParams) : 64
+  nodesPerLayer: (hp) => hp.nExpert > 0 ? moeNodesPerLayer(hp as MoeHParams) : 64,
+  // Mixtral's experts outgrow the generic 3·nFf + 4·nEmbd; dense llama reports nothing (the generic bound)
+  activationFloatsPerToken: (hp) => hp.nExpert > 0 ? moeActivationFloats(hp as MoeHParams) : undefined
 }

@@ -74,3 +74,17 @@ export function moeWeights (c: LayerContext, il: number): MoeFfnWeights {
 export function moeNodesPerLayer (hp: MoeHParams): number {
   return 112 + 4 * hp.nExpertUsed
 }
+
+/**
+ * f32 values per token a MoE layer's graph holds at once (ArchSpec.activationFloatsPerToken, for the planner's
+ * compute-buffer bound): the residual stream, then the widest of attention (Q, K, V, output), the dense FFN of
+ * dense layers, and the MoE block (router logits / probs / selection / weights, each used expert's up, gate,
+ * activation and down with its weighted copy and running sum, the shared experts `sharedFf` wide).
+ */
+export function moeActivationFloats (hp: MoeHParams, sharedFf = 0): number {
+  const { nEmbd } = hp
+  const attn = 2 * hp.nHead * hp.headDim + 2 * hp.nHeadKv * hp.headDim + nEmbd
+  const dense = hp.nLayerDenseLead > 0 ? 3 * hp.nFf + nEmbd : 0
+  const moe = 8 * hp.nExpert + hp.nExpertUsed * (3 * hp.nFfExp + 3 * nEmbd) + 3 * sharedFf + 2 * nEmbd
+  return 4 * nEmbd + Math.max(attn, dense, moe)
+}

@@ -8,7 +8,7 @@ import { decoderTensors } from './decoder-tensors.js'
 import { buildLlamaLayer } from './llama.js'
 import { buildMoeFfn } from './moe-ffn.js'
 import { moeAttentionChecks, moeHParams } from './moe-hparams.js'
-import { moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
+import { moeActivationFloats, moeNodesPerLayer, moeTensors, moeWeights } from './moe-tensors.js'
 import type { ArchSpec } from './arch-spec.js'
 import type { LayerFfn } from './llama.js'
 import type { MoeHParams } from './moe-hparams.js'
@@ -45,5 +45,6 @@ export const qwen3moe: ArchSpec = {
   // qwen3moe.cpp: no rope factors, kq_scale = 1/sqrt(head_dim)
   buildLayer: (c, il, inpL) => buildLlamaLayer({ ...c, w: (n) => n === 'rope_freqs.weight' ? undefined : c.w(n) }, il, inpL, ROPE_MODE_NEOX, 1 / Math.sqrt(c.hp.headDim), qwen3moeFfn),
   buildOutput: buildDecoderOutput,
-  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams)
+  nodesPerLayer: (hp) => moeNodesPerLayer(hp as MoeHParams),
+  activationFloatsPerToken: (hp) => moeActivationFloats(hp as MoeHParams)
 }
