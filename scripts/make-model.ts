@@ -61,6 +61,8 @@ export interface MakeModelOptions {
   tensorTypes?: ReadonlyArray<{ pattern: string, type: ModelType }>
   /** quantise layer 0 once and write the same bytes for every layer (fast generation of big bench models) */
   reuseLayers?: boolean
+  /** tokenizer.chat_template (Jinja) to write, e.g. a model family's real template */
+  chatTemplate?: string
   /** write N split parts `<out without .gguf>-0000i-of-0000N.gguf` (as llama.cpp's gguf-split) instead of `out` */
   split?: number
 }
@@ -124,6 +126,7 @@ export function makeModel (o: MakeModelOptions): void {
     'general.architecture': { kind: 'str', value: arch },
     'general.name': { kind: 'str', value: `random-${arch}-${o.layers}x${o.embd}-${o.type}` },
     'general.file_type': { kind: 'u32', value: FILE_TYPE[o.type] },
+    ...(o.chatTemplate !== undefined ? { 'tokenizer.chat_template': { kind: 'str' as const, value: o.chatTemplate } } : {}),
     ...gen.metadata(g, a)
   }, specs.map(({ name, ne, type }) => ({ name, ne, type })))
   // append tensor data at the offsets the header announces (read back with our own parser)

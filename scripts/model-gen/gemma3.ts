@@ -36,7 +36,6 @@ export function gemmaMetadata (o: GenOptions, a: (k: string) => string, gemma2: 
     md[a('rope.scaling.type')] = { kind: 'str', value: 'linear' }
     md[a('rope.scaling.factor')] = { kind: 'f32', value: optNum(o, 'scaling', 8) }
   }
-  if (typeof o.arch.chat_template === 'string') md['tokenizer.chat_template'] = { kind: 'str', value: o.arch.chat_template }
   return md
 }
 

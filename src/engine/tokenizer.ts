@@ -4,7 +4,7 @@ import { ChatTemplateError, TokenizerLoadError, UntokenizableTextError } from '.
 import { createLogger } from '../shared/log.js'
 import { toChatFunctions, toChatHistory } from './chat-history.js'
 import { IncrementalDecoder } from './incremental-decoder.js'
-import type { Llama, LlamaModel, LlamaText } from 'node-llama-cpp'
+import type { ChatWrapper, Llama, LlamaModel, LlamaText } from 'node-llama-cpp'
 import type { ChatPrompt, TextPrompt } from '../shared/inference.js'
 import type { LlamaTextJSON, Token } from 'node-llama-cpp'
 
@@ -44,6 +44,7 @@ export class Tokenizer {
   /** end-of-generation tokens llama.cpp does not flag but LlamaCompletion stops on (gemma's file separators) */
   private readonly extraEog: ReadonlySet<number>
   private disposed = false
+  private wrapper: ChatWrapper | undefined
 
   private constructor (private readonly model: LlamaModel, readonly modelPath: string) {
     const md = model.fileInfo.metadata as { general?: { architecture?: unknown }, tokenizer?: { ggml?: { tokens?: unknown }, chat_template?: unknown } }
@@ -88,17 +89,39 @@ export class Tokenizer {
     return this.model.tokenize(text, options.special ?? false)
   }
 
-  /** A chat prompt through the model's chat wrapper (its template, or node-llama-cpp's best match). */
-  renderChat (prompt: ChatPrompt): RenderedPrompt {
+  /**
+   * node-llama-cpp's chat wrapper for this model (resolved once): for a GGUF with a `tokenizer.chat_template`, the
+   * specialised wrapper whose rendering equals that Jinja template (Gemma, Llama 3.1, Mistral, … — with their
+   * tool-call formats), else a JinjaTemplateChatWrapper rendering the template itself; without a template, the
+   * best match for the model's name and architecture.
+   */
+  private chatWrapper (): ChatWrapper {
+    this.wrapper ??= resolveChatWrapper(this.model)
+    return this.wrapper
+  }
+
+  /** Name of the chat wrapper prompts go through (e.g. 'Gemma', 'Llama 3.1', 'JinjaTemplate'). */
+  get chatWrapperName (): string { this.ensureLive(); return this.chatWrapper().wrapperName }
+
+  /** The chat prompt as the wrapper renders it, special tokens as text (diagnostics; `renderChat` tokenizes the same). */
+  renderChatText (prompt: ChatPrompt): string {
+    return jsonParts(this.contextState(prompt).contextText.toJSON()).map((p) => typeof p === 'string' ? p : p.value).join('')
+  }
+
+  private contextState (prompt: ChatPrompt): { contextText: LlamaText, stopGenerationTriggers: LlamaText[] } {
     this.ensureLive()
-    const wrapper = resolveChatWrapper(this.model)
-    let state: { contextText: LlamaText, stopGenerationTriggers: LlamaText[] }
+    const wrapper = this.chatWrapper()
     try {
-      state = wrapper.generateContextState({ chatHistory: toChatHistory(prompt.messages), availableFunctions: toChatFunctions(prompt.tools), documentFunctionParams: true })
+      return wrapper.generateContextState({ chatHistory: toChatHistory(prompt.messages), availableFunctions: toChatFunctions(prompt.tools), documentFunctionParams: true })
     } catch (err) {
       if (err instanceof ChatTemplateError) throw err
       throw new ChatTemplateError(`chat wrapper ${wrapper.wrapperName} failed: ${(err as Error).message}`, { cause: err })
     }
+  }
+
+  /** A chat prompt through the model's chat wrapper (its template, or node-llama-cpp's best match). */
+  renderChat (prompt: ChatPrompt): RenderedPrompt {
+    const state = this.contextState(prompt)
     for (const part of jsonParts(state.contextText.toJSON())) {
       if (typeof part === 'string' || part.type === 'specialTokensText') this.checkText(typeof part === 'string' ? part : part.value)
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -15,7 +16,8 @@ export function generatedModel (type: ModelType, shape: Partial<Omit<MakeModelOp
   const opts = Object.entries(o.archOptions ?? {}).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => `-${k}=${String(v)}`).join('')
   const mix = (o.tensorTypes ?? []).map((r) => `-${r.pattern.replace(/[^\w.]+/g, '_')}=${r.type}`).join('')
   const vocab = o.vocabFrom === DEFAULTS.vocabFrom ? '' : `-v${basename(o.vocabFrom, '.gguf')}`
-  const out = join(dir, `g${GENERATOR_VERSION}-${o.arch ?? 'llama'}-${o.layers}x${o.embd}h${o.heads}kv${o.kvHeads}hd${o.headDim ?? 0}ff${o.ff}${o.ropeFreqs === true ? '-rf' : ''}${o.tied === true ? '-tied' : ''}${opts}${mix}${vocab}-${type}-s${o.seed}-c${o.context}.gguf`)
+  const template = o.chatTemplate === undefined ? '' : `-ct${createHash('sha256').update(o.chatTemplate).digest('hex').slice(0, 12)}`
+  const out = join(dir, `g${GENERATOR_VERSION}-${o.arch ?? 'llama'}-${o.layers}x${o.embd}h${o.heads}kv${o.kvHeads}hd${o.headDim ?? 0}ff${o.ff}${o.ropeFreqs === true ? '-rf' : ''}${o.tied === true ? '-tied' : ''}${opts}${mix}${vocab}${template}-${type}-s${o.seed}-c${o.context}.gguf`)
   if (!existsSync(out)) makeModel({ ...o, out })
   return out
 }
