@@ -77,9 +77,12 @@ export class ExoNode {
   readonly inference: CountingInferenceService
   /** what `inference` delegates to: the local engine, or the mesh pipeline once started */
   private backend: InferenceService
+  /** pulls from the Hub for the HTTP API (Ollama /api/pull, /api/delete) and the dashboard */
+  private readonly puller: NodeModelPuller
   private pipeline: NodePipeline | undefined
 
   constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {
+    this.puller = new NodeModelPuller(config.dataDir)
     this.backend = options.inference ?? new NoEngineInferenceService()
     this.inference = new CountingInferenceService({
       generate: (req, o) => this.backend.generate(req, o),
@@ -130,7 +133,7 @@ export class ExoNode {
       metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
         inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.metrics, this.pipeline.gauges()) : ''),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
-      models: new NodeModelPuller(config.dataDir),
+      models: this.puller,
       metricsPublic: config.metricsPublic,
       version: this.options.version
     })
@@ -204,7 +207,8 @@ export class ExoNode {
   clusterState (): ClusterStateJson {
     const membership = this.membershipOrThrow()
     const info = this.info
-    return buildClusterState({
+    const downloads = this.puller.downloads()
+    const state = buildClusterState({
       view: membership.view(),
       viewHash: membership.viewHash(),
       now: membership.clock(),
@@ -212,6 +216,7 @@ export class ExoNode {
       ownLinks: this.prober?.measurements() ?? [],
       ...(this.pipeline?.agreement !== undefined ? this.pipeline.agreement.planJson() : {})
     })
+    return downloads.length > 0 ? { ...state, downloads } : state
   }
 
   private membershipOrThrow (): MembershipService {

@@ -13,6 +13,24 @@ export interface ClusterStateJson {
   /** the agreed shard plan, or why there is none (absent until the planner is wired in) */
   plan?: PlanJson | null
   planReason?: string
+  /** model pulls from the Hub running on (or recently finished by) the node serving this JSON; absent when none */
+  downloads?: DownloadJson[]
+}
+
+/** One pull (`POST /api/pull`, `start --model org/repo:Q`) of the node serving the JSON. */
+export interface DownloadJson {
+  /** the reference asked for, e.g. `hf.co/org/repo:Q8_0` */
+  ref: string
+  /** model id, once the files are known */
+  id?: string
+  /** the file being downloaded (of a split model: the current part) */
+  file?: string
+  completed: number
+  total: number
+  state: 'resolving' | 'downloading' | 'verifying' | 'done' | 'failed'
+  error?: string
+  /** ms since the last change */
+  updatedMsAgo: number
 }
 
 export interface MemberJson {

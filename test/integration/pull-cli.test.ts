@@ -10,6 +10,7 @@ import { BUNDLED_MODEL_PATH } from '../../src/node/model-registry.js'
 import { startFakeHub } from '../helpers/fake-hub.js'
 import type { FakeHub, FakeHubOptions } from '../helpers/fake-hub.js'
 import { startApiNode } from './helpers/api-node.js'
+import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 
 /** `exo-p2p pull / models / rm / start --model`, and Ollama's pull / delete, as real processes against a local Hub. */
 const CLI = fileURLToPath(new URL('../../bin/exo-p2p.js', import.meta.url))
@@ -114,6 +115,9 @@ test('start --model org/repo:QUANT pulls then serves it; the ollama client pulls
 
     const statuses: Array<{ status: string, total?: number, completed?: number, digest?: string }> = []
     for await (const p of await ollama.pull({ model: 'hf.co/ggml-org/stories-GGUF:latest', stream: true })) statuses.push(p)
+    // the dashboard's source: the node's pulls in /cluster/state (a finished one stays a minute)
+    const state = await (await fetch(`${node.url}/cluster/state`)).json() as ClusterStateJson
+    assert.deepEqual(state.downloads?.map((d) => [d.ref, d.id, d.state, d.completed, d.total]), [['hf.co/ggml-org/stories-GGUF', 'stories-copy-F32', 'done', stories.length, stories.length]])
     const names = statuses.map((s) => s.status).filter((s, i, a) => s !== a[i - 1])
     const digest = (await import('node:crypto')).createHash('sha256').update(stories).digest('hex')
     assert.deepEqual(names, ['pulling manifest', `pulling ${digest.slice(0, 12)}`, 'verifying sha256 digest', 'writing manifest', 'success'])

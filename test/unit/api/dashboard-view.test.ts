@@ -108,3 +108,12 @@ test('layoutNodes keeps every node box inside the drawing', () => {
     }
   }
 })
+
+test('model pulls: one line each, by state', async () => {
+  const { downloadText } = await import(new URL('format.js', staticDir).href) as { downloadText: (d: unknown) => string }
+  assert.equal(downloadText({ ref: 'hf.co/o/r:Q8_0', file: 'm-Q8_0.gguf', completed: 500_000, total: 2_000_000, state: 'downloading' }), 'pulling hf.co/o/r:Q8_0: m-Q8_0.gguf: 25% 500 KB / 2.0 MB')
+  assert.equal(downloadText({ ref: 'o/r', completed: 0, total: 0, state: 'resolving' }), 'pulling o/r: resolving…')
+  assert.equal(downloadText({ ref: 'o/r', file: 'a.gguf', completed: 1, total: 1, state: 'verifying' }), 'pulling o/r: a.gguf: verifying sha256')
+  assert.equal(downloadText({ ref: 'o/r', id: 'a', completed: 1, total: 1, state: 'done' }), 'pulled o/r (a)')
+  assert.equal(downloadText({ ref: 'o/r', completed: 0, total: 0, state: 'failed', error: 'HTTP 401' }), 'pull o/r failed: HTTP 401')
+})

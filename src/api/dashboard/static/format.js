@@ -35,3 +35,17 @@ export function formatAgo (ms) {
   const s = Math.round(ms / 1000)
   return s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`
 }
+
+/**
+ * One line per model pull of this node (GET /cluster/state `downloads`).
+ * @param {{ ref: string, id?: string, file?: string, completed: number, total: number, state: string, error?: string }} d
+ */
+export function downloadText (d) {
+  const pct = d.total > 0 ? Math.floor((d.completed / d.total) * 100) : 0
+  const what = d.file !== undefined ? `${d.ref}: ${d.file}` : d.ref
+  if (d.state === 'failed') return `pull ${d.ref} failed: ${d.error ?? 'unknown error'}`
+  if (d.state === 'done') return `pulled ${d.ref}${d.id !== undefined ? ` (${d.id})` : ''}`
+  if (d.state === 'resolving') return `pulling ${d.ref}: resolving…`
+  if (d.state === 'verifying') return `pulling ${what}: verifying sha256`
+  return `pulling ${what}: ${pct}% ${formatBytes(d.completed)} / ${formatBytes(d.total)}`
+}

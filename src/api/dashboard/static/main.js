@@ -96,7 +96,7 @@ function draw (state, now) {
   const nodes = trackMembers(known, state, now)
   renderTopology({ graph: $('topology'), list: $('members') }, nodes, state, now)
   renderPlan($('plan'), state, new Set(nodes.filter((n) => n.status === 'dead').map((n) => n.peerId)))
-  renderModels($('models'), nodes, servable)
+  renderModels($('models'), nodes, servable, state.downloads ?? [])
   renderSummary(state, now)
 }
 
