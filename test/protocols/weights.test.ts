@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { Libp2p } from '@libp2p/interface'
-import { createWeightsHandler, requestChunks, requestManifest, WEIGHTS_PROTOCOL } from '../../src/protocols/weights/index.js'
+import { createHash } from 'node:crypto'
+import { createWeightsHandler, Provenance, requestChunks, requestManifest, WEIGHTS_PROTOCOL } from '../../src/protocols/weights/index.js'
 import { shardFileRanges } from '../../src/engine/index.js'
 import { readModelMetadata } from '../../src/engine/model-description.js'
 import { LocalWeightsSource } from '../../src/node/peer-fetch/local-weights-source.js'
@@ -53,6 +54,16 @@ test('manifest over a libp2p stream: size, header size, hashes; a tampering hold
   const t = await requestManifest(await dial(tamperer.peerId.toString(), signal), modelId, { signal })
   assert.deepEqual(t, m)
   await assert.rejects(requestManifest(await dial(honest.peerId.toString(), signal), 'nope', { signal }), (e: Error) => e instanceof WeightsRequestError && e.code === 'WEIGHTS_UNKNOWN_MODEL')
+})
+
+test('provenance: HUB when the Hub\'s sha256 of a pulled file matches it, LOCAL otherwise', async () => {
+  const real = createHash('sha256').update(file).digest('hex')
+  const signal = AbortSignal.timeout(20_000)
+  const hub = await new LocalWeightsSource({ list: async () => [entry], hubSha256: async () => real }).manifest(modelId, signal)
+  assert.equal(hub.provenance, Provenance.Hub)
+  assert.equal(Buffer.from(hub.sha256).toString('hex'), real)
+  const wrong = await new LocalWeightsSource({ list: async () => [entry], hubSha256: async () => '0'.repeat(64) }).manifest(modelId, signal)
+  assert.equal(wrong.provenance, Provenance.Local)
 })
 
 test('range: verified chunks arrive; tampered bytes are rejected with ChunkVerificationError', async () => {

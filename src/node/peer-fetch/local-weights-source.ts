@@ -7,8 +7,8 @@ import { ManifestCache } from './manifest-builder.js'
 export interface LocalWeightsSourceInit {
   /** the models this node holds whole (the registry: `--model` paths and `<data dir>/models/*.gguf`) */
   list: () => Promise<ModelEntry[]>
-  /** the Hub's sha256 of a model, when the node pulled it (provenance HUB) */
-  hubSha256?: (modelId: string) => string | undefined
+  /** the Hub's sha256 of a model's file, when the node pulled it (provenance HUB if the file matches) */
+  hubSha256?: (modelId: string) => Promise<string | undefined>
   /**
    * TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): flip the first byte of every piece served, so the
    * fetcher's verification can be exercised against a real node process.
@@ -30,7 +30,7 @@ export class LocalWeightsSource implements WeightsSource {
 
   async manifest (modelId: string, signal: AbortSignal): Promise<WeightsManifest> {
     const e = await this.entry(modelId)
-    const hub = this.init.hubSha256?.(modelId)
+    const hub = await this.init.hubSha256?.(modelId).catch(() => undefined)
     return await this.manifests.get(e.path, { signal, ...(hub !== undefined ? { hubSha256: hub } : {}) })
   }
 

@@ -12,6 +12,7 @@ import type { WeightsServeStats } from '../../protocols/weights/index.js'
 import { LocalWeightsSource } from '../peer-fetch/local-weights-source.js'
 import { PeerModelFetch } from '../peer-fetch/peer-model-fetch.js'
 import { busyPacer } from '../peer-fetch/busy-pacer.js'
+import { ModelStore } from '../../models/model-store.js'
 import type { FetchProgress } from '../peer-fetch/peer-model-fetch.js'
 import { holdsModel } from './plan-agreement-core.js'
 import type { LocalInferenceService } from '../local-inference-service.js'
@@ -130,7 +131,10 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     dialNext,
     view: () => membership.view()
   })
-  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
+  // a model pulled from the Hub: its file's sha256 as the Hub published it (`models/.meta`) → manifest provenance HUB
+  const store = new ModelStore(join(config.dataDir, 'models'))
+  const hubSha256 = async (id: string): Promise<string | undefined> => { const files = (await store.readMeta(id))?.files; return files?.length === 1 ? files[0]!.sha256 : undefined }
+  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
   await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
