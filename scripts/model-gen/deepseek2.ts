@@ -8,7 +8,8 @@
  * vHead [32], denseLead [layers], experts [8], expertsUsed [2], ffExp [64], shared [1], groups [0], groupsUsed [0],
  * gating [softmax|sigmoid], probsBias [false], weightsNorm [false], weightsScale [0 = absent],
  * yarn [false], yarnFactor [4], yarnOrigCtx [512], yarnLogMul [0.1 = 0.1 * mscale_all_dim],
- * legacy [false: an older conversion with the unsplit attn_kv_b, MHA keys and no *_mla keys].
+ * legacy [false: an older conversion with the unsplit attn_kv_b, MHA keys and no *_mla keys],
+ * nextn [0: multi-token-prediction blocks after the trunk, counted in block_count, no tensors].
  */
 import { embeddingTensors, vocabOf, F32 } from './llama.js'
 import { optBool, optNum } from './types.js'
@@ -48,7 +49,8 @@ function metadata (o: GenOptions, a: (k: string) => string): Record<string, KvVa
   const kv: Record<string, KvValue> = {
     [a('context_length')]: { kind: 'u32', value: o.context },
     [a('embedding_length')]: { kind: 'u32', value: o.embd },
-    [a('block_count')]: { kind: 'u32', value: o.layers },
+    // nextn: multi-token-prediction blocks counted in block_count; written without tensors (llama.cpp then runs the trunk only)
+    [a('block_count')]: { kind: 'u32', value: o.layers + optNum(o, 'nextn', 0) },
     [a('feed_forward_length')]: { kind: 'u32', value: o.ff },
     [a('attention.head_count')]: { kind: 'u32', value: o.heads },
     // MLA is written as MQA over (kv_lora_rank + rope) wide keys
@@ -68,6 +70,7 @@ function metadata (o: GenOptions, a: (k: string) => string): Record<string, KvVa
     [a('expert_shared_count')]: { kind: 'u32', value: s.shared },
     [a('vocab_size')]: { kind: 'u32', value: vocabOf(o) }
   }
+  if (optNum(o, 'nextn', 0) > 0) kv[a('nextn_predict_layers')] = { kind: 'u32', value: optNum(o, 'nextn', 0) }
   if (optBool(o, 'legacy', false)) {
     kv[a('attention.head_count_kv')] = { kind: 'u32', value: o.heads }
     kv[a('attention.key_length')] = { kind: 'u32', value: s.qkNope + s.qkRope }

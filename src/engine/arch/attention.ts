@@ -9,7 +9,7 @@ const F16 = 2
  * store K/V rows into the cache, attend over the first nKv cells, output projection.
  * @param q (headDim, nHead, nTokens) f32 — after RoPE
  * @param k (headDim, nHeadKv, nTokens) f32 — after RoPE
- * @param v (headDim, nHeadKv, nTokens) f32
+ * @param v (valueDim, nHeadKv, nTokens) f32 (valueDim = headDim except deepseek2's legacy MHA form)
  * @param softcap attention logit soft-capping (gemma2's attn_soft_cap: softcap · tanh(kq / softcap)); 0 = none
  * @param sinks (nHead) f32 attention sinks (gpt-oss): one extra logit per head in the softmax; undefined = none
  * @returns (nEmbd, nTokens) f32
@@ -18,6 +18,8 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
   const { g, hp, nTokens, nKv, kvCells } = c
   const { headDim, nHead, nHeadKv } = hp
   const nEmbdKv = headDim * nHeadKv
+  const headDimV = hp.valueDim
+  const nEmbdV = headDimV * nHeadKv
   const vTrans = !c.flashAttention
   g.expand(q)
   g.expand(v)
@@ -30,17 +32,17 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
   const vNb2 = tensorNb(v)[2]
   g.expand(g.setRows(kCache, g.view2d(k, nEmbdKv, nTokens, kNb2, 0), c.kIdxs))
   if (!vTrans) {
-    g.expand(g.setRows(vCache, g.view2d(v, nEmbdKv, nTokens, vNb2, 0), c.vIdxs))
+    g.expand(g.setRows(vCache, g.view2d(v, nEmbdV, nTokens, vNb2, 0), c.vIdxs))
   } else {
-    const v2 = vNb2 === 4 * nEmbdKv ? g.reshape2d(v, nEmbdKv, nTokens) : g.cont2d(v, nEmbdKv, nTokens)
-    const vView = g.reshape2d(vCache, 1, nEmbdKv * kvCells)
-    g.expand(g.setRows(vView, g.reshape2d(v2, 1, nEmbdKv * nTokens), c.vIdxs))
+    const v2 = vNb2 === 4 * nEmbdV ? g.reshape2d(v, nEmbdV, nTokens) : g.cont2d(v, nEmbdV, nTokens)
+    const vView = g.reshape2d(vCache, 1, nEmbdV * kvCells)
+    g.expand(g.setRows(vView, g.reshape2d(v2, 1, nEmbdV * nTokens), c.vIdxs))
   }
 
   const kv = g.view4d(kCache, [headDim, nHeadKv, nKv, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, 0)
   const vv = vTrans
-    ? g.view4d(vCache, [nKv, nHeadKv, headDim, 1], F16 * kvCells * headDim, F16 * kvCells, F16 * kvCells * nEmbdKv, 0)
-    : g.view4d(vCache, [headDim, nHeadKv, nKv, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, 0)
+    ? g.view4d(vCache, [nKv, nHeadKv, headDimV, 1], F16 * kvCells * headDimV, F16 * kvCells, F16 * kvCells * nEmbdV, 0)
+    : g.view4d(vCache, [headDimV, nHeadKv, nKv, 1], F16 * headDimV, F16 * nEmbdV, F16 * nEmbdV * kvCells, 0)
 
   // build_attn_mha (n_stream = 1)
   let qq = g.view4d(q, [headDim, nHead, nTokens, 1], 4 * headDim, 4 * headDim * nHead, 4 * headDim * nHead * nTokens, 0)
@@ -51,7 +53,7 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
   if (c.flashAttention) {
     cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale, softcap)
     if (sinks !== undefined) g.flashAttnAddSinks(cur, sinks)
-    cur = g.reshape2d(cur, headDim * nHead, nTokens)
+    cur = g.reshape2d(cur, headDimV * nHead, nTokens)
   } else {
     let kq = g.mulMatF32(kp, qq)
     if (softcap !== 0) kq = g.scale(g.tanh(g.scale(kq, 1 / softcap)), softcap)
@@ -59,7 +61,7 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
     if (sinks !== undefined) g.softMaxAddSinks(kq, sinks)
     const kqv = g.mulMat(vp, kq)
     cur = g.permute(kqv, 0, 2, 1, 3)
-    cur = g.cont2d(cur, headDim * nHead, nTokens)
+    cur = g.cont2d(cur, headDimV * nHead, nTokens)
   }
   g.expand(cur)
   cur = g.mulMat(wo, cur)

@@ -10,6 +10,8 @@ import type { HParams } from '../hparams.js'
 import type { MetadataReader } from '../gguf/metadata-reader.js'
 
 export interface Deepseek2HParams extends MoeHParams {
+  /** absorbed MLA (attn_k_b / attn_v_b, K-only cache) — false: a legacy conversion with attn_kv_b, run as MHA */
+  isMla: boolean
   /** q LoRA rank (0: one attn_q matrix, DeepSeek V2-Lite) */
   nLoraQ: number
   /** kv_lora_rank: width of the compressed KV latent (the MLA "value" width) */
@@ -35,11 +37,14 @@ function getMscale (scale: number, mscale: number): number {
   return scale <= 1 ? 1 : f(f(f(f(0.1) * mscale) * logf(scale)) + 1)
 }
 
-export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HParams {
+export function deepseek2HParams (m: MetadataReader, all: HParams): Deepseek2HParams {
   const path = m.gguf.path
   const unsupported = (why: string): never => { throw new UnsupportedModelError(`${path}: ${why}`) }
-  if (!(base.rmsEps > 0)) throw new InvalidGgufError(`${path}: missing metadata key ${m.key('attention.layer_norm_rms_epsilon')}`)
-  if (m.nonNegInt('nextn_predict_layers', 0) > 0) unsupported('multi-token-prediction layers (nextn_predict_layers) are not supported')
+  if (!(all.rmsEps > 0)) throw new InvalidGgufError(`${path}: missing metadata key ${m.key('attention.layer_norm_rms_epsilon')}`)
+  // multi-token-prediction blocks (GLM-4.7-Flash and others) follow the trunk's blocks; the trunk alone gives the logits
+  const nextn = m.nonNegInt('nextn_predict_layers', 0)
+  if (nextn >= all.nLayers) throw new InvalidGgufError(`${path}: ${m.key('nextn_predict_layers')} ${nextn} leaves no trunk of ${all.nLayers} blocks`)
+  const base: HParams = { ...all, nLayers: all.nLayers - nextn, swaWindow: all.swaWindow?.slice(0, all.nLayers - nextn) }
   if (m.float('attention.temperature_scale', 0) !== 0) unsupported('attention temperature scaling is not supported')
   const vocab = m.raw('tokenizer.ggml.tokens')
   const nVocab = m.nonNegInt('vocab_size', typeof vocab === 'object' ? vocab.length : 0)
@@ -48,17 +53,25 @@ export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HP
   const isLite = L === 27 || L === 26 || (L === 48 && nVocab === 128256)
   const nLoraQ = isLite ? 0 : m.nonNegInt('attention.q_lora_rank')
   const nLoraKv = m.posInt('attention.kv_lora_rank')
-  if (!m.has('attention.key_length_mla') || !m.has('attention.value_length_mla')) {
-    unsupported('deepseek2 without attention.key_length_mla / value_length_mla (a legacy conversion with the unsplit attn_kv_b) is not supported: re-convert with a current llama.cpp')
-  }
-  const headDimKMla = m.posInt('attention.key_length_mla')
-  const headDimVMla = m.posInt('attention.value_length_mla')
+  // MLA (absorbed: attn_k_b / attn_v_b) when both *_mla keys are set; else a legacy conversion with attn_kv_b, run as MHA
+  const kMla = m.nonNegInt('attention.key_length_mla', 0)
+  const vMla = m.nonNegInt('attention.value_length_mla', 0)
+  if ((kMla === 0) !== (vMla === 0)) throw new InvalidGgufError(`${path}: ${m.key('attention.key_length_mla')} and value_length_mla must both be set or both be absent`)
+  const isMla = kMla !== 0
+  const headDimKMla = isMla ? kMla : base.headDim
+  const headDimVMla = isMla ? vMla : base.valueDim
   const nRot = base.nRot
   if (nRot < 1 || nRot % 2 !== 0 || headDimKMla - nRot < 1) throw new InvalidGgufError(`${path}: rope.dimension_count ${nRot} does not fit key_length_mla ${headDimKMla}`)
-  // MLA is stored as MQA over one (kv_lora_rank + rope) wide head; V is its first kv_lora_rank columns
-  if (base.nHeadKv !== 1) throw new InvalidGgufError(`${path}: MLA needs ${m.key('attention.head_count_kv')} = 1, got ${base.nHeadKv}`)
-  if (base.headDim !== nLoraKv + nRot) throw new InvalidGgufError(`${path}: ${m.key('attention.key_length')} ${base.headDim} != kv_lora_rank ${nLoraKv} + rope ${nRot}`)
-  if (base.valueDim !== nLoraKv) throw new InvalidGgufError(`${path}: ${m.key('attention.value_length')} ${base.valueDim} != kv_lora_rank ${nLoraKv}`)
+  if (isMla) {
+    // MLA is stored as MQA over one (kv_lora_rank + rope) wide head; V is its first kv_lora_rank columns
+    if (base.nHeadKv !== 1) throw new InvalidGgufError(`${path}: MLA needs ${m.key('attention.head_count_kv')} = 1, got ${base.nHeadKv}`)
+    if (base.headDim !== nLoraKv + nRot) throw new InvalidGgufError(`${path}: ${m.key('attention.key_length')} ${base.headDim} != kv_lora_rank ${nLoraKv} + rope ${nRot}`)
+    if (base.valueDim !== nLoraKv) throw new InvalidGgufError(`${path}: ${m.key('attention.value_length')} ${base.valueDim} != kv_lora_rank ${nLoraKv}`)
+  } else {
+    // MHA: every head gets its own decompressed K (nope + shared rope part) and V; RoPE at offset nope (even)
+    if (base.nHeadKv !== base.nHead) throw new InvalidGgufError(`${path}: a deepseek2 file without key_length_mla needs head_count_kv = head_count (${base.nHead}), got ${base.nHeadKv}`)
+    if ((headDimKMla - nRot) % 2 !== 0) throw new InvalidGgufError(`${path}: key_length ${headDimKMla} - rope ${nRot} is odd`)
+  }
 
   const nLayerDenseLead = m.nonNegInt('leading_dense_block_count', 0)
   if (nLayerDenseLead > 0 && base.nFf < 1) throw new InvalidGgufError(`${path}: ${m.key('feed_forward_length')} is missing or 0`)
@@ -121,7 +134,7 @@ export function deepseek2HParams (m: MetadataReader, base: HParams): Deepseek2HP
     ...moe,
     ropeFreqScale: freqScale,
     ropeScalingType: scaling,
-    nLoraQ, nLoraKv, headDimKMla, headDimVMla,
+    isMla, nLoraQ, nLoraKv, headDimKMla, headDimVMla,
     ropeExtFactor: extFactor, ropeAttnFactor: attnFactor, ropeBetaFast: 32, ropeBetaSlow: 1,
     kqScale
   }

@@ -6,7 +6,7 @@
  * routing, weights norm / scale) plus the shared experts.
  */
 import { ROPE_MODE_NORMAL, tensorNb } from '../native/ggml.js'
-import { buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
+import { buildAttention, buildDecoderOutput, rmsNorm, swigluFfn } from './attention.js'
 import { deepseek2HParams } from './deepseek2-hparams.js'
 import { buildMlaAttention } from './mla-attention.js'
 import { buildMoeFfn } from './moe-ffn.js'
@@ -38,8 +38,9 @@ function tensors (h: HParams): TensorSpec[] {
     out.push(
       L('attn_kv_a_norm.weight', [hp.nLoraKv], 'mul'),
       L('attn_kv_a_mqa.weight', [nEmbd, hp.nLoraKv + nRot], 'mul_mat'),
-      L('attn_k_b.weight', [nope, hp.nLoraKv, nHead], 'mul_mat'),
-      L('attn_v_b.weight', [hp.nLoraKv, hp.headDimVMla, nHead], 'mul_mat'),
+      ...hp.isMla
+        ? [L('attn_k_b.weight', [nope, hp.nLoraKv, nHead], 'mul_mat'), L('attn_v_b.weight', [hp.nLoraKv, hp.headDimVMla, nHead], 'mul_mat')]
+        : [L('attn_kv_b.weight', [hp.nLoraKv, nHead * (nope + hp.headDimVMla)], 'mul_mat')],
       L('attn_output.weight', [nHead * hp.headDimVMla, nEmbd], 'mul_mat'),
       L('ffn_norm.weight', [nEmbd], 'mul')
     )
@@ -60,13 +61,59 @@ function tensors (h: HParams): TensorSpec[] {
   return out
 }
 
-/** Q (nHead, headDimKMla) → absorbed [q_nope·wk_b | rope(q_pe)], and K / V from the compressed latent. */
-function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
+type Rope = Parameters<LayerContext['g']['ropeExt']>[3]
+
+/**
+ * MLA, absorbed form: Qcur = [wk_b · q_nope | rope(q_pe)] per head, Kcur = [latent | rope(k_pe)] one head, V = latent.
+ * @param q (dk, nHead, nTokens) · kvCmpr (kvLora, nTokens) normed latent · kPe (nRot, 1, nTokens) roped
+ */
+function absorbedAttention (c: LayerContext, il: number, q: Tensor, kvCmpr: Tensor, kPe: Tensor, rope: Rope): Tensor {
   const { g, nTokens } = c
   const hp = c.hp as Deepseek2HParams
   const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
   const { nHead, nRot, nLoraKv: kvLora, headDimKMla: dk } = hp
   const nope = dk - nRot
+  const qNb = tensorNb(q)
+  let qNope = g.view3d(q, nope, nHead, nTokens, qNb[1], qNb[2], 0)
+  let qPe = g.view3d(q, nRot, nHead, nTokens, qNb[1], qNb[2], 4 * nope)
+  qPe = g.ropeExt(qPe, c.pos, null, rope)
+  // (nope, nTokens, nHead) × wk_b (nope, kvLora, nHead) → (kvLora, nTokens, nHead) → (kvLora, nHead, nTokens)
+  qNope = g.permute(qNope, 0, 2, 1, 3)
+  let qAbsorbed = g.mulMat(w('attn_k_b.weight'), qNope)
+  qAbsorbed = g.permute(qAbsorbed, 0, 2, 1, 3)
+  const qCur = g.concat(qAbsorbed, qPe, 0)
+  const latent = g.reshape3d(kvCmpr, kvLora, 1, nTokens)
+  const kCur = g.concat(latent, kPe, 0)
+  return buildMlaAttention(c, il, qCur, kCur, latent, w('attn_output.weight'), w('attn_v_b.weight'), hp.kqScale)
+}
+
+/**
+ * Legacy files (attn_kv_b, no *_mla keys): decompress K and V for every head, MHA with head sizes dk (K) / dv (V).
+ * Q is roped in place on its trailing nRot dims (ggml_rope_set_offset), k_pe repeated over the heads.
+ */
+function legacyAttention (c: LayerContext, il: number, q: Tensor, kvCmpr: Tensor, kPe: Tensor, rope: Rope): Tensor {
+  const { g, nTokens } = c
+  const hp = c.hp as Deepseek2HParams
+  const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
+  const { nHead, nRot, headDimKMla: dk, headDimVMla: dv } = hp
+  const nope = dk - nRot
+  // (nHead · (nope + dv), nTokens)
+  const kv = g.mulMat(w('attn_kv_b.weight'), kvCmpr)
+  const row = 4 * (nope + dv)
+  const kNope = g.view3d(kv, nope, nHead, nTokens, row, row * nHead, 0)
+  let vCur = g.view3d(kv, dv, nHead, nTokens, row, row * nHead, 4 * nope)
+  vCur = g.cont(vCur)
+  const qCur = g.ropeSetOffset(g.ropeExt(q, c.pos, null, rope), nope)
+  const kCur = g.concat(kNope, g.repeat4d(kPe, nRot, nHead, nTokens, 1), 0)
+  return buildAttention(c, il, qCur, kCur, vCur, w('attn_output.weight'), undefined, hp.kqScale)
+}
+
+/** deepseek2.cpp's layer: Q (one matrix or LoRA), the compressed KV latent and its rope part, attention, dense FFN or MoE + shared experts. */
+function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
+  const { g, nTokens } = c
+  const hp = c.hp as Deepseek2HParams
+  const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
+  const { nHead, nRot, nLoraKv: kvLora, headDimKMla: dk } = hp
   let inpSA = inpL
   let cur = rmsNorm(c, inpL, w('attn_norm.weight'))
 
@@ -93,18 +140,9 @@ function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
   kPe = g.ropeExt(kPe, c.pos, null, rope)
   kvCmpr = rmsNorm(c, kvCmpr, w('attn_kv_a_norm.weight'))
 
-  const qNb = tensorNb(q)
-  let qNope = g.view3d(q, nope, nHead, nTokens, qNb[1], qNb[2], 0)
-  let qPe = g.view3d(q, nRot, nHead, nTokens, qNb[1], qNb[2], 4 * nope)
-  qPe = g.ropeExt(qPe, c.pos, null, rope)
-  // (nope, nTokens, nHead) × wk_b (nope, kvLora, nHead) → (kvLora, nTokens, nHead) → (kvLora, nHead, nTokens)
-  qNope = g.permute(qNope, 0, 2, 1, 3)
-  let qAbsorbed = g.mulMat(w('attn_k_b.weight'), qNope)
-  qAbsorbed = g.permute(qAbsorbed, 0, 2, 1, 3)
-  const qCur = g.concat(qAbsorbed, qPe, 0)
-  kvCmpr = g.reshape3d(kvCmpr, kvLora, 1, nTokens)
-  const kCur = g.concat(kvCmpr, kPe, 0)
-  cur = buildMlaAttention(c, il, qCur, kCur, kvCmpr, w('attn_output.weight'), w('attn_v_b.weight'), hp.kqScale)
+  cur = hp.isMla
+    ? absorbedAttention(c, il, q, kvCmpr, kPe, rope)
+    : legacyAttention(c, il, q, kvCmpr, kPe, rope)
 
   if (il === hp.nLayers - 1 && c.outIds !== undefined) {
     cur = g.getRows(cur, c.outIds)
@@ -133,7 +171,10 @@ function buildLayer (c: LayerContext, il: number, inpL: Tensor): Tensor {
 function activationFloatsPerToken (h: HParams): number {
   const hp = h as Deepseek2HParams
   const { nEmbd, nHead, nRot, nLoraKv: kv } = hp
-  const attn = nHead * (hp.headDimKMla + 2 * nRot + 3 * kv + 2 * hp.headDimVMla) + hp.nLoraQ + 4 * (kv + nRot) + nEmbd
+  const dk = hp.headDimKMla
+  const dv = hp.headDimVMla
+  // legacy MHA: kv_b output, V copy, roped Q, repeated k_pe, Kcur, attention output
+  const attn = (hp.isMla ? nHead * (dk + 2 * nRot + 3 * kv + 2 * dv) : nHead * (4 * dk + 4 * dv)) + hp.nLoraQ + 4 * (kv + nRot) + nEmbd
   const dense = hp.nLayerDenseLead > 0 ? 3 * hp.nFf + nEmbd : 0
   const moe = hp.nLayerDenseLead < hp.nLayers
     ? 8 * hp.nExpert + hp.nExpertUsed * (3 * hp.nFfExp + 3 * nEmbd) + 3 * hp.nFfExp * hp.nExpertShared + 2 * nEmbd
@@ -145,8 +186,8 @@ export const deepseek2: ArchSpec = {
   name: 'deepseek2',
   hparams: deepseek2HParams,
   tensors,
-  // one K row of kv_lora_rank + rope per cell; V is a view of it
-  kvWidths: (hp) => ({ k: hp.headDim * hp.nHeadKv, v: 0 }),
+  // MLA: one K row of kv_lora_rank + rope per cell, V is a view of it; legacy MHA: K and V per head
+  kvWidths: (hp) => ({ k: hp.headDim * hp.nHeadKv, v: (hp as Deepseek2HParams).isMla ? 0 : hp.valueDim * hp.nHeadKv }),
   buildLayer,
   buildOutput: buildDecoderOutput,
   // MLA attention (~50 tensors) + routing and experts + the shared expert

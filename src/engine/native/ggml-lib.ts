@@ -81,6 +81,7 @@ const PROTOS = {
   ggml_set_rows: 'void *ggml_set_rows(void *ctx, void *a, void *b, void *c)',
   // ops for deepseek2 (multi-head latent attention): add below
   ggml_concat: 'void *ggml_concat(void *ctx, void *a, void *b, int dim)',
+  ggml_rope_set_offset: 'void *ggml_rope_set_offset(void *a, int n_offs)',
 
   // end of deepseek2 ops
   ggml_new_graph_custom: 'void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)',

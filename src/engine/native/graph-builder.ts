@@ -94,6 +94,8 @@ export class GraphBuilder {
   // ops for deepseek2 (multi-head latent attention): add below
   /** a and b joined along dimension `dim` (the other dimensions must match) */
   concat (a: Tensor, b: Tensor, dim: number): Tensor { return this.l.ggml_concat(this.ctx, a, b, dim) as Tensor }
+  /** rotate dims [nOffs, nOffs + n_dims) of a rope_ext result instead of [0, n_dims) (nOffs even, nOffs + n_dims <= ne0) */
+  ropeSetOffset (rope: Tensor, nOffs: number): Tensor { return this.l.ggml_rope_set_offset(rope, nOffs) as Tensor }
 
   // end of deepseek2 ops
 
