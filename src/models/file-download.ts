@@ -31,6 +31,8 @@ export interface DownloadFileOptions {
   minPartBytes?: number
   /** failed attempts in a row (no byte received) before giving up on a piece. Default 5 */
   maxAttempts?: number
+  /** a request that delivers no byte for this long is dropped and retried. Default 30 s */
+  stallMs?: number
   /** bytes on disk so far, after each write (and once at the start, resumed bytes included) */
   onProgress?: (completed: number, total: number) => void
   /** all bytes are there; hashing starts */
@@ -42,6 +44,7 @@ interface Piece { range: ByteRange, failures: number }
 
 const RETRY_BASE_MS = 200
 const SAVE_EVERY_MS = 200
+const STALL_MS = 30_000
 
 function retryable (err: unknown): boolean {
   if (err instanceof HubUnreachableError) return true
@@ -163,6 +166,13 @@ async function fetchPieces (target: DownloadTarget, done: readonly ByteRange[], 
     for (let piece = queue.shift(); piece !== undefined && !signal.aborted; piece = signal.aborted ? undefined : queue.shift()) {
       const ctl = new AbortController()
       inFlight.add(ctl)
+      // stall detection: no byte (or no answer) for stallMs drops this request; the piece is retried
+      let stall: NodeJS.Timeout | undefined
+      const armStall = (): void => {
+        clearTimeout(stall)
+        stall = setTimeout(() => { ctl.abort(new Error(`no data for ${options.stallMs ?? STALL_MS} ms`)) }, options.stallMs ?? STALL_MS)
+      }
+      armStall()
       try {
         const res = await openRange(piece.range, AbortSignal.any([options.signal, ctl.signal]))
         if (res.status === 200) {
@@ -182,7 +192,7 @@ async function fetchPieces (target: DownloadTarget, done: readonly ByteRange[], 
           await res.body?.cancel().catch(() => {})
           throw new DownloadSizeError(name, `the server answered Content-Range ${res.headers.get('content-range') ?? '(none)'} for bytes ${piece.range[0]}-${piece.range[1] - 1} of ${size}`)
         }
-        await streamInto(res, piece.range, write, name, piece)
+        await streamInto(res, piece.range, async (c, pos) => { armStall(); await write(c, pos) }, name, piece)
       } catch (err) {
         if (signal.aborted) return
         if (!retryable(err)) { fail(err); return }
@@ -191,6 +201,7 @@ async function fetchPieces (target: DownloadTarget, done: readonly ByteRange[], 
         queue.unshift(piece)
         await sleep(Math.min(5000, RETRY_BASE_MS * 2 ** (piece.failures - 1)), signal)
       } finally {
+        clearTimeout(stall)
         inFlight.delete(ctl)
       }
     }

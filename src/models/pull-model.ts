@@ -28,6 +28,8 @@ export interface PullOptions {
   parallel?: number
   /** files below this are one request. Default 16 MiB */
   minPartBytes?: number
+  /** a request that delivers no byte for this long is retried. Default 30 s */
+  stallMs?: number
   fetch?: typeof fetch
 }
 
@@ -122,6 +124,7 @@ export async function pullModel (refText: string, options: PullOptions): Promise
       signal,
       ...(options.parallel !== undefined ? { parallel: options.parallel } : {}),
       ...(options.minPartBytes !== undefined ? { minPartBytes: options.minPartBytes } : {}),
+      ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}),
       onProgress: (completed, total) => { emit({ type: 'progress', name: p.name, sha256: p.file.sha256, completed, total }) },
       onVerify: () => { emit({ type: 'verifying', name: p.name }) }
     }).then((n) => { emit({ type: 'file-done', name: p.name, receivedBytes: n }); return n })

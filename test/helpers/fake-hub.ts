@@ -23,6 +23,8 @@ export interface FakeHubOptions {
   flipByteAt?: number
   /** the CDN closes the connection once, after this many content bytes in total */
   dropAfterBytes?: number
+  /** the CDN stops sending (connection left open) once, after this many content bytes in total */
+  stallAfterBytes?: number
   /** the CDN writes 16 KiB per tick with this delay (ms) between writes. Default 0 */
   chunkDelayMs?: number
   /** the tree, X-Linked-Size and Content-Range totals say this many bytes more than the file has (416 past its real end) */
@@ -69,6 +71,7 @@ export async function startFakeHub (o: FakeHubOptions): Promise<FakeHub> {
   const blobs = new Map<string, { repo: string, file: FakeRepoFile }>()
   for (const [repo, r] of Object.entries(o.repos)) for (const f of r.files) blobs.set(sha256(f.content), { repo, file: f })
   let dropped = false
+  let stalled = false
   const commitOf = (repo: string): string => o.repos[repo]?.commit ?? createHash('sha1').update(repo).digest('hex')
 
   const fail = (res: ServerResponse, status: number, code: string): void => {
@@ -156,6 +159,10 @@ export async function startFakeHub (o: FakeHubOptions): Promise<FakeHub> {
       if (closed) return
       if (pos >= end) { res.end(); return }
       let n = Math.min(16 * 1024, end - pos)
+      if (o.stallAfterBytes !== undefined && !stalled && stats.contentBytes + n >= o.stallAfterBytes) {
+        stalled = true
+        return // this response never sends another byte
+      }
       if (o.dropAfterBytes !== undefined && !dropped && stats.contentBytes + n >= o.dropAfterBytes) {
         n = Math.max(0, o.dropAfterBytes - stats.contentBytes)
         dropped = true

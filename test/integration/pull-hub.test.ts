@@ -106,6 +106,16 @@ test('a dropped connection is retried from where it broke, within the same pull'
   })
 })
 
+test('a stalled response (no byte for stallMs) is dropped and the rest fetched again', async () => {
+  await withHub({ stallAfterBytes: 400_000 }, async (hub, opts, modelsDir) => {
+    const t0 = Date.now()
+    await pullModel('ggml-org/stories260k-GGUF', opts({ stallMs: 300 }))
+    assert.deepEqual(readFileSync(join(modelsDir, 'stories260k-f32.gguf')), stories)
+    assert.ok(hub.stats.contentBytes <= stories.length, `served ${hub.stats.contentBytes}`)
+    assert.ok(Date.now() - t0 < 10_000)
+  })
+})
+
 test('a server that answers 200 to a Range restarts the file from byte 0 and still ends right', async () => {
   const o: Partial<FakeHubOptions> = { chunkDelayMs: 1 }
   await withHub(o, async (hub, opts, modelsDir) => {
