@@ -1,6 +1,6 @@
-import { open, rename, rm } from 'node:fs/promises'
+import { open, readFile, rename, rm } from 'node:fs/promises'
 import { AbortedError, ExoError } from '../shared/errors/exo-error.js'
-import { ChecksumMismatchError, DownloadFailedError, DownloadSizeError, HubHttpError, HubUnreachableError } from '../shared/errors/pull-errors.js'
+import { ChecksumMismatchError, DownloadFailedError, DownloadInProgressError, DownloadSizeError, HubHttpError, HubUnreachableError } from '../shared/errors/pull-errors.js'
 import { loadDoneRanges, saveDoneRanges } from './download-state.js'
 import { hashFile } from './hash-file.js'
 import { addRange, missingRanges, parseContentRange, pieceBytes, planPieces, rangeBytes } from './range-plan.js'
@@ -68,6 +68,37 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
  * deletes both. Returns the bytes received in this call.
  */
 export async function downloadFile (target: DownloadTarget, openRange: OpenRange, options: DownloadFileOptions): Promise<number> {
+  const lockPath = `${target.partialPath}.lock`
+  await takeLock(lockPath, target.name)
+  try {
+    return await downloadLocked(target, openRange, options)
+  } finally {
+    await rm(lockPath, { force: true })
+  }
+}
+
+function alive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/** `NAME.partial.lock` holds the pid of the one pull writing the partial; a dead holder's lock is taken over. */
+async function takeLock (lockPath: string, name: string, retry = true): Promise<void> {
+  try {
+    const fh = await open(lockPath, 'wx')
+    await fh.writeFile(String(process.pid))
+    await fh.close()
+    return
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+  const pid = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim())
+  if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new DownloadInProgressError(name, pid)
+  if (!retry) throw new DownloadInProgressError(name, pid)
+  await rm(lockPath, { force: true })
+  await takeLock(lockPath, name, false)
+}
+
+async function downloadLocked (target: DownloadTarget, openRange: OpenRange, options: DownloadFileOptions): Promise<number> {
   const { size, partialPath, name } = target
   const statePath = `${partialPath}.json`
   const checksumKey = target.checksum === undefined ? '' : `${target.checksum.kind}:${target.checksum.hex}`

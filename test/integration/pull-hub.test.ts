@@ -7,7 +7,7 @@ import { BUNDLED_MODEL_PATH } from '../../src/node/model-registry.js'
 import { ModelStore } from '../../src/models/model-store.js'
 import { pullModel } from '../../src/models/pull-model.js'
 import { AbortedError } from '../../src/shared/errors/exo-error.js'
-import { ChecksumMismatchError, DownloadSizeError, HubAuthError, HubRepoNotFoundError, QuantNotFoundError } from '../../src/shared/errors/pull-errors.js'
+import { ChecksumMismatchError, DownloadInProgressError, DownloadSizeError, HubAuthError, HubRepoNotFoundError, QuantNotFoundError } from '../../src/shared/errors/pull-errors.js'
 import { cutIntoParts, sha256Hex, startFakeHub } from '../helpers/fake-hub.js'
 import type { FakeHub, FakeHubOptions } from '../helpers/fake-hub.js'
 import type { PullOptions } from '../../src/models/pull-model.js'
@@ -94,6 +94,19 @@ test('a pull aborted mid-file resumes from its partial: bytes served ≈ the fil
     assert.ok(r.receivedBytes < stories.length * 0.6, `resumed: received ${r.receivedBytes} of ${stories.length}`)
     assert.ok(hub.stats.contentBytes <= stories.length * 1.1, `served ${hub.stats.contentBytes} (first run ${first}) for a ${stories.length}-byte file`)
     assert.match(hub.stats.ranges.at(-1)!, /^bytes=[1-9]\d*-/)
+  })
+})
+
+test('two pulls of one model at once: the second is refused while the first downloads (no shared partial)', async () => {
+  await withHub({ chunkDelayMs: 2 }, async (_hub, opts, modelsDir) => {
+    let downloading!: () => void
+    const started = new Promise<void>((resolve) => { downloading = resolve })
+    const first = pullModel('ggml-org/stories260k-GGUF', opts({ onEvent: (e) => { if (e.type === 'progress') downloading() } }))
+    await started
+    await assert.rejects(pullModel('ggml-org/stories260k-GGUF', opts()), (err: unknown) => err instanceof DownloadInProgressError && err.message.includes(String(process.pid)))
+    await first
+    assert.deepEqual(readFileSync(join(modelsDir, 'stories260k-f32.gguf')), stories)
+    assert.deepEqual(readdirSync(join(modelsDir, '.partial')), [], 'no lock or partial left')
   })
 })
 

@@ -91,6 +91,14 @@ export class DownloadFailedError extends ExoError {
   }
 }
 
+/** Another pull (this process or another, e.g. a node's /api/pull and `exo-p2p pull`) is downloading this file. */
+export class DownloadInProgressError extends ExoError {
+  readonly code = 'DOWNLOAD_IN_PROGRESS'
+  constructor (readonly file: string, readonly pid: number) {
+    super(`${file} is being downloaded by another pull (process ${pid}); wait for it to finish`)
+  }
+}
+
 /** A model file named on the command line (`--model PATH`) does not exist. */
 export class ModelFileNotFoundError extends ExoError {
   readonly code = 'MODEL_FILE_NOT_FOUND'
