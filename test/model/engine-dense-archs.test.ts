@@ -30,7 +30,6 @@ const CASES: Case[] = [
   // every other layer slides; attention / final logit softcaps at llama.cpp's defaults (50 / 30), then small ones that bite
   { name: 'gemma2 default softcaps', type: 'f16', fa: false, shape: { arch: 'gemma2', layers: 4, archOptions: { swa: 8 } } },
   { name: 'gemma2 softcaps 20/15', type: 'q8_0', fa: true, shape: { arch: 'gemma2', layers: 4, heads: 8, kvHeads: 4, headDim: 32, archOptions: { swa: 8, attn_softcap: 20, final_softcap: 15 } } },
-  { name: 'gemma2 softcaps 20/15', type: 'f16', fa: false, shape: { arch: 'gemma2', layers: 4, heads: 8, kvHeads: 4, headDim: 32, archOptions: { swa: 8, attn_softcap: 20, final_softcap: 15 } } },
   // fused QKV, partial rotary (32 of 64 dims), LongRoPE long factors (context 512 > original 256), attn_factor
   { name: 'phi3 fused qkv, partial rotary, long factors', type: 'f16', fa: false, shape: { arch: 'phi3', layers: 3, archOptions: { rot: 32, longrope: true, orig_ctx: 256, attn_factor: 1.19 } } },
   // separate Q/K/V, GQA, short factors (context 512 <= original 4096)

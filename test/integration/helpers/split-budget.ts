@@ -12,12 +12,14 @@ import { asModelId } from '../../../src/shared/ids.js'
 export function budgetForSplitMiB (modelPath: string, id: string, k: number): { mib: number, maxLayersPerStage: number } {
   const meta = readModelMetadata(modelPath)
   const card = modelCardFromMetadata(asModelId(id), meta, meta.contextLength, true)
-  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0)
+  // the costliest layer (weights + its KV: sliding-window layers hold fewer cells, card.kvBytesPerLayer)
+  const layerCost = (i: number): number => card.layerBytes[i]! + (card.kvBytesPerLayer?.[i] ?? card.kvBytesPerTokenPerLayer * card.contextSize) + (card.layerOverheadBytes ?? 0)
+  const layer = Math.max(...card.layerBytes.map((_, i) => layerCost(i)))
   const fixed = Math.max(card.embeddingBytes, card.outputBytes) + (card.stageOverheadBytes ?? 0)
   const perStage = Math.ceil(card.nLayers / k)
   const mib = Math.ceil((fixed + perStage * layer) / 2 ** 20)
   const maxLayersPerStage = Math.floor((mib * 2 ** 20 - fixed) / layer)
-  const whole = card.embeddingBytes + card.outputBytes + (card.stageOverheadBytes ?? 0) + card.nLayers * layer
+  const whole = card.embeddingBytes + card.outputBytes + (card.stageOverheadBytes ?? 0) + card.layerBytes.reduce((a, _, i) => a + layerCost(i), 0)
   assert.ok(whole > mib * 2 ** 20, `a budget of ${mib} MiB holds all of ${id}: no split would be forced`)
   return { mib, maxLayersPerStage }
 }
