@@ -106,7 +106,7 @@ describe('peer fetch when holders fail', () => {
     const f = await start('slow', MODEL, 2048, [h1.node.p2pAddr, h2.node.p2pAddr], { extraArgs: ['--fetch-max-rate', '8'] })
     const progress = async (): Promise<{ verifiedBytes: number, targetBytes: number } | undefined> =>
       (await clusterState(f.node)).members.find((m) => m.peerId === f.node.peerId)?.partials?.[0]
-    await waitFor('the fetcher is mid-fetch', async () => { const p = await progress(); return p !== undefined && p.verifiedBytes > p.targetBytes * 0.2 && p.verifiedBytes < p.targetBytes ? p : undefined }, 30_000, 100)
+    await waitFor('the fetcher is mid-fetch', async () => { const p = await progress(); return p !== undefined && p.verifiedBytes > p.targetBytes * 0.2 && p.verifiedBytes < p.targetBytes ? p : undefined }, 45_000, 100)
     await stopProcess(h1.node, 'SIGKILL')
     running.splice(running.indexOf(h1.node), 1)
     const duo = [h2.node, f.node]

@@ -46,8 +46,8 @@ export class ChunkFetcher {
   private readonly controller = new AbortController()
   private timer: NodeJS.Timeout | undefined
   private lastUsable = performance.now()
-  private readonly startedAt = performance.now()
-  private bytesThisRun = 0
+  /** throttle: when the next chunk may be handed over (node clock ms) */
+  private due = 0
   /** bytes fetched from each holder (tests, logs) */
   readonly bytesFrom = new Map<string, number>()
 
@@ -104,6 +104,7 @@ export class ChunkFetcher {
     const now = performance.now()
     const live = new Set(this.init.holders())
     let usable = 0
+    const ready: Array<[string, HolderState]> = []
     for (const id of live) {
       let s = this.holderState.get(id)
       if (s === undefined) { s = { status: 'unknown', inflight: 0, retryAt: 0 }; this.holderState.set(id, s) }
@@ -111,8 +112,18 @@ export class ChunkFetcher {
       usable++
       if (s.retryAt > now) continue
       if (s.status === 'unknown') { this.check(id, s); continue }
-      if (s.status !== 'ok') continue
-      while (s.inflight < (this.init.streamsPerHolder ?? STREAMS_PER_HOLDER) && this.queued.size > 0) this.start(id, s)
+      if (s.status === 'ok') ready.push([id, s])
+    }
+    // round robin, one run per holder per pass, runs sized so every free slot of every holder gets work
+    const slots = this.init.streamsPerHolder ?? STREAMS_PER_HOLDER
+    const maxRun = Math.max(1, Math.ceil(this.queued.size / Math.max(1, slots * ready.length)))
+    for (let started = true; started && this.queued.size > 0;) {
+      started = false
+      for (const [id, s] of ready) {
+        if (s.inflight >= slots || this.queued.size === 0) continue
+        this.start(id, s, maxRun)
+        started = true
+      }
     }
     if (usable > 0) this.lastUsable = now
     else if (now - this.lastUsable > (this.init.noHolderTimeoutMs ?? 60_000)) {
@@ -139,18 +150,16 @@ export class ChunkFetcher {
     }).finally(() => { this.pump() })
   }
 
-  private takeRun (): number[] {
+  private takeRun (maxRun: number): number[] {
     const sorted = [...this.queued].sort((a, b) => a - b)
-    // spread a short fetch over the holders: runs of at most a quarter of what is left (≥ 1 chunk)
-    const maxRun = Math.max(1, Math.min(MAX_CHUNKS_PER_REQUEST, Math.ceil(sorted.length / 4)))
-    const run = chunkRuns(sorted, maxRun)[0]!
+    const run = chunkRuns(sorted, Math.min(MAX_CHUNKS_PER_REQUEST, maxRun))[0]!
     const chunks: number[] = []
     for (let c = run.first; c < run.first + run.count; c++) { chunks.push(c); this.queued.delete(c); this.inflight.add(c) }
     return chunks
   }
 
-  private start (peerId: string, s: HolderState): void {
-    const chunks = this.takeRun()
+  private start (peerId: string, s: HolderState, maxRun: number): void {
+    const chunks = this.takeRun(maxRun)
     s.inflight++
     const signal = this.controller.signal
     void (async () => {
@@ -174,14 +183,17 @@ export class ChunkFetcher {
     })
   }
 
-  /** Sleeps so the fetch stays under `maxBytesPerSec` (the holder waits meanwhile: yamux backpressure). */
+  /**
+   * Sleeps so the fetch stays under `maxBytesPerSec` (the holder waits meanwhile: yamux backpressure):
+   * chunks are spaced `bytes / cap` apart across all streams; time spent idle earns no burst.
+   */
   private async throttle (bytes: number, signal: AbortSignal): Promise<void> {
     const cap = this.init.maxBytesPerSec
     if (cap === undefined || cap <= 0) return
-    this.bytesThisRun += bytes
-    const due = this.startedAt + (this.bytesThisRun / cap) * 1000
-    const wait = due - performance.now()
-    if (wait > 0) await new Promise<void>((resolve) => { const t = setTimeout(resolve, wait); signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true }) })
+    const now = performance.now()
+    const start = Math.max(this.due, now)
+    this.due = start + (bytes / cap) * 1000
+    if (start > now) await new Promise<void>((resolve) => { const t = setTimeout(resolve, start - now); signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true }) })
   }
 
   /** Bytes of `chunks` not verified yet. */
