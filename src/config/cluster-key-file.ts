@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { ClusterKeyError } from '../shared/errors/config-errors.js'
 
 /** Text format of a cluster key file (protocols/membership.md "Cluster key"). */
@@ -31,10 +31,24 @@ export function readClusterKeyFile (file: string): string {
   return parseClusterKey(text, file)
 }
 
-/** Writes a fresh random key (mode 0600); refuses to overwrite an existing file. */
+/**
+ * The permission bits of a secret file (cluster key, peer identity) when group or others may read or
+ * write it (`mode & 0o077`), else undefined (also when the file does not exist). A node warns at start.
+ */
+export function looseSecretFileMode (file: string): number | undefined {
+  try {
+    const mode = statSync(file).mode & 0o777
+    return (mode & 0o077) !== 0 ? mode : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Writes a fresh random key (mode 0600, whatever the umask); refuses to overwrite an existing file. */
 export function writeNewClusterKeyFile (file: string): void {
   try {
     writeFileSync(file, formatClusterKey(randomBytes(32)), { mode: 0o600, flag: 'wx' })
+    chmodSync(file, 0o600)
   } catch (err) {
     throw new ClusterKeyError(`cannot write cluster key file ${file}: ${(err as Error).message}`, { cause: err })
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -24,5 +24,6 @@ export async function loadOrCreatePeerKey (dataDir: string): Promise<PrivateKey>
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const key = await generateKeyPair('Ed25519')
   writeFileSync(file, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  chmodSync(file, 0o600)
   return key
 }

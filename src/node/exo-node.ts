@@ -2,8 +2,10 @@ import '../shared/polyfills.js'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { createHttpApp } from '../api/app.js'
 import type { NodeConfig } from '../config/node-config.js'
+import { looseSecretFileMode } from '../config/cluster-key-file.js'
 import { createLogger } from '../shared/log.js'
 import { throwIfAborted } from '../shared/errors/exo-error.js'
 import { MeshStartError } from '../shared/errors/mesh-errors.js'
@@ -12,7 +14,7 @@ import type { InferenceService } from '../shared/inference.js'
 import type { ClusterStateJson } from '../shared/cluster-state.js'
 import { createMeshLibp2p } from '../mesh/create-libp2p.js'
 import type { MeshLibp2p } from '../mesh/create-libp2p.js'
-import { loadOrCreatePeerKey } from '../mesh/peer-identity.js'
+import { PEER_KEY_FILE, loadOrCreatePeerKey } from '../mesh/peer-identity.js'
 import { LinkProber } from '../mesh/link-prober.js'
 import { PeerDialer } from '../mesh/peer-dialer.js'
 import { MembershipService } from '../mesh/membership/membership-service.js'
@@ -99,6 +101,10 @@ export class ExoNode {
   async start (options: { signal?: AbortSignal } = {}): Promise<ExoNodeInfo> {
     const { config } = this
     throwIfAborted(options.signal)
+    for (const file of [config.clusterKeyFile, join(config.dataDir, PEER_KEY_FILE)]) {
+      const mode = file !== undefined ? looseSecretFileMode(file) : undefined
+      if (mode !== undefined) this.log.warn({ file, mode: `0${mode.toString(8)}` }, `secret file ${file ?? ''} is readable by group or others (mode 0${mode.toString(8)}): run \`chmod 600 ${file ?? ''}\``)
+    }
     if (config.clusterKeyHex === undefined) {
       this.log.warn('NO CLUSTER KEY: the mesh is open — anyone who can reach this node\'s port can join it. Create one with `exo-p2p keygen FILE` and start every node with `--cluster-key FILE`.')
     }

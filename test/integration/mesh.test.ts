@@ -1,7 +1,7 @@
 import '../../src/shared/polyfills.js'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
@@ -138,8 +138,12 @@ describe('mesh: 4 real nodes on 127.0.0.1', { timeout: 240_000 }, () => {
   })
 
   it('a node with the wrong cluster key (or none) never appears and has 0 connections', async () => {
+    chmodSync(otherKeyFile, 0o644) // readable by others: the node warns at start
     const wrong = await startMeshNode({ name: 'wrongkey', dataDir: join(dir, 'wrong'), clusterKey: otherKeyFile, peers: [seedAddr, nodes[1]?.p2pAddr ?? ''] })
     extra.push(wrong)
+    assert.match(wrong.stderr, /secret file [^"]*other\.key is readable by group or others \(mode 0644\)/)
+    assert.ok(!/secret file/.test(nodes[0]?.stderr ?? ''), 'a 0600 key (keygen) and a fresh peer-key raise no warning')
+    assert.equal(statSync(join(dir, 'n0', 'peer-key')).mode & 0o777, 0o600)
     const open = await startMeshNode({ name: 'nokey', dataDir: join(dir, 'nokey'), peers: [seedAddr] })
     extra.push(open)
     await new Promise((resolve) => setTimeout(resolve, 6000)) // ≥ 2 redial rounds and 3 announce intervals

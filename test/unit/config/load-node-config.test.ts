@@ -63,8 +63,9 @@ describe('loadNodeConfig', () => {
 
   it('reads the cluster key file; keygen writes 0600 and never overwrites', () => {
     const key = join(dir, 'k')
-    writeNewClusterKeyFile(key)
-    assert.equal(statSync(key).mode & 0o777, 0o600)
+    const old = process.umask(0)
+    try { writeNewClusterKeyFile(key) } finally { process.umask(old) }
+    assert.equal(statSync(key).mode & 0o777, 0o600, 'even under umask 000')
     assert.throws(() => { writeNewClusterKeyFile(key) }, ClusterKeyError)
     const c = loadNodeConfig({ clusterKey: key }, {}, dir)
     assert.match(c.clusterKeyHex ?? '', /^[0-9a-f]{64}$/)
