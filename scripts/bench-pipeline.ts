@@ -132,14 +132,15 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 /** Where a stream's token goes, from the nodes' own counters over a window: each stage's mean decode pass and stage 0's ring. */
 async function breakdown (c: Cluster, before: Array<Map<string, number>>): Promise<{ text: string, hopMs: number }> {
   const after = await Promise.all(c.nodes.map(metrics))
+  // histograms in seconds: mean ms = 1000 × Δ_sum / Δ_count
   const mean = (i: number, sum: string, count: string): number =>
-    ((after[i]!.get(sum) ?? 0) - (before[i]!.get(sum) ?? 0)) / Math.max(1, (after[i]!.get(count) ?? 0) - (before[i]!.get(count) ?? 0))
+    1000 * ((after[i]!.get(sum) ?? 0) - (before[i]!.get(sum) ?? 0)) / Math.max(1, (after[i]!.get(count) ?? 0) - (before[i]!.get(count) ?? 0))
   const decode = c.nodes.map((n, i) => {
     const role = n === c.first ? 'first' : 'stage'
-    return mean(i, `exo_p2p_stage_decode_ms_sum{role="${role}"}`, `exo_p2p_stage_decode_count{role="${role}"}`)
+    return mean(i, `exo_p2p_stage_decode_seconds_sum{role="${role}"}`, `exo_p2p_stage_decode_seconds_count{role="${role}"}`)
   })
   const ri = c.nodes.indexOf(c.first)
-  const ring = mean(ri, 'exo_p2p_pipeline_ring_ms_sum', 'exo_p2p_pipeline_ring_count')
+  const ring = mean(ri, 'exo_p2p_pipeline_ring_seconds_sum', 'exo_p2p_pipeline_ring_seconds_count')
   const others = decode.reduce((a, v, i) => i === ri ? a : a + v, 0)
   // the ring minus the other stages' layers: every hop's transport and handling, plus the last stage's sampling
   const hopMs = (ring - others) / c.k

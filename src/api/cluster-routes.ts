@@ -3,13 +3,15 @@ import { ExoError } from '../shared/errors/exo-error.js'
 import type { HttpAppDeps } from './http-app-deps.js'
 
 /** Runs a snapshot function; a node that is still starting or already stopping answers 503. */
-function serve (res: express.Response, produce: () => void): void {
-  try {
-    produce()
-  } catch (err) {
-    if (!(err instanceof ExoError)) throw err
-    res.status(503).json({ error: { code: err.code, message: err.message } })
+function serve (res: express.Response, produce: () => void | Promise<void>): void {
+  const fail = (err: unknown): void => {
+    if (err instanceof ExoError) { res.status(503).json({ error: { code: err.code, message: err.message } }); return }
+    res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } })
   }
+  try {
+    const p = produce()
+    if (p !== undefined) p.catch(fail)
+  } catch (err) { fail(err) }
 }
 
 /**
@@ -21,6 +23,9 @@ export function mountClusterRoutes (app: express.Express, deps: HttpAppDeps): vo
     serve(res, () => { res.set('cache-control', 'no-store').json(deps.clusterState()) })
   })
   app.get('/metrics', (_req, res) => {
-    serve(res, () => { res.set('content-type', 'text/plain; version=0.0.4; charset=utf-8').set('cache-control', 'no-store').send(deps.metrics()) })
+    serve(res, async () => {
+      const text = await deps.metrics()
+      res.set('content-type', 'text/plain; version=0.0.4; charset=utf-8').set('cache-control', 'no-store').send(text)
+    })
   })
 }

@@ -8,8 +8,8 @@ export interface HttpAppDeps {
   inference: InferenceService
   /** snapshot of the mesh for GET /cluster/state */
   clusterState: () => ClusterStateJson
-  /** Prometheus text for GET /metrics */
-  metrics: () => string
+  /** Prometheus text (exposition format 0.0.4) for GET /metrics */
+  metrics: () => string | Promise<string>
   /** when set, every route but the dashboard's static files requires it (bearer or x-api-key) */
   apiKey?: string
   /** with apiKey: GET /metrics stays open (`--metrics-public`) */

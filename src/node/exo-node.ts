@@ -26,13 +26,14 @@ import { advertisedHost, findLocalModels, sampleCapabilities } from './local-inf
 import { NodeModelPuller } from './model-puller.js'
 import { buildClusterState } from './cluster-state-json.js'
 import { BUNDLED_MODEL_PATH } from './model-registry.js'
-import { meshMetricsText } from './mesh-metrics.js'
-import { CountingInferenceService, inferenceMetricsText } from './counting-inference-service.js'
+import { registerMeshMetrics } from './mesh-metrics.js'
+import { CountingInferenceService, registerInferenceMetrics } from './counting-inference-service.js'
+import { createNodeRegistry } from './metrics/prom.js'
 import type { ShardEngine } from './shard-engine.js'
 import type { LocalInferenceService } from './local-inference-service.js'
 import { startPipeline } from './pipeline/start-pipeline.js'
 import type { NodePipeline } from './pipeline/start-pipeline.js'
-import { pipelineMetricsText } from './pipeline/pipeline-metrics.js'
+import { registerPipelineMetrics } from './pipeline/pipeline-metrics.js'
 
 export interface ExoNodeOptions {
   version: string
@@ -133,11 +134,13 @@ export class ExoNode {
       ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {}),
       ...((p) => p !== undefined ? { partials: [p] } : {})(this.pipeline?.fetchProgress())
     })
+    const registry = createNodeRegistry()
+    registerMeshMetrics(registry, () => ({ state: this.clusterState(), stats: this.membershipOrThrow().stats, connections: libp2p.getConnections().length }))
+    registerInferenceMetrics(registry, this.inference)
     const app = createHttpApp({
       inference: this.inference,
       clusterState: () => this.clusterState(),
-      metrics: () => meshMetricsText(this.clusterState(), this.membershipOrThrow().stats, libp2p.getConnections().length) +
-        inferenceMetricsText(this.inference.stats) + (this.pipeline !== undefined ? pipelineMetricsText(this.pipeline.metrics, this.pipeline.gauges()) : ''),
+      metrics: async () => await registry.metrics(),
       ...(config.apiKey !== undefined ? { apiKey: config.apiKey } : {}),
       models: this.puller,
       metricsPublic: config.metricsPublic,
@@ -163,6 +166,8 @@ export class ExoNode {
     if (this.options.pipeline !== undefined) {
       this.pipeline = await startPipeline({ config, libp2p, membership, ...this.options.pipeline })
       this.backend = this.pipeline.inference
+      const pipeline = this.pipeline
+      registerPipelineMetrics(registry, pipeline.metrics, () => pipeline.gauges())
     }
 
     this.nodeInfo = {

@@ -1,32 +1,40 @@
+import type { Registry } from 'prom-client'
 import type { ClusterStateJson } from '../shared/cluster-state.js'
 import type { MembershipStats } from '../mesh/membership/membership-service.js'
+import { counterOf, gaugeOf } from './metrics/prom.js'
 
-const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+/** What the mesh metrics read at each scrape. */
+export interface MeshSnapshot {
+  state: ClusterStateJson
+  stats: MembershipStats
+  connections: number
+}
 
-/** Prometheus text exposition (format 0.0.4) of the mesh. Pure. */
-export function meshMetricsText (state: ClusterStateJson, stats: MembershipStats, connections: number): string {
-  const lines: string[] = []
-  const metric = (name: string, type: string, help: string, samples: Array<[string, number]>): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`)
+/**
+ * The mesh's metrics: view, connections, links (RTT in seconds), membership gossip traffic. Values are
+ * read from `snapshot()` at each scrape.
+ */
+export function registerMeshMetrics (registry: Registry, read: () => MeshSnapshot): void {
+  const count = (s: 'alive' | 'suspect'): number => read().state.members.filter((m) => m.state === s).length
+  gaugeOf(registry, 'exo_p2p_members', 'Members in this node\'s view (self included), by liveness.', ['state'],
+    () => [[{ state: 'alive' }, count('alive')], [{ state: 'suspect' }, count('suspect')]])
+  gaugeOf(registry, 'exo_p2p_peers', 'Other members in this node\'s view.', [], () => [[{}, Math.max(0, read().state.members.length - 1)]])
+  gaugeOf(registry, 'exo_p2p_connections', 'Open libp2p connections.', [], () => [[{}, read().connections]])
+  const ownLinks = (): Array<{ labels: { peer: string, name: string }, rttMs: number, bw: number }> => {
+    const { state } = read()
+    const nameOf = new Map(state.members.map((m) => [m.peerId, m.name]))
+    return state.links.filter((l) => l.from === state.self.peerId)
+      .map((l) => ({ labels: { peer: l.to, name: nameOf.get(l.to) ?? '' }, rttMs: l.rttMs, bw: l.bandwidthBytesPerSec }))
   }
-  const count = (s: 'alive' | 'suspect'): number => state.members.filter((m) => m.state === s).length
-  metric('exo_p2p_members', 'gauge', 'Members in this node\'s view (self included), by liveness.',
-    [['{state="alive"}', count('alive')], ['{state="suspect"}', count('suspect')]])
-  metric('exo_p2p_peers', 'gauge', 'Other members in this node\'s view.', [['', Math.max(0, state.members.length - 1)]])
-  metric('exo_p2p_connections', 'gauge', 'Open libp2p connections.', [['', connections]])
-  const own = state.links.filter((l) => l.from === state.self.peerId)
-  const nameOf = new Map(state.members.map((m) => [m.peerId, m.name]))
-  metric('exo_p2p_link_rtt_ms', 'gauge', 'Smoothed RTT from this node to each peer (ms).',
-    own.map((l) => [`{peer="${esc(l.to)}",name="${esc(nameOf.get(l.to) ?? '')}"}`, l.rttMs]))
-  metric('exo_p2p_link_bandwidth_bytes_per_second', 'gauge', 'Bandwidth estimate from this node to each peer.',
-    own.map((l) => [`{peer="${esc(l.to)}",name="${esc(nameOf.get(l.to) ?? '')}"}`, l.bandwidthBytesPerSec]))
-  metric('exo_p2p_gossip_messages_received_total', 'counter', 'Membership gossip messages that reached validation.', [['', stats.received]])
-  metric('exo_p2p_gossip_messages_rejected_total', 'counter', 'Membership gossip messages rejected by the validator.',
-    Object.entries(stats.rejected).map(([reason, n]) => [`{reason="${reason}"}`, n]))
-  metric('exo_p2p_gossip_messages_published_total', 'counter', 'Membership messages published by this node.', [['', stats.published]])
-  metric('exo_p2p_gossip_bytes_received_total', 'counter', 'Payload bytes of membership messages received.', [['', stats.receivedBytes]])
-  metric('exo_p2p_gossip_bytes_published_total', 'counter', 'Payload bytes of membership messages published.', [['', stats.publishedBytes]])
-  metric('exo_p2p_view_info', 'gauge', 'Hash of the canonical view (label).', [[`{view_hash="${state.viewHash}"}`, 1]])
-  return lines.join('\n') + '\n'
+  gaugeOf(registry, 'exo_p2p_link_rtt_seconds', 'Smoothed RTT from this node to each peer.', ['peer', 'name'],
+    () => ownLinks().map((l) => [l.labels, l.rttMs / 1000]))
+  gaugeOf(registry, 'exo_p2p_link_bandwidth_bytes_per_second', 'Bandwidth estimate from this node to each peer.', ['peer', 'name'],
+    () => ownLinks().map((l) => [l.labels, l.bw]))
+  counterOf(registry, 'exo_p2p_gossip_messages_received_total', 'Membership gossip messages that reached validation.', [], () => [[{}, read().stats.received]])
+  counterOf(registry, 'exo_p2p_gossip_messages_rejected_total', 'Membership gossip messages rejected by the validator, by reason.', ['reason'],
+    () => Object.entries(read().stats.rejected).map(([reason, n]) => [{ reason }, n]))
+  counterOf(registry, 'exo_p2p_gossip_messages_published_total', 'Membership messages published by this node.', [], () => [[{}, read().stats.published]])
+  counterOf(registry, 'exo_p2p_gossip_bytes_received_total', 'Payload bytes of membership messages received.', [], () => [[{}, read().stats.receivedBytes]])
+  counterOf(registry, 'exo_p2p_gossip_bytes_published_total', 'Payload bytes of membership messages published.', [], () => [[{}, read().stats.publishedBytes]])
+  gaugeOf(registry, 'exo_p2p_view_info', 'Hash of the canonical view (label).', ['view_hash'], () => [[{ view_hash: read().state.viewHash }, 1]])
 }

@@ -147,10 +147,15 @@ describe('pipeline across three processes', () => {
     const byName = new Map(nodes.map((n) => [n.name, n]))
     const first = await metrics(byName.get(plan.stages[0]!.name)!)
     assert.ok((first.get('exo_p2p_pipeline_tokens_served_total') ?? 0) > 0)
-    assert.ok((first.get('exo_p2p_pipeline_ring_count') ?? 0) > 0)
+    assert.ok((first.get('exo_p2p_pipeline_ring_seconds_count') ?? 0) > 0)
+    assert.ok((first.get('exo_p2p_pipeline_hop_seconds_count') ?? 0) > 0)
+    const all = await Promise.all(nodes.map(metrics))
+    assert.ok(all.reduce((a, m) => a + (m.get('exo_p2p_time_to_first_token_seconds_count') ?? 0), 0) > 0, 'the API nodes timed first tokens')
+    assert.ok(all.reduce((a, m) => a + (m.get('exo_p2p_inter_token_latency_seconds_count') ?? 0), 0) > 0, 'and the gaps between tokens')
+    assert.ok((first.get('process_resident_memory_bytes') ?? 0) > 0)
     for (const st of plan.stages.slice(1)) {
       const m = await metrics(byName.get(st.name)!)
-      assert.ok((m.get('exo_p2p_stage_compute_count{role="stage"}') ?? 0) > 0, `${st.name} computed`)
+      assert.ok((m.get('exo_p2p_stage_compute_seconds_count{role="stage"}') ?? 0) > 0, `${st.name} computed`)
     }
   })
 

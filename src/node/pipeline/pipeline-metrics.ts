@@ -1,5 +1,16 @@
-/** Counters of the pipeline on one node, for /metrics. Times are ms. */
+import type { Histogram, Registry } from 'prom-client'
+import { BUCKETS, counterOf, gaugeOf, histogram } from '../metrics/prom.js'
+
+/** Counters of the pipeline on one node, for /metrics and the plan's measured ms/token. Times are ms. */
 export class PipelineMetrics {
+  /** the /metrics histograms (seconds), registered by the node: see registerPipelineMetrics */
+  readonly histograms = {
+    compute: histogram('exo_p2p_stage_compute_seconds', 'Forward passes of this node\'s layers (prefill chunks and decode), by role: first = stage 0 driving a request, stage = stages >= 1.', ['role'], BUCKETS.pass) as Histogram<'role'>,
+    decode: histogram('exo_p2p_stage_decode_seconds', 'One-token (decode) forward passes of this node\'s layers, by role.', ['role'], BUCKETS.pass) as Histogram<'role'>,
+    ring: histogram('exo_p2p_pipeline_ring_seconds', 'First stage: from sending a token\'s hidden state to its sampled token coming back.', [], BUCKETS.pass),
+    hop: histogram('exo_p2p_pipeline_hop_seconds', 'Estimated time of one activation hop, per token: (ring time - the other stages\' predicted compute) / hops.', [], BUCKETS.hop)
+  }
+
   /** forward passes of this node's layers, by role: `first` (stage 0 driving a request) or `stage` (stages ≥ 1) */
   readonly compute = { first: { sumMs: 0, count: 0 }, stage: { sumMs: 0, count: 0 } }
   /** the same, counting only decode passes (one token): the per-token cost of this node's layers */
@@ -23,7 +34,12 @@ export class PipelineMetrics {
   private record (role: 'first' | 'stage', ms: number, tokens: number): void {
     this.compute[role].sumMs += ms
     this.compute[role].count++
-    if (tokens === 1) { this.decodeCompute[role].sumMs += ms; this.decodeCompute[role].count++ }
+    this.histograms.compute.observe({ role }, ms / 1000)
+    if (tokens === 1) {
+      this.decodeCompute[role].sumMs += ms
+      this.decodeCompute[role].count++
+      this.histograms.decode.observe({ role }, ms / 1000)
+    }
   }
 
   /** mean ms of one decode pass of this node's layers in `role` (0 before the first) */
@@ -31,14 +47,14 @@ export class PipelineMetrics {
     const c = this.decodeCompute[role]
     return c.count > 0 ? c.sumMs / c.count : 0
   }
-  onRing = (ms: number): void => { this.ring.sumMs += ms; this.ring.count++ }
-  onToken = (): void => { this.tokensServed++ }
-
-  /** Mean ms per hop: ring time minus the other stages' predicted compute, over the hop count. */
-  hopMsEstimate (): number {
-    if (this.ring.count === 0 || this.lastRing === undefined || this.lastRing.hops === 0) return 0
-    return Math.max(0, (this.ring.sumMs / this.ring.count - this.lastRing.otherStagesMs) / this.lastRing.hops)
+  onRing = (ms: number): void => {
+    this.ring.sumMs += ms
+    this.ring.count++
+    this.histograms.ring.observe(ms / 1000)
+    const r = this.lastRing
+    if (r !== undefined && r.hops > 0) this.histograms.hop.observe(Math.max(0, ms - r.otherStagesMs) / r.hops / 1000)
   }
+  onToken = (): void => { this.tokensServed++ }
 }
 
 export interface PipelineGauges {
@@ -50,33 +66,24 @@ export interface PipelineGauges {
   planReady: boolean
 }
 
-/** Prometheus text of the pipeline metrics (appended to the node's /metrics). Pure. */
-export function pipelineMetricsText (m: PipelineMetrics, g: PipelineGauges): string {
-  const lines: string[] = []
-  const metric = (name: string, type: string, help: string, samples: Array<[string, number]>): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`)
-  }
-  metric('exo_p2p_stage_compute_ms_sum', 'counter', 'Time in this node\'s layers (ms), by role.',
-    [['{role="first"}', m.compute.first.sumMs], ['{role="stage"}', m.compute.stage.sumMs]])
-  metric('exo_p2p_stage_compute_count', 'counter', 'Forward passes of this node\'s layers, by role.',
-    [['{role="first"}', m.compute.first.count], ['{role="stage"}', m.compute.stage.count]])
-  metric('exo_p2p_stage_compute_ms_mean', 'gauge', 'Mean ms per forward pass of this node\'s layers, by role.',
-    [['{role="first"}', m.compute.first.count > 0 ? m.compute.first.sumMs / m.compute.first.count : 0], ['{role="stage"}', m.compute.stage.count > 0 ? m.compute.stage.sumMs / m.compute.stage.count : 0]])
-  metric('exo_p2p_stage_decode_ms_sum', 'counter', 'Time in this node\'s layers for one-token (decode) passes (ms), by role.',
-    [['{role="first"}', m.decodeCompute.first.sumMs], ['{role="stage"}', m.decodeCompute.stage.sumMs]])
-  metric('exo_p2p_stage_decode_count', 'counter', 'One-token (decode) passes of this node\'s layers, by role.',
-    [['{role="first"}', m.decodeCompute.first.count], ['{role="stage"}', m.decodeCompute.stage.count]])
-  metric('exo_p2p_pipeline_ring_ms_sum', 'counter', 'First stage: ms from sending a token\'s hidden state to its sampled token coming back.', [['', m.ring.sumMs]])
-  metric('exo_p2p_pipeline_ring_count', 'counter', 'First stage: tokens that went around the ring.', [['', m.ring.count]])
-  metric('exo_p2p_pipeline_hop_ms', 'gauge', 'Estimated ms per hop: (mean ring time - the other stages\' predicted compute) / hops.', [['', m.hopMsEstimate()]])
-  metric('exo_p2p_pipeline_tokens_served_total', 'counter', 'Tokens this node generated as a plan\'s first stage.', [['', m.tokensServed]])
-  metric('exo_p2p_pipeline_requests_total', 'counter', 'Pipeline requests, by how this node handled them.',
-    [['{as="first_stage"}', m.requestsAsFirstStage], ['{as="forwarded"}', m.requestsForwarded]])
-  metric('exo_p2p_pipeline_failovers_total', 'counter', 'Requests routed by this node whose pipeline broke mid-generation, by outcome: started = waited for the next plan, resumed = the next plan streamed on.',
-    [['{outcome="started"}', m.failovers], ['{outcome="resumed"}', m.failoversCompleted]])
-  metric('exo_p2p_pipeline_active_sessions', 'gauge', 'KV-cache sessions held for pipeline requests on this node.', [['', g.activeSessions]])
-  metric('exo_p2p_pipeline_loaded_shards', 'gauge', 'Layer ranges loaded on this node.', [['', g.loadedShards]])
-  metric('exo_p2p_plan_ready', 'gauge', 'Whether a plan is ready to serve (label: its id).', [[`{plan_id="${g.planId ?? ''}"}`, g.planReady ? 1 : 0]])
-  return lines.join('\n') + '\n'
+/**
+ * The pipeline's metrics. Histograms in seconds: `exo_p2p_stage_compute_seconds{role}` (every forward pass
+ * of this node's layers), `exo_p2p_stage_decode_seconds{role}` (one-token passes only),
+ * `exo_p2p_pipeline_ring_seconds` (first stage: hidden state out → token back) and
+ * `exo_p2p_pipeline_hop_seconds` (per token: ring time minus the other stages' predicted compute, over the
+ * hop count — an estimate: the stages' clocks are not compared).
+ */
+export function registerPipelineMetrics (registry: Registry, m: PipelineMetrics, gauges: () => PipelineGauges): void {
+  for (const h of Object.values(m.histograms)) registry.registerMetric(h)
+  counterOf(registry, 'exo_p2p_pipeline_tokens_served_total', 'Tokens this node generated as a plan\'s first stage.', [], () => [[{}, m.tokensServed]])
+  counterOf(registry, 'exo_p2p_pipeline_requests_total', 'Pipeline requests, by how this node handled them.', ['as'],
+    () => [[{ as: 'first_stage' }, m.requestsAsFirstStage], [{ as: 'forwarded' }, m.requestsForwarded]])
+  counterOf(registry, 'exo_p2p_pipeline_failovers_total', 'Requests routed by this node whose pipeline broke mid-generation, by outcome: started = waited for the next plan, resumed = the next plan streamed on.', ['outcome'],
+    () => [[{ outcome: 'started' }, m.failovers], [{ outcome: 'resumed' }, m.failoversCompleted]])
+  gaugeOf(registry, 'exo_p2p_pipeline_active_sessions', 'KV-cache sessions held for pipeline requests on this node.', [], () => [[{}, gauges().activeSessions]])
+  gaugeOf(registry, 'exo_p2p_pipeline_loaded_shards', 'Layer ranges loaded on this node.', [], () => [[{}, gauges().loadedShards]])
+  gaugeOf(registry, 'exo_p2p_plan_ready', 'Whether a plan is ready to serve (label: its id).', ['plan_id'], () => {
+    const g = gauges()
+    return [[{ plan_id: g.planId ?? '' }, g.planReady ? 1 : 0]]
+  })
 }

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildClusterState } from '../../../src/node/cluster-state-json.js'
-import { meshMetricsText } from '../../../src/node/mesh-metrics.js'
+import { Registry } from 'prom-client'
+import { registerMeshMetrics } from '../../../src/node/mesh-metrics.js'
 import { formatPeersTable } from '../../../src/cli/peers-table.js'
 import { applyAnnouncement, emptyView } from '../../../src/mesh/membership/view.js'
 import { canonicalView, viewHash } from '../../../src/mesh/membership/canonical-view.js'
@@ -40,14 +41,20 @@ describe('GET /cluster/state body', () => {
     assert.deepEqual(s.links.map((l) => [l.from, l.to, l.rttMs]), [['12D3KooWpeer', '12D3KooWself', 1.2], ['12D3KooWself', '12D3KooWpeer', 0.8]])
   })
 
-  it('metrics expose peers, per-link RTT and gossip counters', () => {
-    const text = meshMetricsText(sample(), { received: 7, receivedBytes: 70, published: 3, publishedBytes: 30, rejected: { unsigned: 0, oversized: 1, malformed: 2, foreign: 0 } }, 1)
+  it('metrics expose peers, per-link RTT and gossip counters', async () => {
+    const registry = new Registry()
+    const stats = { received: 7, receivedBytes: 70, published: 3, publishedBytes: 30, rejected: { unsigned: 0, oversized: 1, malformed: 2, foreign: 0 } }
+    registerMeshMetrics(registry, () => ({ state: sample(), stats, connections: 1 }))
+    const text = await registry.metrics()
     assert.match(text, /^exo_p2p_peers 1$/m)
     assert.match(text, /^exo_p2p_members\{state="suspect"\} 1$/m)
-    assert.match(text, /^exo_p2p_link_rtt_ms\{peer="12D3KooWpeer",name="other"\} 0.8$/m)
+    assert.match(text, /^exo_p2p_link_rtt_seconds\{peer="12D3KooWpeer",name="other"\} 0.0008$/m)
+    assert.match(text, /^# TYPE exo_p2p_gossip_messages_received_total counter$/m)
     assert.match(text, /^exo_p2p_gossip_messages_received_total 7$/m)
     assert.match(text, /^exo_p2p_gossip_messages_rejected_total\{reason="malformed"\} 2$/m)
     assert.match(text, /^# TYPE exo_p2p_gossip_messages_rejected_total counter$/m)
+    stats.received = 9 // read again at the next scrape; a counter never goes back
+    assert.match(await registry.metrics(), /^exo_p2p_gossip_messages_received_total 9$/m)
   })
 
   it('the peers table shows one row per member with state, RTT and models', () => {
