@@ -107,12 +107,16 @@ export function argumentsObject (json: string): Record<string, unknown> {
   }
 }
 
-/** OpenAI's sampling fields (chat and legacy completions) → SamplingParams; absent fields keep the sampler's defaults. */
+/**
+ * OpenAI's sampling fields (chat and legacy completions) → SamplingParams; absent fields keep the sampler's
+ * defaults. A seed is taken modulo 2^32 here, as the sampler's PRNG takes it, so that any integer the API
+ * accepts (negative ones too) is also a valid seed on the inference protocol (u32).
+ */
 export function openAiSampling (b: { temperature?: number | null, top_p?: number | null, seed?: number | null, presence_penalty?: number | null, frequency_penalty?: number | null }): SamplingParams {
   return {
     ...(b.temperature != null ? { temperature: b.temperature } : {}),
     ...(b.top_p != null ? { topP: b.top_p } : {}),
-    ...(b.seed != null ? { seed: b.seed } : {}),
+    ...(b.seed != null ? { seed: b.seed >>> 0 } : {}),
     ...(b.presence_penalty != null ? { presencePenalty: b.presence_penalty } : {}),
     ...(b.frequency_penalty != null ? { frequencyPenalty: b.frequency_penalty } : {})
   }

@@ -162,8 +162,15 @@ export function readGguf (path: string, { checkData = true }: { checkData?: bool
     if (!Number.isInteger(alignment) || alignment < 1 || (alignment & (alignment - 1)) !== 0) throw new InvalidGgufError(`${path}: bad general.alignment ${String(alignRaw)}`)
     const dataOffset = Math.ceil(c.pos / alignment) * alignment
     const tensors = new Map<string, GgufTensorInfo>()
+    // ggml (gguf_init_from_file) requires each tensor at the running sum of the padded sizes of the ones
+    // before it; checked when every type is known here, else at least the alignment
+    const allKnown = infos.every((t) => GGML_TYPE_TRAITS.has(t.type))
+    let expected = 0
     for (const t of infos) {
       if (tensors.has(t.name)) throw new InvalidGgufError(`${path}: duplicate tensor '${t.name}'`)
+      if (t.rel % alignment !== 0) throw new InvalidGgufError(`${path}: tensor '${t.name}' has offset ${t.rel}, not a multiple of the alignment ${alignment}`)
+      if (allKnown && t.rel !== expected) throw new InvalidGgufError(`${path}: tensor '${t.name}' has offset ${t.rel}, expected ${expected} (tensors follow each other, each padded to ${alignment} bytes)`)
+      expected += Math.ceil(t.bytes / alignment) * alignment
       const fileOffset = dataOffset + t.rel
       if (checkData && fileOffset + t.bytes > size) {
         throw new TruncatedGgufError(`${path}: tensor '${t.name}' needs bytes up to ${fileOffset + t.bytes} but the file has ${size}`)
