@@ -2,8 +2,8 @@
 /**
  * Decode and prefill tokens/s of our shard engine vs node-llama-cpp on the same GGUF, same threads and
  * flash-attention setting, alternating runs in one process; plus the RSS growth of loading half a model vs
- * the whole model (child processes). Models: the bundled stories260k and generated ~0.5 GB Q8_0 / Q4_K /
- * IQ4_XS llamas (cached under os.tmpdir()/exo-p2p-bench).
+ * the whole model (child processes). Models: the bundled stories260k, generated ~0.5 GB Q8_0 / Q4_K /
+ * IQ4_XS llamas and a ~0.5 GB Q4_K qwen3moe (cached under os.tmpdir()/exo-p2p-bench).
  *
  *   node --import tsx scripts/bench-engine.ts [--threads 1] [--flash-attention] [--runs 3] [--json] [--model FILE ...]
  */
@@ -23,7 +23,9 @@ const BENCH_DIR = join(tmpdir(), 'exo-p2p-bench')
 const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'context'> & { file: string }> = [
   { file: 'llama-8x2048-q8_0.gguf', type: 'q8_0', layers: 8, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 },
   { file: 'llama-16x2048-q4_k.gguf', type: 'q4_k', layers: 16, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 },
-  { file: 'llama-18x2048-iq4_xs.gguf', type: 'iq4_xs', layers: 18, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 }
+  { file: 'llama-18x2048-iq4_xs.gguf', type: 'iq4_xs', layers: 18, embd: 2048, heads: 16, kvHeads: 4, ff: 5632 },
+  // a Qwen3-30B-A3B layer (n_embd 2048, 32 × 128 heads, 4 KV heads, experts 768 wide, 8 used) with 24 experts, 6 layers
+  { file: 'qwen3moe-6x2048-e24u8-q4_k.gguf', type: 'q4_k', arch: 'qwen3moe', layers: 6, embd: 2048, heads: 32, kvHeads: 4, headDim: 128, ff: 6144, archOptions: { experts: 24, experts_used: 8, expert_ff: 768 } }
 ]
 
 /** decode is measured in this many interleaved blocks per run */
