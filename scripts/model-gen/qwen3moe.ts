@@ -1,10 +1,10 @@
 /**
  * qwen3moe generator: the qwen3 block with every FFN a routed mixture of experts. Options (`--opt`):
  * experts (8), experts_used (2), expert_ff (the --ff value): width of one expert; groups / groups_used: expert groups
- * (group-limited routing). Random router weights make the routing depend on the data.
+ * (group-limited routing); scales: per-expert ffn_*_exps.scale tensors. Random router weights make the routing depend on the data.
  */
 import { F32, attentionTensors, decoderMetadata, embeddingTensors, headDimOf, vocabOf } from './llama.js'
-import { optNum } from './types.js'
+import { optBool, optNum } from './types.js'
 import type { ArchGenerator, GenOptions, GenTensor } from './types.js'
 
 export interface ExpertShape { experts: number, used: number, ff: number }
@@ -59,6 +59,8 @@ export const qwen3moeGen: ArchGenerator = {
         { name: `blk.${i}.attn_q_norm.weight`, ne: [headDimOf(o)], type: F32, init: 'ones' },
         { name: `blk.${i}.attn_k_norm.weight`, ne: [headDimOf(o)], type: F32, init: 'ones' },
         ...expertTensors(o, i, e))
+      // per-expert output scales (ffn_*_exps.scale, f32 [n_expert]): build_lora_mm_id multiplies each expert's product
+      if (optBool(o, 'scales', false)) for (const n of ['gate', 'down', 'up']) out.push({ name: `blk.${i}.ffn_${n}_exps.scale`, ne: [e.experts], type: F32, init: 'random', scale: 1.5 })
     }
     return out
   }

@@ -19,6 +19,8 @@ const CASES: Case[] = [
   { name: 'qwen3moe 8 experts, 2 used', type: 'q8_0', shape: { arch: 'qwen3moe', layers: 3, archOptions: { experts: 8, experts_used: 2 } } },
   // group-limited routing (DeepSeek V3 style, generic in llama.cpp): 16 experts in 4 groups, the best 2 groups kept
   { name: 'qwen3moe 16 experts in 4 groups (2 used), 4 used', type: 'q8_0', shape: { arch: 'qwen3moe', layers: 2, archOptions: { experts: 16, experts_used: 4, groups: 4, groups_used: 2, expert_ff: 128 } } },
+  // per-expert scale tensors (ffn_{gate,up,down}_exps.scale): repeated over tokens, picked per selected expert, multiplied in
+  { name: 'qwen3moe per-expert scales, 8 experts (3 used)', type: 'q8_0', shape: { arch: 'qwen3moe', layers: 2, archOptions: { experts: 8, experts_used: 3, expert_ff: 128, scales: true } } },
   { name: 'qwen3moe q4_k 4 experts, 1 used (cont of a single expert)', type: 'q4_k', shape: { arch: 'qwen3moe', layers: 2, archOptions: { experts: 4, experts_used: 1, expert_ff: 256 } } },
   // Mixtral: the llama architecture with experts (n_ff wide), NORMAL RoPE; rope_freqs too
   { name: 'llama (Mixtral) 8 experts, 2 used', type: 'q4_0', shape: { layers: 2, ropeFreqs: true, archOptions: { experts: 8, experts_used: 2 } } },
