@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { InvalidGgufError, NotGgufError, TruncatedGgufError } from '../../shared/errors/engine-errors.js'
-import { GGML_TYPE_TRAITS } from './ggml-types.js'
+import { GGML_TYPE_TRAITS, SUPPORTED_WEIGHT_TYPES } from './ggml-types.js'
 
 /** A metadata value. Large arrays (e.g. the vocabulary) keep only their element type and length. */
 export type GgufValue = number | bigint | boolean | string | GgufArray
@@ -163,8 +163,9 @@ export function readGguf (path: string, { checkData = true }: { checkData?: bool
     const dataOffset = Math.ceil(c.pos / alignment) * alignment
     const tensors = new Map<string, GgufTensorInfo>()
     // ggml (gguf_init_from_file) requires each tensor at the running sum of the padded sizes of the ones
-    // before it; checked when every type is known here, else at least the alignment
-    const allKnown = infos.every((t) => GGML_TYPE_TRAITS.has(t.type))
+    // before it; checked when every tensor has a weight type the engine runs (sizes certain), else at least the
+    // alignment — a tensor of another type is then refused by name (UnsupportedTensorTypeError) in describeModel
+    const allKnown = infos.every((t) => SUPPORTED_WEIGHT_TYPES.has(t.type))
     let expected = 0
     for (const t of infos) {
       if (tensors.has(t.name)) throw new InvalidGgufError(`${path}: duplicate tensor '${t.name}'`)
