@@ -36,7 +36,8 @@ for (const suite of suites) {
   const why = unavailable(suite)
   if (why !== undefined) { console.log(`\n=== ${suite}: SKIPPED (${why})`); continue }
   console.log(`\n=== ${suite}: ${files.length} file(s)`)
-  const args = ['--import', 'tsx', '--test', '--test-reporter=spec']
+  // --test-force-exit: a file whose before() hook failed must not hang on the node processes it started
+  const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-force-exit']
   if (SERIAL.has(suite)) args.push('--test-concurrency=1')
   const r = spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit' })
   if (r.status !== 0) { failed = true; console.log(`=== ${suite}: FAILED`) }
