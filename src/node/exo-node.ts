@@ -19,6 +19,7 @@ import { LinkProber } from '../mesh/link-prober.js'
 import { PeerDialer } from '../mesh/peer-dialer.js'
 import { MembershipService } from '../mesh/membership/membership-service.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
+import type { DeviceInfo } from '../shared/device-info.js'
 import { canonicalView } from '../mesh/membership/canonical-view.js'
 import type { CanonicalView } from '../mesh/membership/canonical-view.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
@@ -44,6 +45,8 @@ export interface ExoNodeOptions {
   /** loaded shards and queue length hooks for the announcement */
   shards?: () => LocalInfo['shards']
   queueLength?: () => number
+  /** the compute devices the engine found (announced as `devices`, protocols/membership.md 1.3); default none */
+  devices?: () => DeviceInfo[]
   /**
    * Serve the node's model (its first `--model`, else the bundled default) with the mesh: measure this
    * node's speed, agree on a shard plan with the other nodes, run its stage, route requests into the
@@ -132,7 +135,8 @@ export class ExoNode {
       shards: this.pipeline?.agreement?.shardsInfo() ?? this.options.shards?.() ?? [],
       queueLength: this.options.queueLength?.() ?? this.inference.stats.inFlight,
       ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {}),
-      ...((p) => p !== undefined ? { partials: [p] } : {})(this.pipeline?.fetchProgress())
+      ...((p) => p !== undefined ? { partials: [p] } : {})(this.pipeline?.fetchProgress()),
+      devices: this.options.devices?.() ?? []
     })
     const registry = createNodeRegistry()
     registerMeshMetrics(registry, () => ({ state: this.clusterState(), stats: this.membershipOrThrow().stats, connections: libp2p.getConnections().length }))

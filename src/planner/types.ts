@@ -70,6 +70,11 @@ export interface PlanStage {
   fetchBytes?: number
   /** predicted fetch time from the measured bandwidth, ms (absent when not measured) */
   loadMs?: number
+  /**
+   * How many of the stage's layers run on the node's device (its LAST `gpuLayers` layers, as llama.cpp
+   * offloads the last n_gpu_layers); the engine loads them with `gpuLayers`. Absent = 0 (all on the CPU).
+   */
+  gpuLayers?: number
 }
 
 export interface Plan {

@@ -1,7 +1,9 @@
 import { z } from 'zod'
 import { InvalidAnnouncementError } from '../../shared/errors/mesh-errors.js'
 import { RTT_CLASSES_MS } from './quantise.js'
-import { MAX_LIST_ITEMS, MAX_MESSAGE_BYTES, MESSAGE_VERSION } from './constants.js'
+import { DEVICE_BACKENDS } from '../../shared/device-info.js'
+import type { DeviceBackend } from '../../shared/device-info.js'
+import { MAX_DEVICES, MAX_LIST_ITEMS, MAX_MESSAGE_BYTES, MESSAGE_VERSION } from './constants.js'
 
 /** Wire schema of protocols/membership.md "Messages". Unknown fields are stripped (1.x may add some). */
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -13,6 +15,17 @@ const capabilitiesSchema = z.object({
   cpuCores: z.number().int().min(1).max(4096),
   backend: z.enum(['cpu', 'cuda', 'vulkan', 'metal']),
   computeMsPerUnit: z.number().min(0).max(1e9)
+})
+
+/** since 1.3: one compute device of the node (src/shared/device-info.ts) */
+const deviceSchema = z.object({
+  backend: z.enum(DEVICE_BACKENDS as [DeviceBackend, ...DeviceBackend[]]),
+  name: z.string().max(128),
+  totalBytes: count,
+  freeBytes: count,
+  budgetBytes: count,
+  computeMsPerLayer: z.number().min(0).max(1000),
+  maxLayers: z.number().int().min(0).max(4096).optional()
 })
 
 const shardSchema = z.object({
@@ -39,7 +52,9 @@ const planStageSchema = z.object({
   memoryBytes: count,
   /** since 1.2: the stage's node fetches its layers from peers (bytes) in about `loadMs` */
   fetchBytes: count.optional(),
-  loadMs: z.number().min(0).max(1e12).optional()
+  loadMs: z.number().min(0).max(1e12).optional(),
+  /** since 1.3: how many of the stage's layers (its last ones, as llama.cpp offloads) run on the node's device */
+  gpuLayers: count.optional()
 })
 
 /** The planner's Plan as JSON (protocols/membership.md "pipeline"): contiguous half-open ranges [0, nLayers). */
@@ -87,7 +102,9 @@ export const announceSchema = z.object({
   /** optional since 1.1 */
   pipeline: pipelineSchema.optional(),
   /** optional since 1.2 */
-  partials: z.array(partialSchema).max(16).optional()
+  partials: z.array(partialSchema).max(16).optional(),
+  /** optional since 1.3 */
+  devices: z.array(deviceSchema).max(MAX_DEVICES).optional()
 })
 
 export const leaveSchema = z.object({
@@ -108,6 +125,7 @@ export type LinkMeasurement = Announcement['links'][number]
 export type AnnouncedPipeline = NonNullable<Announcement['pipeline']>
 export type AnnouncedPlan = NonNullable<AnnouncedPipeline['plan']>
 export type AnnouncedPartial = NonNullable<Announcement['partials']>[number]
+export type AnnouncedDevice = NonNullable<Announcement['devices']>[number]
 
 /** What gossipsub tells the validator about a message: its bytes and the signer (`from`), if signed. */
 export interface ReceivedGossip {

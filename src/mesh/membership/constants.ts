@@ -13,3 +13,5 @@ export const UNREACHABLE_DIAL_TIMEOUT_MS = 1000
 /** EWMA weight of a new RTT sample. */
 export const RTT_EWMA_ALPHA = 0.3
 export const MAX_LIST_ITEMS = 256
+/** devices per announcement (1.3) */
+export const MAX_DEVICES = 16

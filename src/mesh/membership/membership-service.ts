@@ -12,7 +12,7 @@ import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_JITTER_MS, EXPIRE_CHECK_INTERVAL_MS, MEM
 import type { MeshLibp2p } from '../create-libp2p.js'
 
 /** What the node tells the mesh about itself at each announcement (everything but ids and links). */
-export type LocalInfo = Pick<Announcement, 'name' | 'httpUrl' | 'capabilities' | 'models' | 'shards' | 'queueLength' | 'pipeline' | 'partials'>
+export type LocalInfo = Pick<Announcement, 'name' | 'httpUrl' | 'capabilities' | 'models' | 'shards' | 'queueLength' | 'pipeline' | 'partials' | 'devices'>
 
 export type RejectReason = InvalidAnnouncementError['reason']
 

@@ -23,6 +23,16 @@ describe('membership message validation', () => {
     assert.deepEqual(decodeMembershipMessage({ data: encodeMembershipMessage(leave), from: ann.peerId }), leave)
   })
 
+  it('carries devices and plan stage gpuLayers (1.3); a 1.2 announcement without them stays valid', () => {
+    const gpu = { backend: 'cuda' as const, name: 'NVIDIA H200', totalBytes: 150e9, freeBytes: 140e9, budgetBytes: 139e9, computeMsPerLayer: 0.05, maxLayers: 20 }
+    const withDevices = { ...ann, devices: [gpu, { ...gpu, backend: 'vulkan' as const, name: 'llvmpipe', computeMsPerLayer: 0 }] }
+    assert.deepEqual(decodeMembershipMessage({ data: encodeMembershipMessage(withDevices), from: ann.peerId }), withDevices)
+    assert.equal((decodeMembershipMessage({ data: enc(ann), from: ann.peerId }) as typeof withDevices).devices, undefined)
+    assert.equal(reason(() => decodeMembershipMessage({ data: enc({ ...ann, devices: [{ ...gpu, backend: 'rocm' }] }), from: ann.peerId })), 'malformed')
+    assert.equal(reason(() => decodeMembershipMessage({ data: enc({ ...ann, devices: [{ ...gpu, freeBytes: -1 }] }), from: ann.peerId })), 'malformed')
+    assert.equal(reason(() => decodeMembershipMessage({ data: enc({ ...ann, devices: Array(17).fill(gpu) }), from: ann.peerId })), 'malformed')
+  })
+
   it('strips unknown fields (a 1.x sender may add some)', () => {
     const decoded = decodeMembershipMessage({ data: enc({ ...ann, futureField: 7 }), from: ann.peerId })
     assert.equal((decoded as unknown as Record<string, unknown>).futureField, undefined)
