@@ -37,7 +37,7 @@ export interface TokenPredictor {
 export interface GenerationLoopInput {
   model: TokenForward
   tokenizer: GenerationTokenizer
-  /** prompt after templating, BOS included; the model's cache is empty */
+  /** prompt after templating, BOS included; the model's cache is empty or holds the first `reused` of them */
   promptTokens: readonly number[]
   maxTokens: number
   sampling: SamplingParams
@@ -55,10 +55,12 @@ export interface GenerationLoopInput {
    * so the text continues exactly where it stopped; they count towards maxTokens.
    */
   resume?: readonly number[]
+  /** prefix reuse: the cache already holds the KV of the first `reused` prompt (+ resume) tokens; only the rest is prefilled */
+  reused?: number
   signal: AbortSignal
 }
 
-export type TokenLoopInput = Omit<GenerationLoopInput, 'model' | 'sampling' | 'prefillChunk' | 'grammar'> & { predictor: TokenPredictor }
+export type TokenLoopInput = Omit<GenerationLoopInput, 'model' | 'sampling' | 'prefillChunk' | 'grammar' | 'reused'> & { predictor: TokenPredictor }
 
 /** Sampling with llama.cpp's grammar order: try the unconstrained pick; only if the grammar rejects it, mask and resample. */
 export function sampleConstrained (sampler: Sampler, logits: Float32Array, grammar: GrammarConstraint | undefined): number {
@@ -71,19 +73,30 @@ export function sampleConstrained (sampler: Sampler, logits: Float32Array, gramm
   return token
 }
 
-/** A local model + this process's sampler (and grammar) as a TokenPredictor; the prompt goes in `prefillChunk`-token passes. */
-export function samplingPredictor (model: TokenForward, options: { sampling: SamplingParams, prefillChunk: number, grammar?: GrammarConstraint, resumed?: readonly number[] }): TokenPredictor {
+/**
+ * A local model + this process's sampler (and grammar) as a TokenPredictor; the prompt goes in `prefillChunk`-token
+ * passes. `reused`: the model's cache already holds the KV of that many leading prompt tokens (prefix reuse): the
+ * first call feeds only the rest, while the sampler's penalty window still sees the whole prompt.
+ */
+export function samplingPredictor (model: TokenForward, options: { sampling: SamplingParams, prefillChunk: number, grammar?: GrammarConstraint, resumed?: readonly number[], reused?: number }): TokenPredictor {
   const sampler = new Sampler(options.sampling)
   // failover: the grammar and the random stream continue after the tokens generated before it
   for (const t of options.resumed ?? []) options.grammar?.accept(t)
   sampler.skipDraws(options.resumed?.length ?? 0)
   const chunk = Math.max(1, options.prefillChunk)
+  let first = true
   return {
     get position () { return model.position },
     async next (tokens, signal) {
-      if (model.position === 0) for (const t of tokens) sampler.accept(t)
+      let from = 0
+      if (first) {
+        first = false
+        for (const t of tokens) sampler.accept(t)
+        from = options.reused ?? 0
+        if (from !== model.position || from >= tokens.length) throw new RangeError(`reused ${from} prompt tokens, the cache holds ${model.position} of ${tokens.length}`)
+      }
       let logits: Float32Array | undefined
-      for (let i = 0; i < tokens.length; i += chunk) logits = await model.forward(Int32Array.from(tokens.slice(i, i + chunk)), signal)
+      for (let i = from; i < tokens.length; i += chunk) logits = await model.forward(Int32Array.from(tokens.slice(i, i + chunk)), signal)
       // (nVocab) f32 logits of the last position
       return sampleConstrained(sampler, logits!, options.grammar)
     }
@@ -94,8 +107,8 @@ export function samplingPredictor (model: TokenForward, options: { sampling: Sam
  * Prefill in chunks, then sample / feed back token by token (see runTokenLoop).
  */
 export async function * runGenerationLoop (input: GenerationLoopInput): AsyncGenerator<GenerationEvent> {
-  const { model, sampling, prefillChunk, grammar, ...rest } = input
-  yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}), ...(input.resume !== undefined ? { resumed: input.resume } : {}) }) })
+  const { model, sampling, prefillChunk, grammar, reused, ...rest } = input
+  yield * runTokenLoop({ ...rest, predictor: samplingPredictor(model, { sampling, prefillChunk, ...(grammar !== undefined ? { grammar } : {}), ...(input.resume !== undefined ? { resumed: input.resume } : {}), ...(reused !== undefined ? { reused } : {}) }) })
 }
 
 /**

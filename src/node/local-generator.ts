@@ -3,9 +3,11 @@ import { ContextTooLongError, InvalidGenerationRequestError } from '../shared/er
 import { resolveSampling } from '../engine/sampling/sampler.js'
 import { runGenerationLoop } from './generation-loop.js'
 import { ShardChain, runImmediately } from './shard-chain.js'
-import type { LoadedShard } from '../engine/types.js'
+import { sessionCells, sessionKvBytes, takeRetainedChain } from './prefix-reuse.js'
+import type { PrefixCache } from './prefix-cache.js'
+import type { LoadedShard, ShardSession } from '../engine/types.js'
 import type { GenerationEvent, SamplingParams } from '../shared/inference.js'
-import type { GenerationTokenizer } from './generation-loop.js'
+import type { GenerationTokenizer, TokenForward } from './generation-loop.js'
 import type { ShardScheduler } from './shard-chain.js'
 import type { GrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 
@@ -29,6 +31,11 @@ export interface LocalGenerationInput {
   grammar?: GrammarConstraint
   /** failover: tokens already generated and delivered (see GenerationLoopInput.resume) */
   resume?: readonly number[]
+  /**
+   * Prefix reuse: the retained KV of earlier requests on these shards. A request whose tokens share a prefix
+   * with an entry prefills only the rest; a request that ends normally is retained under `requestId`.
+   */
+  prefix?: { cache: PrefixCache<readonly ShardSession[]>, requestId: string }
   signal: AbortSignal
 }
 
@@ -55,10 +62,25 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
   if (signal.aborted) throw new AbortedError('generation aborted before it started', { cause: signal.reason })
 
   const cells = Math.min(contextSize, promptTokens.length + maxTokens)
-  const chain = new ShardChain(shards.map((s) => s.createSession({ contextSize: cells })), meta.nEmbd, meta.nVocab, input.schedule ?? runImmediately)
+  const fed = resume.length > 0 ? [...promptTokens, ...resume] : [...promptTokens]
+  const hit = input.prefix !== undefined ? takeRetainedChain(input.prefix.cache, fed, cells) : undefined
+  const reused = hit?.reused ?? 0
+  const sessions = hit?.sessions ?? shards.map((s) => s.createSession({ contextSize: sessionCells(cells, contextSize, meta) }))
+  const chain = new ShardChain(sessions, meta.nEmbd, meta.nVocab, input.schedule ?? runImmediately)
+  /** the tokens whose KV the sessions hold, in position order */
+  const held = fed.slice(0, reused)
+  const model: TokenForward = {
+    get position () { return chain.position },
+    async forward (tokens, signal) {
+      const logits = await chain.forward(tokens, signal)
+      for (const t of tokens) held.push(t)
+      return logits
+    }
+  }
+  let ended = false
   try {
-    yield * runGenerationLoop({
-      model: chain,
+    for await (const event of runGenerationLoop({
+      model,
       tokenizer: input.tokenizer,
       promptTokens,
       maxTokens,
@@ -68,9 +90,19 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
       prefillChunk: input.prefillChunk ?? DEFAULT_PREFILL_CHUNK,
       ...(input.grammar !== undefined ? { grammar: input.grammar } : {}),
       ...(resume.length > 0 ? { resume } : {}),
+      ...(reused > 0 ? { reused } : {}),
       signal
-    })
+    })) {
+      if (event.type === 'done') ended = event.finishReason !== 'cancelled'
+      yield event
+    }
   } finally {
-    chain.dispose()
+    const p = input.prefix
+    if (p !== undefined && ended && chain.position === held.length) {
+      const bytes = shards.reduce((n, s, i) => n + sessionKvBytes(meta, sessions[i]!.contextSize, s.range), 0)
+      p.cache.put({ id: p.requestId, tokens: held, bytes, value: sessions })
+    } else {
+      chain.dispose()
+    }
   }
 }

@@ -7,7 +7,9 @@ import { splitLayersEvenly } from './layer-split.js'
 import { generateLocal } from './local-generator.js'
 import { createGrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 import { ModelRegistry } from './model-registry.js'
-import type { LoadedShard, ModelMetadata } from '../engine/types.js'
+import { sessionChainCache, sessionKvBytes } from './prefix-reuse.js'
+import type { PrefixCache } from './prefix-cache.js'
+import type { LoadedShard, ModelMetadata, ShardSession } from '../engine/types.js'
 import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../shared/inference.js'
 import type { ModelEntry, ModelRegistryOptions } from './model-registry.js'
 import type { ShardScheduler } from './shard-chain.js'
@@ -34,12 +36,24 @@ export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   prefillChunk?: number
   /** this node's name in ModelInfo.heldBy. Default the host name. */
   nodeName?: string
+  /**
+   * The node's memory budget: the KV of finished requests is retained for prefix reuse while loaded weights,
+   * running requests' KV and retained KV fit in it (least recently used evicted first).
+   */
+  memoryBudgetBytes?: number
+  /** fixed cap on retained KV bytes instead (0 = no prefix reuse). Default without a budget: DEFAULT_PREFIX_CACHE_BYTES. */
+  prefixCacheBytes?: number
 }
+
+/** Retained-KV cap of a service given neither a memory budget nor prefixCacheBytes. */
+export const DEFAULT_PREFIX_CACHE_BYTES = 256 * 2 ** 20
 
 interface LoadedModel {
   metadata: ModelMetadata
   tokenizer: Promise<Tokenizer>
   shards?: Promise<LoadedShard[]>
+  /** retained KV of finished requests on `shards` (prefix reuse) */
+  prefix?: PrefixCache<readonly ShardSession[]>
 }
 
 /**
@@ -56,6 +70,9 @@ export class LocalInferenceService implements InferenceService {
   private readonly shutdown = new AbortController()
   private readonly active = new Set<Promise<void>>()
   private disposed = false
+  /** KV bytes the running requests hold */
+  private activeKvBytes = 0
+  private retainedIds = 0
 
   constructor (private readonly options: LocalInferenceServiceOptions) {
     this.registry = new ModelRegistry(options)
@@ -85,7 +102,12 @@ export class LocalInferenceService implements InferenceService {
     const shards = await this.shardsOf(entry, model, signal)
     log.debug({ request: req.id, model: entry.id, promptTokens: rendered.tokens.length, shards: shards.length }, 'generating')
     const grammar = req.grammar !== undefined ? await createGrammarConstraint(entry.path, req.grammar, { signal }) : undefined
+    const prefix = this.prefixOf(model)
+    const kv = sessionKvBytes(model.metadata, Math.min(contextSize, rendered.tokens.length + req.maxTokens))
+    this.activeKvBytes += kv
     try {
+      // retained KV yields to the running requests
+      prefix.trim()
       yield * generateLocal({
         shards,
         tokenizer,
@@ -98,11 +120,42 @@ export class LocalInferenceService implements InferenceService {
         schedule: this.scheduler(shards),
         ...(grammar !== undefined ? { grammar } : {}),
         ...(req.resumeTokens !== undefined ? { resume: req.resumeTokens } : {}),
+        prefix: { cache: prefix, requestId: `${req.id}#${++this.retainedIds}` },
         signal
       })
     } finally {
+      this.activeKvBytes -= kv
       grammar?.dispose()
     }
+  }
+
+  /** The retained KV of `model`'s shards: what the memory budget leaves after weights and running requests. */
+  private prefixOf (model: LoadedModel): PrefixCache<readonly ShardSession[]> {
+    if (model.prefix === undefined) {
+      const { memoryBudgetBytes, prefixCacheBytes } = this.options
+      const weights = (): number => {
+        let n = 0
+        for (const m of this.models.values()) n += m.metadata.fileBytes
+        return n
+      }
+      model.prefix = sessionChainCache(() => prefixCacheBytes ??
+        (memoryBudgetBytes !== undefined ? Math.max(0, memoryBudgetBytes - weights() - this.activeKvBytes) : DEFAULT_PREFIX_CACHE_BYTES))
+    }
+    return model.prefix
+  }
+
+  /** Retained-KV counters summed over the loaded models (for /metrics). */
+  prefixStats (): { hits: number, misses: number, evictions: number, reusedTokens: number, bytes: number } {
+    const out = { hits: 0, misses: 0, evictions: 0, reusedTokens: 0, bytes: 0 }
+    for (const m of this.models.values()) {
+      if (m.prefix === undefined) continue
+      out.hits += m.prefix.stats.hits
+      out.misses += m.prefix.stats.misses
+      out.evictions += m.prefix.stats.evictions
+      out.reusedTokens += m.prefix.stats.reusedTokens
+      out.bytes += m.prefix.bytes
+    }
+    return out
   }
 
   async countTokens (req: Pick<InferenceRequest, 'model' | 'prompt'>, { signal }: { signal: AbortSignal }): Promise<number> {
@@ -143,6 +196,7 @@ export class LocalInferenceService implements InferenceService {
     await Promise.race([Promise.allSettled([...this.active]), grace])
     if (this.active.size > 0) log.warn({ running: this.active.size }, 'disposing while generations are still suspended')
     const models = [...this.models.values()]
+    for (const m of models) m.prefix?.clear()
     this.models.clear()
     await Promise.allSettled(models.flatMap((m) => [
       m.tokenizer.then(async (t) => { await t.dispose() }),

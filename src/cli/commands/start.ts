@@ -51,7 +51,8 @@ export default function register (program: Command): void {
           flashAttention: config.flashAttention,
           modelPaths: [...config.models],
           modelsDir: join(config.dataDir, 'models'),
-          nodeName: config.name
+          nodeName: config.name,
+          memoryBudgetBytes: config.memoryBudgetBytes
         })
         node = new ExoNode(config, { version, inference, pipeline: { engine: ggmlShardEngine, local: inference } })
         let stopping = false
