@@ -1,6 +1,6 @@
 import { PlannerInputError } from '../shared/errors/planner-errors.js'
 import type { NodeId } from '../shared/ids.js'
-import type { ModelCard, PlannerView } from './types.js'
+import type { ModelCard, PlannerMember, PlannerView } from './types.js'
 
 /**
  * Canonical, quantised form of the planner's input. Everything the search sees is integer, so every
@@ -19,6 +19,19 @@ export interface CanonicalNode {
   speedNs: number
   /** the node fetches its layers: bandwidth rounded down to a power of two, bytes/s (0 = not measured); undefined = it holds the file */
   fetchBytesPerSec?: number
+  /** the node's device (absent = CPU only, or a device that offers no memory or no layers) */
+  device?: CanonicalDevice
+}
+
+/** A node's device on the planner's grid (see PlannerDevice). */
+export interface CanonicalDevice {
+  /** budget rounded down to whole MiB, bytes */
+  memoryBytes: number
+  /** 5 % log bucket of the device's computeMsPerLayer (as CanonicalNode.speedBucket) */
+  speedBucket: number
+  speedNs: number
+  /** at most this many layers offloaded (4096 when unlimited) */
+  maxLayers: number
 }
 
 export interface CanonicalInput {
@@ -35,6 +48,7 @@ export const MIB = 1024 * 1024
 const SPEED_BASE = 1.05
 export const PS_PER_HALF_MS = 500_000 * 1000
 export const PS_PER_MS = 1e9
+const MAX_LAYERS = 4096
 
 function check (ok: boolean, what: string): void {
   if (!ok) throw new PlannerInputError(what)
@@ -54,6 +68,24 @@ function validateModel (m: ModelCard): void {
   check(Number.isInteger(m.contextSize) && m.contextSize >= 1, `model ${m.id}: contextSize ${m.contextSize} < 1`)
 }
 
+function speedBucketOf (ms: number): number {
+  return Math.round(Math.log(ms * 1e6) / Math.log(SPEED_BASE))
+}
+
+/** Validates and quantises a member's device; undefined when it offers no memory or no layers (CPU only). */
+function canonicalDevice (m: PlannerMember): CanonicalDevice | undefined {
+  const d = m.device
+  if (d === undefined) return undefined
+  check(Number.isFinite(d.budgetBytes) && d.budgetBytes >= 0, `${m.peerId}: device budget ${d.budgetBytes} is not a finite number ≥ 0`)
+  check(Number.isFinite(d.computeMsPerLayer) && d.computeMsPerLayer > 0 && d.computeMsPerLayer <= 1000, `${m.peerId}: device computeMsPerLayer ${d.computeMsPerLayer} not in (0, 1000]`)
+  check(d.maxLayers === undefined || (Number.isInteger(d.maxLayers) && d.maxLayers >= 0), `${m.peerId}: device maxLayers ${String(d.maxLayers)} is not an integer ≥ 0`)
+  const memoryBytes = Math.floor(d.budgetBytes / MIB) * MIB
+  const maxLayers = Math.min(d.maxLayers ?? MAX_LAYERS, MAX_LAYERS)
+  if (memoryBytes === 0 || maxLayers === 0) return undefined
+  const speedBucket = speedBucketOf(d.computeMsPerLayer)
+  return { memoryBytes, speedBucket, speedNs: Math.max(1, Math.round(SPEED_BASE ** speedBucket)), maxLayers }
+}
+
 /** Sorts, validates and quantises the view. Throws `PlannerInputError` on invalid input. */
 export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInput {
   validateModel(model)
@@ -63,16 +95,18 @@ export function canonicalise (view: PlannerView, model: ModelCard): CanonicalInp
     check(i === 0 || members[i - 1]!.peerId !== m.peerId, `peer id ${m.peerId} appears twice`)
     check(Number.isFinite(m.memoryBudgetBytes) && m.memoryBudgetBytes >= 0, `${m.peerId}: memory budget ${m.memoryBudgetBytes} is not a finite number ≥ 0`)
     check(Number.isFinite(m.computeMsPerLayer) && m.computeMsPerLayer > 0 && m.computeMsPerLayer <= 1000, `${m.peerId}: computeMsPerLayer ${m.computeMsPerLayer} not in (0, 1000]`)
-    const speedBucket = Math.round(Math.log(m.computeMsPerLayer * 1e6) / Math.log(SPEED_BASE))
+    const speedBucket = speedBucketOf(m.computeMsPerLayer)
     const fetch = m.fetchBytesPerSec
     if (fetch !== undefined) check(Number.isFinite(fetch) && fetch >= 0, `${m.peerId}: fetchBytesPerSec ${fetch} is not a finite number ≥ 0`)
+    const device = canonicalDevice(m)
     return {
       peerId: m.peerId,
       name: m.name,
       memoryBytes: Math.floor(m.memoryBudgetBytes / MIB) * MIB,
       speedBucket,
       speedNs: Math.max(1, Math.round(SPEED_BASE ** speedBucket)),
-      ...(fetch !== undefined ? { fetchBytesPerSec: fetch >= 1 ? 2 ** Math.floor(Math.log2(fetch)) : 0 } : {})
+      ...(fetch !== undefined ? { fetchBytesPerSec: fetch >= 1 ? 2 ** Math.floor(Math.log2(fetch)) : 0 } : {}),
+      ...(device !== undefined ? { device } : {})
     }
   })
   const rttHalfMs = nodes.map((a) => nodes.map((b) => {
@@ -102,8 +136,11 @@ export function canonicalInputJson (c: CanonicalInput): unknown {
     // per-layer KV bytes join the hash only when present (plan ids of other models are unchanged)
     model: [m.id, m.nLayers, m.layerBytes, m.embeddingBytes, m.outputBytes, m.kvBytesPerTokenPerLayer, m.contextSize, m.stageOverheadBytes ?? 0, m.layerOverheadBytes ?? 0,
       ...(m.kvBytesPerLayer !== undefined ? [m.kvBytesPerLayer] : [])],
-    // a node that fetches its layers adds its quantised bandwidth (holders' entries are unchanged)
-    nodes: c.nodes.map((n) => n.fetchBytesPerSec === undefined ? [n.peerId, n.memoryBytes / MIB, n.speedBucket] : [n.peerId, n.memoryBytes / MIB, n.speedBucket, n.fetchBytesPerSec]),
+    // a node that fetches its layers adds its quantised bandwidth, a node with a device the device
+    // (entries of CPU-only holders are unchanged, so are their plan ids)
+    nodes: c.nodes.map((n) => [n.peerId, n.memoryBytes / MIB, n.speedBucket,
+      ...(n.fetchBytesPerSec !== undefined ? [n.fetchBytesPerSec] : []),
+      ...(n.device !== undefined ? [{ gpu: [n.device.memoryBytes / MIB, n.device.speedBucket, n.device.maxLayers] }] : [])]),
     rtt: c.rttHalfMs
   }
 }

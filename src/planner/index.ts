@@ -2,4 +2,4 @@
 export { plan, formatBytes, HYSTERESIS } from './plan.js'
 export { diffPlans } from './diff-plans.js'
 export { canonicalise } from './canonical-view.js'
-export type { ModelCard, NoPlan, Plan, PlanAction, PlannerMember, PlannerView, PlanStage } from './types.js'
+export type { ModelCard, NoPlan, Plan, PlanAction, PlannerDevice, PlannerMember, PlannerView, PlanStage } from './types.js'

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { asPlanId } from '../shared/ids.js'
 import { canonicalInputJson, canonicalise, PS_PER_MS } from './canonical-view.js'
 import type { CanonicalInput } from './canonical-view.js'
-import { CostModel, evaluateChain, exactNodeLimit, searchExact, searchHeuristic } from './search.js'
+import { CostModel } from './cost-model.js'
+import { evaluateChain, exactNodeLimit, searchExact, searchHeuristic } from './search.js'
 import type { SearchResult } from './search.js'
 import type { ModelCard, NoPlan, Plan, PlannerView } from './types.js'
 
@@ -22,13 +23,15 @@ function toPlan (c: CanonicalInput, r: SearchResult): Plan {
   const stages = r.stages.map((s) => {
     const node = c.nodes[s.node]!
     const fetchBytes = node.fetchBytesPerSec === undefined ? undefined : cm.weightBytes(s.start, s.end)
+    const gpuLayers = cm.gpuLayers(s.node, s.start, s.end)
     return {
       peerId: node.peerId,
       name: node.name,
       start: s.start,
       end: s.end,
       computeMs: s.costPs / PS_PER_MS,
-      memoryBytes: cm.stageBytes(s.start, s.end),
+      memoryBytes: cm.hostBytes(s.node, s.start, s.end),
+      ...(gpuLayers > 0 ? { gpuLayers, deviceBytes: cm.deviceBytes(s.node, s.start, s.end) } : {}),
       ...(fetchBytes !== undefined ? { fetchBytes } : {}),
       ...(fetchBytes !== undefined && node.fetchBytesPerSec! > 0 ? { loadMs: Math.round(fetchBytes / node.fetchBytesPerSec! * 1000) } : {})
     }
@@ -50,17 +53,19 @@ function toPlan (c: CanonicalInput, r: SearchResult): Plan {
 function noPlan (c: CanonicalInput, cm: CostModel): NoPlan {
   const m = c.model
   const needed = cm.stageBytes(0, m.nLayers)
-  const offered = c.nodes.reduce((a, n) => a + n.memoryBytes, 0)
+  const onDevices = c.nodes.reduce((a, n) => a + (n.device?.memoryBytes ?? 0), 0)
+  const offered = c.nodes.reduce((a, n) => a + n.memoryBytes, 0) + onDevices
+  const devices = onDevices > 0 ? ` (${formatBytes(onDevices)} of it device memory)` : ''
   const count = `${c.nodes.length} node${c.nodes.length === 1 ? '' : 's'}`
   let reason: string
   if (c.nodes.length === 0) {
     reason = `model ${m.id} needs ${formatBytes(needed)} and there are no nodes`
   } else if (offered < needed) {
-    reason = `model ${m.id} needs ${formatBytes(needed)} (weights, embeddings, output, KV cache for ${m.contextSize} tokens and compute buffers), the ${count} offer ${formatBytes(offered)} in total`
+    reason = `model ${m.id} needs ${formatBytes(needed)} (weights, embeddings, output, KV cache for ${m.contextSize} tokens and compute buffers), the ${count} offer ${formatBytes(offered)} in total${devices}`
   } else {
     const largest = Math.max(...c.nodes.map((n) => n.memoryBytes))
     const maxLayer = Math.max(...m.layerBytes)
-    reason = `model ${m.id} needs ${formatBytes(needed)} and the ${count} offer ${formatBytes(offered)} in total, ` +
+    reason = `model ${m.id} needs ${formatBytes(needed)} and the ${count} offer ${formatBytes(offered)} in total${devices}, ` +
       `but no chain of contiguous layer ranges fits their budgets (largest budget ${formatBytes(largest)}; ` +
       `the first stage also holds ${formatBytes(m.embeddingBytes)} of embeddings, the last ${formatBytes(m.outputBytes)} of output, ` +
       `the largest layer is ${formatBytes(maxLayer)} + ${formatBytes(Math.max(...(m.kvBytesPerLayer ?? [m.kvBytesPerTokenPerLayer * m.contextSize])))} of KV cache), ` +
@@ -69,14 +74,17 @@ function noPlan (c: CanonicalInput, cm: CostModel): NoPlan {
   return { kind: 'none', modelId: m.id, reason, neededBytes: needed, offeredBytes: offered }
 }
 
-/** Re-evaluates `previous` in the new view; undefined when it no longer fits or a node/link is gone. */
+/**
+ * Re-evaluates `previous` in the new view; undefined when it no longer fits, a node/link is gone, or a
+ * stage would now offload a different number of layers (a device's budget changed).
+ */
 function reevaluate (c: CanonicalInput, cm: CostModel, previous: Plan): SearchResult | undefined {
   if (previous.modelId !== c.model.id || previous.nLayers !== c.model.nLayers) return undefined
   const index = new Map(c.nodes.map((n, i) => [n.peerId as string, i]))
   const chain = []
   for (const s of previous.stages) {
     const node = index.get(s.peerId)
-    if (node === undefined) return undefined
+    if (node === undefined || (s.gpuLayers ?? 0) !== cm.gpuLayers(node, s.start, s.end)) return undefined
     chain.push({ node, start: s.start, end: s.end })
   }
   return evaluateChain(cm, chain)
@@ -93,6 +101,11 @@ function reevaluate (c: CanonicalInput, cm: CostModel, previous: Plan): SearchRe
  * covers the per-hop framing cost), subject to every node's memory budget; among equal latencies the plan
  * with the smallest slowest stage (balance → throughput), then the fewest stages. Single nodes are
  * candidates, so the result is never predicted slower than the best single node that fits.
+ *
+ * GPUs: a node with a device offloads the last layers of its stage, as many as fit the device's budget
+ * (cost-model.ts); those run at the device's measured ms/layer, the rest at the host's. So the search puts
+ * layers where they are predicted fastest: a GPU node takes more layers than an equal CPU node, and a
+ * pipeline may mix GPU and CPU nodes (each stage's `gpuLayers` tells its engine how many to offload).
  *
  * Hysteresis: a still-valid `previous` plan (same nodes alive, still fits) is returned unchanged
  * (same id) unless the best plan is more than 10 % faster, or `previous` is slower than the best

@@ -1,69 +1,6 @@
-import type { CanonicalInput } from './canonical-view.js'
-import { PS_PER_HALF_MS } from './canonical-view.js'
+import { CostModel } from './cost-model.js'
 
-/** Floor of a hop's cost, in half-milliseconds (0.5 ms). */
-export const MIN_HOP_HALF_MS = 1
-
-/** Costs and memory of candidate stages over the canonical input (integer units, see canonical-view.ts). */
-export class CostModel {
-  readonly n: number
-  private readonly prefixWeight: number[]
-  private readonly prefixBytes: number[]
-  /** Σ KV bytes of layers [0, i) */
-  private readonly prefixKv: number[]
-
-  constructor (readonly input: CanonicalInput) {
-    const m = input.model
-    this.n = m.nLayers
-    this.prefixWeight = [0]
-    this.prefixBytes = [0]
-    this.prefixKv = [0]
-    for (let i = 0; i < this.n; i++) {
-      this.prefixWeight.push(this.prefixWeight[i]! + input.layerWeight[i]!)
-      this.prefixBytes.push(this.prefixBytes[i]! + m.layerBytes[i]!)
-      this.prefixKv.push(this.prefixKv[i]! + (m.kvBytesPerLayer?.[i] ?? m.kvBytesPerTokenPerLayer * m.contextSize))
-    }
-  }
-
-  /** Bytes a stage [start, end) needs: weights + embeddings (first) + output (last) + KV + overheads. */
-  stageBytes (start: number, end: number): number {
-    const m = this.input.model
-    return this.prefixBytes[end]! - this.prefixBytes[start]! +
-      (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0) +
-      this.prefixKv[end]! - this.prefixKv[start]! + (m.layerOverheadBytes ?? 0) * (end - start) + (m.stageOverheadBytes ?? 0)
-  }
-
-  /** Weight bytes of a stage [start, end): layers + embeddings (first) + output (last). */
-  weightBytes (start: number, end: number): number {
-    const m = this.input.model
-    return this.prefixBytes[end]! - this.prefixBytes[start]! + (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0)
-  }
-
-  fits (node: number, start: number, end: number): boolean {
-    return this.stageBytes(start, end) <= this.input.nodes[node]!.memoryBytes
-  }
-
-  /** Compute cost of node running [start, end) for one token, in ps (see canonical-view.ts). */
-  costPs (node: number, start: number, end: number): number {
-    const w = this.prefixWeight[end]! - this.prefixWeight[start]! + (end === this.n ? this.input.outputWeight : 0)
-    return this.input.nodes[node]!.speedNs * w
-  }
-
-  /** Per-mille weight of layers [from, n) plus the output projection: what is left to compute. */
-  remainingWeight (from: number): number {
-    return this.prefixWeight[this.n]! - this.prefixWeight[from]! + this.input.outputWeight
-  }
-
-  /**
-   * Cost of the hop a → b in ps: its full RTT, at least MIN_HOP_HALF_MS (a hop is never free: framing,
-   * Noise and yamux cost ~0.3 ms even on loopback, whose RTT would otherwise round to 0), or -1 when
-   * the link was never measured.
-   */
-  hopPs (a: number, b: number): number {
-    const h = this.input.rttHalfMs[a]![b]!
-    return h < 0 ? -1 : Math.max(h, MIN_HOP_HALF_MS) * PS_PER_HALF_MS
-  }
-}
+export { CostModel, MIN_HOP_HALF_MS } from './cost-model.js'
 
 export interface StageChoice { node: number, start: number, end: number, costPs: number }
 
@@ -90,6 +27,10 @@ function interchangeable (cm: CostModel, a: number, b: number, nodes: readonly n
   // memory beyond what the whole model needs makes no difference
   const all = cm.stageBytes(0, cm.n)
   if (na.speedNs !== nb.speedNs || Math.min(na.memoryBytes, all) !== Math.min(nb.memoryBytes, all)) return false
+  const da = na.device
+  const db = nb.device
+  if ((da === undefined) !== (db === undefined)) return false
+  if (da !== undefined && db !== undefined && (da.memoryBytes !== db.memoryBytes || da.speedNs !== db.speedNs || da.maxLayers !== db.maxLayers)) return false
   const r = cm.input.rttHalfMs
   if (r[a]![b] !== r[b]![a]) return false
   for (const x of nodes) {
@@ -148,7 +89,7 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
 
   // Lower bounds for pruning: the rest of the model at the fastest speed, and the cheapest hop back to f.
   let minSpeed = Infinity
-  for (const x of nodes) minSpeed = Math.min(minSpeed, cm.input.nodes[x]!.speedNs)
+  for (const x of nodes) minSpeed = Math.min(minSpeed, cm.bestSpeedNs(x))
   const minHopIn = nodes.map((to) => {
     let m = Infinity
     for (const x of nodes) { const h = x === to ? -1 : cm.hopPs(x, to); if (h >= 0) m = Math.min(m, h) }
@@ -208,15 +149,18 @@ export function searchExact (cm: CostModel, nodes: readonly number[]): SearchRes
             if (hop < 0) continue
             const base = li + hop
             const close = cm.hopPs(nodes[u]!, nodes[f]!)
+            // host memory only grows with e (CostModel.fits), so the loop stops at the first miss
+            const mono = cm.costMonotone(nodes[u]!)
             for (let e = l + 1; e <= n && cm.fits(nodes[u]!, l, e); e++) {
               if (e === n && close < 0) break
               const c = cm.costPs(nodes[u]!, l, e)
               const nl = base + c
-              // admissible bound, non-decreasing in e: stop extending this stage
+              // admissible bound, non-decreasing in e unless the node's device is slower than its host
+              // (a longer stage may then move offloaded layers back to the faster host): stop extending
               const nbn = Math.max(bn[i]!, c)
               if (best !== undefined) {
                 const latLb = nl + (e === n ? close : minSpeed * cm.remainingWeight(e) + minHopIn[f]!)
-                if (latLb > best.total || (latLb === best.total && nbn > best.bn)) break
+                if (latLb > best.total || (latLb === best.total && nbn > best.bn)) { if (mono) break; continue }
               }
               const j = at(S | (1 << u), u, e)
               if (better(nl, nbn, cnt[i]! + 1, lat[j]!, bn[j]!, cnt[j]!)) {
@@ -260,12 +204,12 @@ export function evaluateChain (cm: CostModel, chain: ReadonlyArray<{ node: numbe
 
 /**
  * Deterministic heuristic for clusters larger than the exact limit: the exact search over the
- * fastest `limit` nodes, and a greedy chain (largest budgets first, each filled to capacity) as
+ * fastest `limit` nodes (by their best speed, device included), and a greedy chain (largest budgets first, each filled to capacity) as
  * a fallback when those cannot hold the model. Single nodes are always candidates too.
  */
 export function searchHeuristic (cm: CostModel, limit: number): SearchResult | undefined {
   const all = cm.input.nodes.map((_, i) => i)
-  const bySpeed = [...all].sort((a, b) => cm.input.nodes[a]!.speedNs - cm.input.nodes[b]!.speedNs || cm.input.nodes[b]!.memoryBytes - cm.input.nodes[a]!.memoryBytes || a - b)
+  const bySpeed = [...all].sort((a, b) => cm.bestSpeedNs(a) - cm.bestSpeedNs(b) || cm.input.nodes[b]!.memoryBytes - cm.input.nodes[a]!.memoryBytes || a - b)
   const candidates: SearchResult[] = []
   const exact = searchExact(cm, bySpeed.slice(0, limit).sort((a, b) => a - b))
   if (exact !== undefined) candidates.push(exact)

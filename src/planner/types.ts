@@ -18,6 +18,30 @@ export interface PlannerMember {
    * (`PlanStage.loadMs`); it does not change the choice of plan.
    */
   fetchBytesPerSec?: number
+  /**
+   * The node's compute device (GPU) it offloads layers to; absent = CPU only. Device memory is counted
+   * apart from `memoryBudgetBytes` (see `PlannerDevice`).
+   */
+  device?: PlannerDevice
+}
+
+/**
+ * A device a node offloads layers to, as the planner sees it. Of a stage [start, end) the node offloads
+ * its LAST k layers (as llama.cpp offloads the last n_gpu_layers), k as large as fits: each offloaded
+ * layer puts its weights, its KV cache and its per-layer compute temporaries (`layerOverheadBytes`) in
+ * device memory, plus one compute buffer (`stageOverheadBytes`) per stage that offloads anything, all
+ * within `budgetBytes`, and at most `maxLayers` layers. The other layers, the embeddings (first stage),
+ * the output (last stage) and the host's compute buffer stay in host memory (`memoryBudgetBytes`), and
+ * run at the host's `computeMsPerLayer` (so does the output projection). A device slower than the host
+ * is still used: the node offloads what fits (`--gpu-layers auto`), and the planner gives it fewer layers.
+ */
+export interface PlannerDevice {
+  /** device memory offered to plans, bytes (the announcement's `devices[].budgetBytes`) */
+  budgetBytes: number
+  /** measured decode time of one average layer of THIS model on the device, ms per token (0 < x ≤ 1000) */
+  computeMsPerLayer: number
+  /** the most layers to offload (`--gpu-layers N`); absent = no limit but memory */
+  maxLayers?: number
 }
 
 /** What one node knows about the cluster when it plans. */
@@ -62,10 +86,12 @@ export interface PlanStage {
   name: string
   start: number
   end: number
-  /** predicted compute ms per token of this stage */
+  /** predicted compute ms per token of this stage (its host layers at the host's speed, offloaded ones at the device's) */
   computeMs: number
-  /** bytes this stage needs (weights + embeddings/output + KV + overhead) */
+  /** host memory this stage needs (weights + embeddings/output + KV + overhead of the layers not offloaded) */
   memoryBytes: number
+  /** device memory of the offloaded layers (weights + KV + overhead) and the device compute buffer; present when gpuLayers > 0 */
+  deviceBytes?: number
   /** the node fetches its layers from peers: weight bytes to fetch (present only then) */
   fetchBytes?: number
   /** predicted fetch time from the measured bandwidth, ms (absent when not measured) */
@@ -73,6 +99,7 @@ export interface PlanStage {
   /**
    * How many of the stage's layers run on the node's device (its LAST `gpuLayers` layers, as llama.cpp
    * offloads the last n_gpu_layers); the engine loads them with `gpuLayers`. Absent = 0 (all on the CPU).
+   * The planner offloads as many as fit the node's device (`PlannerDevice`).
    */
   gpuLayers?: number
 }

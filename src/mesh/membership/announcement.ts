@@ -53,8 +53,9 @@ const planStageSchema = z.object({
   /** since 1.2: the stage's node fetches its layers from peers (bytes) in about `loadMs` */
   fetchBytes: count.optional(),
   loadMs: z.number().min(0).max(1e12).optional(),
-  /** since 1.3: how many of the stage's layers (its last ones, as llama.cpp offloads) run on the node's device */
-  gpuLayers: count.optional()
+  /** since 1.3: how many of the stage's layers (its last ones, as llama.cpp offloads) run on the node's device, and their device bytes */
+  gpuLayers: count.optional(),
+  deviceBytes: count.optional()
 })
 
 /** The planner's Plan as JSON (protocols/membership.md "pipeline"): contiguous half-open ranges [0, nLayers). */

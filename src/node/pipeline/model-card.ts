@@ -57,6 +57,10 @@ export function kvBytesPerLayer (m: Pick<ModelMetadata, 'nLayers' | 'kvBytesPerT
  * stage), output (last stage), the KV cache of `contextSize` cells per layer (the engine reports
  * its f16 K+V bytes per token per layer, which accounts for head sizes that differ from nEmbd / nHead),
  * and each stage's compute buffer (`computeBufferBytes`: a fixed part per stage, a part per layer).
+ * Host and device memory are counted apart by the planner (src/planner/cost-model.ts): an offloaded layer's
+ * weights, KV and per-layer part go to the device, and a stage that offloads holds the fixed part twice —
+ * once on the device (its graph's device ops) and once on the host (the ops left to the CPU, the
+ * hidden state in and out): an upper bound of each of ggml_backend_sched's per-backend buffers.
  */
 export function modelCardFromMetadata (id: ModelId, metadata: ModelMetadata, contextSize: number, flashAttention: boolean): ModelCard {
   return {

@@ -1,5 +1,5 @@
 import { plan as computePlan } from '../../planner/index.js'
-import type { ModelCard, NoPlan, Plan, PlannerMember, PlannerView } from '../../planner/index.js'
+import type { ModelCard, NoPlan, Plan, PlannerDevice, PlannerMember, PlannerView } from '../../planner/index.js'
 import { PlannerInputError } from '../../shared/errors/planner-errors.js'
 import { asModelId, asNodeId, asPlanId } from '../../shared/ids.js'
 import type { NodeId } from '../../shared/ids.js'
@@ -49,6 +49,16 @@ export function fetchBandwidth (view: ViewState, a: Announcement, modelId: strin
 }
 
 /**
+ * The device a member offloads to, for the planner: the first announced device with a measured speed
+ * (the engine measures only the one it uses, `--gpu-device`); its budget, never its sampled free memory.
+ */
+export function plannerDevice (a: Announcement): PlannerDevice | undefined {
+  const d = a.devices?.find((x) => x.computeMsPerLayer > 0)
+  if (d === undefined) return undefined
+  return { budgetBytes: d.budgetBytes, computeMsPerLayer: d.computeMsPerLayer, ...(d.maxLayers !== undefined ? { maxLayers: d.maxLayers } : {}) }
+}
+
+/**
  * The planner's input: participants' budgets and speeds, link RTTs = the publishers' quantised classes;
  * a participant that lacks the file gets `fetchBytesPerSec` (its load time is shown in the plan).
  */
@@ -61,7 +71,8 @@ export function plannerViewFor (view: ViewState, modelId: string, flashAttention
     for (const l of a.links) if (ids.has(l.peerId) && l.peerId !== a.peerId) row[l.peerId] = l.rttClassMs
     rttMs[a.peerId] = row
     const fetch = holdsModel(a, modelId) ? {} : { fetchBytesPerSec: fetchBandwidth(view, a, modelId) }
-    return { peerId: asNodeId(a.peerId), name: a.name, memoryBudgetBytes: a.capabilities.memoryBudgetBytes, computeMsPerLayer: a.pipeline!.msPerLayer, ...fetch }
+    const device = plannerDevice(a)
+    return { peerId: asNodeId(a.peerId), name: a.name, memoryBudgetBytes: a.capabilities.memoryBudgetBytes, computeMsPerLayer: a.pipeline!.msPerLayer, ...fetch, ...(device !== undefined ? { device } : {}) }
   })
   return { members: list, rttMs }
 }

@@ -167,6 +167,22 @@ describe('plan agreement (pure core)', () => {
     assert.deepEqual(participants(noHolder, MODEL), [])
   })
 
+  it('a GPU node plans with its measured device (budget, not free memory) and takes more layers; every node agrees', () => {
+    const nodes = [node('12D3KooWa'), node('12D3KooWb')]
+    const dev = { backend: 'cuda' as const, name: 'GPU', totalBytes: 8 * MB, freeBytes: MB, budgetBytes: 3 * MB, computeMsPerLayer: 0.1 }
+    const anns = nodes.map((n) => announce(n, nodes, 1)).map((a) => a.peerId === '12D3KooWa'
+      ? { ...a, devices: [{ ...dev, backend: 'vulkan' as const, computeMsPerLayer: 0 }, dev] }
+      : a)
+    const pv = plannerViewFor(viewOf('12D3KooWb', anns, [0, 1]), MODEL)
+    assert.deepEqual(pv.members.map((m) => m.device), [{ budgetBytes: 3 * MB, computeMsPerLayer: 0.1 }, undefined])
+    const [pa, pb] = [viewOf('12D3KooWa', anns, [0, 1]), viewOf('12D3KooWb', anns, [1, 0])].map((v) => decide({ view: v, card, serving: undefined }).proposal)
+    assert.ok(pa?.kind === 'plan' && pb?.kind === 'plan', 'two 3 MiB hosts hold the model only with the device')
+    assert.equal(pa.id, pb.id)
+    const [ga, gb] = ['12D3KooWa', '12D3KooWb'].map((id) => pa.stages.find((s) => s.peerId === id)!)
+    assert.ok(ga!.end - ga!.start > gb!.end - gb!.start, JSON.stringify(pa.stages))
+    assert.equal(ga!.gpuLayers, 2)
+  })
+
   it('only nodes that measured their speed take part; too little memory → a reason', () => {
     const nodes = [node('12D3KooWa'), node('12D3KooWb'), node('12D3KooWe', 0)]
     const view = viewOf('12D3KooWa', nodes.map((n) => announce(n, nodes, 1)), [0, 1, 2])
