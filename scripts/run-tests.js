@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Runs the test suites: `node scripts/run-tests.js [suite...]` (default: every suite that can run here).
 // Node 20's --test does not expand globs, so this collects test/<suite>/**/*.test.ts itself.
-// Suites: unit, protocols (seconds, parallel) · model, integration, lab, browser (real processes, one at a time).
+// Suites: unit, protocols (seconds, parallel) · model (two files at a time) · integration, lab, browser (real
+// processes, one file at a time).
 // lab needs root and `ip netns`; browser needs /usr/bin/chromium; each is skipped with a notice otherwise.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 
 const ALL = ['unit', 'protocols', 'model', 'integration', 'lab', 'browser']
 const SERIAL = new Set(['model', 'integration', 'lab', 'browser'])
+// model files are deterministic logits comparisons on 1 ggml thread each, with no timing bounds: two at a
+// time on two cores halves the suite. integration, lab and browser files assert time bounds and stay serial.
+const CONCURRENCY = { model: Math.max(1, Math.min(2, availableParallelism())) }
 
 function collect (dir) {
   if (!existsSync(dir)) return []
@@ -38,7 +43,7 @@ for (const suite of suites) {
   console.log(`\n=== ${suite}: ${files.length} file(s)`)
   // --test-force-exit: a file whose before() hook failed must not hang on the node processes it started
   const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-force-exit']
-  if (SERIAL.has(suite)) args.push('--test-concurrency=1')
+  if (SERIAL.has(suite)) args.push(`--test-concurrency=${CONCURRENCY[suite] ?? 1}`)
   const r = spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit' })
   if (r.status !== 0) { failed = true; console.log(`=== ${suite}: FAILED`) }
 }

@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs'
 import { InvalidArgumentError } from 'commander'
 import { asModelId, asRequestId } from '../../shared/ids.js'
-import { ggmlShardEngine } from '../../node/ggml-shard-engine.js'
-import { LocalInferenceService } from '../../node/local-inference-service.js'
 import { DEFAULT_MODEL_ID, modelIdOfPath } from '../../node/model-registry.js'
 import type { Command } from 'commander'
 import type { SamplingParams } from '../../shared/inference.js'
@@ -52,6 +50,9 @@ export default function register (program: Command): void {
     .option('--no-flash-attention', 'plain softmax attention instead of flash attention (llama.cpp\'s CPU default is on)')
     .action(async (flags: RunFlags, cmd: Command) => {
       if (flags.model !== undefined && !existsSync(flags.model)) cmd.error(`error: model file not found: ${flags.model}`, { exitCode: 1 })
+      const [{ LocalInferenceService }, { ggmlShardEngine }] = await Promise.all([
+        import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js')
+      ])
       const service = new LocalInferenceService({
         engine: ggmlShardEngine,
         ...(flags.model !== undefined ? { modelPaths: [flags.model] } : {}),

@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadNodeConfig } from '../../config/load-node-config.js'
 import type { NodeConfigFlags } from '../../config/node-config.js'
-import { ExoNode } from '../../node/exo-node.js'
-import { LocalInferenceService } from '../../node/local-inference-service.js'
-import { ggmlShardEngine } from '../../node/ggml-shard-engine.js'
+import type { ExoNode } from '../../node/exo-node.js'
+import type { LocalInferenceService } from '../../node/local-inference-service.js'
 import { ExoError } from '../../shared/errors/exo-error.js'
 import { setLogLevel } from '../../shared/log.js'
 import { resolveStartModels } from '../resolve-start-models.js'
@@ -45,6 +44,10 @@ export default function register (program: Command): void {
         setLogLevel(loaded.logLevel)
         // a Hub reference becomes the stored file's path (pulled first when missing); a missing file is an error
         const config = Object.freeze({ ...loaded, models: Object.freeze(await resolveStartModels(loaded.models, loaded.dataDir)) })
+        // loaded here, not at the top: `exo-p2p peers` and the other light commands skip libp2p and ggml
+        const [{ ExoNode }, { LocalInferenceService }, { ggmlShardEngine }] = await Promise.all([
+          import('../../node/exo-node.js'), import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js')
+        ])
         inference = new LocalInferenceService({
           engine: ggmlShardEngine,
           threads: config.threads,
