@@ -172,7 +172,7 @@ if (values.child !== undefined) {
   const probe = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: join(work, 'probe'), holders: () => [holder.toString()], dial, log: createLogger('bench') })
   await probe.prepareHeader(AbortSignal.timeout(600_000))
   const manifest = probe.manifest!
-  const chunks = [...new Set([0, ...probe.chunksFor(range)])].sort((a, b) => a - b)
+  const chunks = [...new Set([0, ...probe.chunksFor(range)[0]!])].sort((a, b) => a - b)
   probe.stop()
 
   const mbs = (r: { bytes: number, s: number }): number => r.bytes / r.s / 1e6

@@ -24,6 +24,7 @@ export const ENV_VARS = {
   EXO_P2P_THREADS: 'threads',
   EXO_P2P_FLASH_ATTENTION: 'flashAttention',
   EXO_P2P_FETCH_MAX_RATE: 'fetchMaxRateMb',
+  EXO_P2P_FETCH_WHOLE: 'fetchWhole',
   EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights'
 } as const
 
@@ -42,7 +43,7 @@ function fromEnv (env: NodeJS.ProcessEnv): RawConfig {
     const value = env[name]
     if (value === undefined || value === '') continue
     if (key === 'peers' || key === 'models') raw[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-    else if (key === 'mdns' || key === 'flashAttention' || key === 'metricsPublic' || key === 'testTamperWeights') {
+    else if (key === 'mdns' || key === 'flashAttention' || key === 'metricsPublic' || key === 'fetchWhole' || key === 'testTamperWeights') {
       if (!/^(1|0|true|false|on|off)$/i.test(value)) throw new ConfigError(`${name}: expected true/false, got "${value}"`)
       raw[key] = /^(1|true|on)$/i.test(value)
     } else raw[key] = value
@@ -67,7 +68,8 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     metricsPublic: flags.metricsPublic,
     threads: flags.threads,
     flashAttention: flags.flashAttention,
-    fetchMaxRateMb: flags.fetchMaxRate
+    fetchMaxRateMb: flags.fetchMaxRate,
+    fetchWhole: flags.fetchWhole
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k]
   return parseSource('flags', raw)
@@ -123,6 +125,7 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     threads: pick('threads', ...src) ?? 1,
     flashAttention: pick('flashAttention', ...src) ?? true,
     fetchMaxBytesPerSec: ((mb) => mb === undefined ? undefined : Math.round(mb * 1e6))(pick('fetchMaxRateMb', ...src)),
+    fetchWhole: pick('fetchWhole', ...src) ?? false,
     testTamperWeights: pick('testTamperWeights', f, e) ?? false,
     configFile
   }

@@ -39,6 +39,8 @@ export interface NodeConfig {
   readonly flashAttention: boolean
   /** Cap on fetching model layers from peers, bytes/s; undefined = no cap. Defaults to none. */
   readonly fetchMaxBytesPerSec: number | undefined
+  /** A node fetching its layers from peers also fetches the rest of the file (after them, at the lowest priority), then holds the model. Defaults to off. */
+  readonly fetchWhole: boolean
   /** TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): serve model chunks with a flipped byte. Defaults to off. */
   readonly testTamperWeights: boolean
   /** Config file that was read, if any. */
@@ -64,6 +66,7 @@ export interface NodeConfigFlags {
   threads?: string | number
   flashAttention?: boolean
   fetchMaxRate?: string | number
+  fetchWhole?: boolean
 }
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -86,6 +89,7 @@ export const rawConfigSchema = z.object({
   threads: z.coerce.number().int().min(1).max(256).optional(),
   flashAttention: z.boolean().optional(),
   fetchMaxRateMb: z.coerce.number().positive().max(1e6).optional(),
+  fetchWhole: z.boolean().optional(),
   testTamperWeights: z.boolean().optional()
 }).strict()
 

@@ -23,7 +23,8 @@ import type { DeviceInfo } from '../shared/device-info.js'
 import { canonicalView } from '../mesh/membership/canonical-view.js'
 import type { CanonicalView } from '../mesh/membership/canonical-view.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
-import { advertisedHost, findLocalModels, sampleCapabilities } from './local-info.js'
+import { advertisedHost, findLocalModels, sampleCapabilities, storeModels } from './local-info.js'
+import { LocalModelsWatch } from './local-models-watch.js'
 import { NodeModelPuller } from './model-puller.js'
 import { buildClusterState } from './cluster-state-json.js'
 import { BUNDLED_MODEL_PATH } from './model-registry.js'
@@ -86,9 +87,11 @@ export class ExoNode {
   /** pulls from the Hub for the HTTP API (Ollama /api/pull, /api/delete) and the dashboard */
   private readonly puller: NodeModelPuller
   private pipeline: NodePipeline | undefined
+  /** the models on disk, for the announcement (a model pulled meanwhile is announced) */
+  private modelsWatch: LocalModelsWatch | undefined
 
   constructor (private readonly config: NodeConfig, private readonly options: ExoNodeOptions) {
-    this.puller = new NodeModelPuller(config.dataDir)
+    this.puller = new NodeModelPuller(config.dataDir, process.env, Date.now, () => { this.modelsWatch?.refresh() })
     this.backend = options.inference ?? new NoEngineInferenceService()
     this.inference = new CountingInferenceService({
       generate: (req, o) => this.backend.generate(req, o),
@@ -126,12 +129,23 @@ export class ExoNode {
 
     // HTTP first: its URL goes into the announcement
     const httpUrlRef = { url: '' }
-    const models = findLocalModels([...config.models, BUNDLED_MODEL_PATH], config.dataDir, this.log)
+    // --model files first (the first one found wins an id), then the whole model store; rescanned every 2 s
+    let quiet = false
+    const scan = (): LocalInfo['models'] => {
+      const named = findLocalModels([...config.models, BUNDLED_MODEL_PATH], config.dataDir, quiet ? { warn: () => {} } : this.log)
+      quiet = true
+      return [...named, ...storeModels(config.dataDir)]
+    }
+    this.modelsWatch = new LocalModelsWatch(scan, () => {
+      this.membership?.announceSoon()
+      void this.pipeline?.modelsChanged().catch((err: Error) => { this.log.warn({ err: err.message }, 'serving a model pulled meanwhile failed') })
+    })
+    const modelsWatch = this.modelsWatch
     const localInfo = (): LocalInfo => ({
       name: config.name,
       httpUrl: httpUrlRef.url,
       capabilities: sampleCapabilities(config.memoryBudgetBytes, this.pipeline?.agreement !== undefined ? () => this.pipeline?.agreement?.computeMsPerLayer ?? 0 : this.options.computeMsPerUnit ?? (() => 0)),
-      models,
+      models: modelsWatch.models,
       shards: this.pipeline?.agreement?.shardsInfo() ?? this.options.shards?.() ?? [],
       queueLength: this.options.queueLength?.() ?? this.inference.stats.inFlight,
       ...(this.pipeline?.agreement !== undefined ? { pipeline: this.pipeline.agreement.pipelineInfo() } : {}),
@@ -166,6 +180,7 @@ export class ExoNode {
       () => [...membership.view().members.values()].map((e) => ({ peerId: e.announcement.peerId, addresses: e.announcement.addresses })),
       createLogger('mesh:dialer'))
     this.dialer.start()
+    modelsWatch.start()
 
     if (this.options.pipeline !== undefined) {
       this.pipeline = await startPipeline({ config, libp2p, membership, ...this.options.pipeline })
@@ -189,6 +204,7 @@ export class ExoNode {
   async stop (options: { signal?: AbortSignal } = {}): Promise<void> {
     const signal = options.signal ?? AbortSignal.timeout(5000)
     this.dialer?.stop()
+    this.modelsWatch?.stop()
     if (this.pipeline !== undefined) {
       this.backend = this.options.inference ?? new NoEngineInferenceService()
       await this.pipeline.stop().catch((err: Error) => { this.log.warn({ err: err.message }, 'pipeline stop failed') })

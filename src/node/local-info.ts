@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { availableParallelism, freemem, networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { parseSplitGgufName } from '../shared/split-gguf-name.js'
-import { modelFiles, modelIdOfPath } from './model-registry.js'
+import { isLaterSplitPart, modelFiles, modelIdOfPath } from './model-registry.js'
 import type { Logger } from '../shared/log.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
 
@@ -18,7 +18,7 @@ function firstSplitPart (dir: string, id: string): string | undefined {
  * Models on disk named by `--model PATH|ID`: a file path (a split model by its first part), or an id under
  * `<dataDir>/models/` (`<id>.gguf`, or `<id>-00001-of-NNNNN.gguf`). Sizes count every part present.
  */
-export function findLocalModels (entries: readonly string[], dataDir: string, log: Logger): LocalInfo['models'] {
+export function findLocalModels (entries: readonly string[], dataDir: string, log: Pick<Logger, 'warn'>): LocalInfo['models'] {
   const out: LocalInfo['models'] = []
   const isFile = (p: string): boolean => existsSync(p) && statSync(p).isFile()
   for (const entry of entries) {
@@ -27,6 +27,21 @@ export function findLocalModels (entries: readonly string[], dataDir: string, lo
     if (file === undefined) { log.warn({ model: entry }, 'model not found on disk; not announced'); continue }
     const sizeBytes = modelFiles(file).filter(isFile).reduce((a, p) => a + statSync(p).size, 0)
     out.push({ id: modelIdOfPath(file).slice(0, 128), sizeBytes })
+  }
+  return out
+}
+
+/** Every model in the store `<dataDir>/models/` (`*.gguf`, a split model by its first part), sizes of all parts present. */
+export function storeModels (dataDir: string): LocalInfo['models'] {
+  const dir = join(dataDir, 'models')
+  let names: string[]
+  try { names = readdirSync(dir) } catch { return [] }
+  const out: LocalInfo['models'] = []
+  for (const name of names.filter((n) => /\.gguf$/i.test(n) && !isLaterSplitPart(n)).sort()) {
+    const path = join(dir, name)
+    const size = (p: string): number => { try { const st = statSync(p); return st.isFile() ? st.size : -1 } catch { return -1 } }
+    if (size(path) < 0) continue
+    out.push({ id: modelIdOfPath(path).slice(0, 128), sizeBytes: modelFiles(path).reduce((a, p) => a + Math.max(0, size(p)), 0) })
   }
   return out
 }

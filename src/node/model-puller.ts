@@ -21,7 +21,9 @@ export class NodeModelPuller implements ModelPuller {
   private queue: Promise<unknown> = Promise.resolve()
   private readonly active = new Map<string, Download>()
 
-  constructor (dataDir: string, private readonly env: NodeJS.ProcessEnv = process.env, private readonly now: () => number = Date.now) {
+  /** `onPulled`: a pull finished (the node announces and serves the model without a restart) */
+  constructor (dataDir: string, private readonly env: NodeJS.ProcessEnv = process.env, private readonly now: () => number = Date.now,
+    private readonly onPulled: () => void = () => {}) {
     this.store = new ModelStore(join(dataDir, 'models'))
   }
 
@@ -38,6 +40,7 @@ export class NodeModelPuller implements ModelPuller {
     const run = this.queue.then(async () => {
       throwIfAborted(options.signal)
       const r = await pullModel(ref, { modelsDir: this.store.dir, hub: hubConfigFromEnv(this.env), signal: options.signal, onEvent: track })
+      this.onPulled()
       return { id: r.id }
     })
     this.queue = run.catch(() => {})
@@ -52,6 +55,7 @@ export class NodeModelPuller implements ModelPuller {
   async remove (id: string, options: { signal: AbortSignal }): Promise<void> {
     throwIfAborted(options.signal)
     await this.store.remove(id)
+    this.onPulled()
   }
 
   /** Running pulls, and those that ended less than a minute ago. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +8,7 @@ import { BUNDLED_MODEL_PATH } from '../../src/node/model-registry.js'
 import { ModelStore } from '../../src/models/model-store.js'
 import { pullModel } from '../../src/models/pull-model.js'
 import { AbortedError } from '../../src/shared/errors/exo-error.js'
-import { ChecksumMismatchError, DownloadInProgressError, DownloadSizeError, HubAuthError, HubRepoNotFoundError, QuantNotFoundError } from '../../src/shared/errors/pull-errors.js'
+import { ChecksumMismatchError, DiskSpaceError, DownloadInProgressError, DownloadSizeError, HubAuthError, HubRepoNotFoundError, QuantNotFoundError } from '../../src/shared/errors/pull-errors.js'
 import { cutIntoParts, sha256Hex, startFakeHub } from '../helpers/fake-hub.js'
 import type { FakeHub, FakeHubOptions } from '../helpers/fake-hub.js'
 import type { PullOptions } from '../../src/models/pull-model.js'
@@ -204,6 +205,27 @@ test('a file already in the Hugging Face cache is used in place: zero bytes serv
       assert.ok(existsSync(join(repoDir, 'blobs', sha256Hex(stories))), 'rm leaves the HF cache alone')
     } finally {
       delete repos['ggml-org/stories260k-GGUF']!.commit
+    }
+  })
+})
+
+/** Mounts a tmpfs of `size` on `dir` (root only: CI and this machine run as root); false when mounting is not allowed. */
+function mountTmpfs (dir: string, size: string): boolean {
+  mkdirSync(dir, { recursive: true })
+  try { execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' }); return true } catch { return false }
+}
+
+test('a disk too small for the model (a real 16 MiB tmpfs): DiskSpaceError before any byte is downloaded, nothing written', async (t) => {
+  await withHub({}, async (hub, opts, modelsDir) => {
+    if (!mountTmpfs(modelsDir, '16m')) { t.skip('cannot mount a tmpfs here (not root)'); return }
+    try {
+      // stories260k is ~1 MB, but a pull keeps 64 MiB free beyond the download: 16 MiB is too small
+      await assert.rejects(pullModel('ggml-org/stories260k-GGUF', opts()), (err: unknown) => err instanceof DiskSpaceError && err.message.includes(modelsDir) && /needs .* more, .* free/.test(err.message))
+      assert.equal(hub.stats.contentBytes, 0, 'no content byte was requested')
+      assert.deepEqual(readdirSync(modelsDir).filter((n) => n.endsWith('.gguf')), [])
+      assert.deepEqual(readdirSync(join(modelsDir, '.partial')), [])
+    } finally {
+      execFileSync('umount', [modelsDir])
     }
   })
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { Libp2p } from '@libp2p/interface'
 import { createHash } from 'node:crypto'
@@ -15,6 +15,7 @@ import { modelIdOfPath } from '../../src/node/model-registry.js'
 import { ChunkVerificationError, WeightsRequestError } from '../../src/shared/errors/protocol-errors.js'
 import { createLogger } from '../../src/shared/log.js'
 import { generatedModel } from '../model/helpers/generated-models.js'
+import { splitGguf } from '../../scripts/split-gguf.js'
 import { startNode } from '../helpers/libp2p-pair.js'
 
 /** ~2.2 MB per layer in Q8_0: a stage spans chunks of its own */
@@ -97,7 +98,7 @@ test('peer fetch of a middle stage from two holders, one tampering: only header 
   for (const r of shardFileRanges(modelPath, range)) assert.ok(copy.subarray(r.offset, r.offset + r.bytes).equals(file.subarray(r.offset, r.offset + r.bytes)), `tensor ${r.name} differs`)
   const m = fetch.manifest!
   assert.ok(copy.subarray(0, m.headerBytes).equals(file.subarray(0, m.headerBytes)))
-  const chunks = new Set([...fetch.chunksFor(range), 0])
+  const chunks = new Set([...fetch.chunksFor(range)[0]!, 0])
   const allocated = allocatedBytes(path)
   assert.ok(allocated <= chunks.size * m.chunkBytes + 65536, `allocated ${allocated} > ${chunks.size} chunks`)
   assert.ok(allocated < statSync(path).size * 0.7, `allocated ${allocated} of ${statSync(path).size}`)
@@ -110,4 +111,83 @@ test('peer fetch of a middle stage from two holders, one tampering: only header 
   await again.ensureRange(range, signal)
   assert.equal(honestHandler.stats.bytes - before, 0)
   again.stop()
+})
+
+test('a fetch of every layer is promoted: whole-file sha256 checked, the file moves into the store, the partial copy goes', async () => {
+  const models = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-promote-'))
+  const dir = join(models, '.partial')
+  let promoted: string | undefined
+  const fetch = new PeerModelFetch({ modelId, dir, holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch'), onPromoted: (p) => { promoted = p } })
+  const signal = AbortSignal.timeout(40_000)
+  await fetch.prepareHeader(signal)
+  assert.equal(fetch.promoted, undefined, 'the header alone is a partial copy')
+  await fetch.ensureRange({ start: 0, end: 6 }, signal)
+  assert.equal(promoted, join(models, `${modelId}.gguf`))
+  assert.equal(fetch.path, promoted)
+  assert.ok(readFileSync(promoted).equals(file))
+  assert.deepEqual(readdirSync(dir), [], 'the partial copy and its state file are gone')
+  assert.equal(fetch.progress(6), undefined, 'no partial copy to announce')
+  fetch.stop()
+})
+
+test('--fetch-whole: after the stage, the rest comes in the background and the copy is promoted; a manifest whose whole-file sha256 lies is never promoted', async () => {
+  const models = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-whole-'))
+  const signal = AbortSignal.timeout(40_000)
+  const done = new Promise<string>((resolve) => {
+    const fetch = new PeerModelFetch({ modelId, dir: join(models, '.partial'), holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch'), completeCopy: true, onPromoted: (p) => { fetch.stop(); resolve(p) } })
+    void fetch.prepareHeader(signal).then(async () => { await fetch.ensureRange({ start: 2, end: 3 }, signal) })
+  })
+  assert.ok(readFileSync(await done).equals(file))
+
+  // a holder whose manifest has true chunk hashes but another whole-file hash: every chunk verifies, the file does not
+  const liar = await startNode()
+  const real = new LocalWeightsSource({ list: async () => [entry] })
+  const wrongSha = new Uint8Array(32).fill(7)
+  await liar.handle(WEIGHTS_PROTOCOL, createWeightsHandler({ manifest: async (id, s) => ({ ...await real.manifest(id, s), sha256: wrongSha }), read: async (id, o, n, s) => await real.read(id, o, n) }))
+  try {
+    await fetcher.dial(liar.getMultiaddrs()[0]!, { signal })
+    const lies = join(mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-lie-')), '.partial')
+    const fetch = new PeerModelFetch({ modelId, dir: lies, holders: () => [liar.peerId.toString()], dial: async (_p, s) => await fetcher.dialProtocol(liar.peerId, WEIGHTS_PROTOCOL, { signal: s }), log: createLogger('test:fetch') })
+    await fetch.prepareHeader(signal)
+    await fetch.ensureRange({ start: 0, end: 6 }, signal)
+    assert.equal(fetch.promoted, undefined)
+    assert.deepEqual(readdirSync(join(lies, '..')).filter((n) => n.endsWith('.gguf')), [], 'nothing in the store')
+    fetch.stop()
+  } finally {
+    await liar.stop()
+  }
+})
+
+test('a 3-part split model: each part is a file with its own manifest; a stage fetches its ranges from the parts that hold them, then all layers promote all parts', async () => {
+  const src = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-split-src-'))
+  const parts = splitGguf({ input: modelPath, outPrefix: join(src, 'sp'), parts: 3 })
+  const holder = await startNode()
+  const source = new LocalWeightsSource({ list: async () => [{ id: modelIdOfPath(parts[0]!), path: parts[0]!, sizeBytes: 0 }] })
+  await holder.handle(WEIGHTS_PROTOCOL, createWeightsHandler(source))
+  const signal = AbortSignal.timeout(40_000)
+  try {
+    await fetcher.dial(holder.getMultiaddrs()[0]!, { signal })
+    const models = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-split-'))
+    const dir = join(models, '.partial')
+    const fetch = new PeerModelFetch({ modelId: 'sp', dir, holders: () => [holder.peerId.toString()], dial: async (_p, s) => await fetcher.dialProtocol(holder.peerId, WEIGHTS_PROTOCOL, { signal: s }), log: createLogger('test:fetch') })
+    const first = await fetch.prepareHeader(signal)
+    assert.equal(first, join(dir, 'sp-00001-of-00003.gguf'))
+    assert.deepEqual(fetch.manifests.map((m) => m.fileBytes), parts.map((p) => statSync(p).size))
+    const range = { start: 2, end: 4 }
+    const wanted = fetch.chunksFor(range)
+    assert.ok(wanted.filter((c) => c.length > 0).length >= 1)
+    await fetch.ensureRange(range, signal)
+    for (const r of shardFileRanges(first, range)) {
+      const real = readFileSync(join(src, basename(r.path)))
+      assert.ok(readFileSync(r.path).subarray(r.offset, r.offset + r.bytes).equals(real.subarray(r.offset, r.offset + r.bytes)), `tensor ${r.name} in ${basename(r.path)} differs`)
+    }
+    assert.equal(fetch.promoted, undefined)
+    await fetch.ensureRange({ start: 0, end: 6 }, signal)
+    assert.equal(fetch.promoted, join(models, 'sp-00001-of-00003.gguf'))
+    for (const p of parts) assert.ok(readFileSync(join(models, basename(p))).equals(readFileSync(p)), `${basename(p)} in the store`)
+    assert.deepEqual(readdirSync(dir), [])
+    fetch.stop()
+  } finally {
+    await holder.stop()
+  }
 })

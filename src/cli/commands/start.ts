@@ -31,6 +31,7 @@ export default function register (program: Command): void {
     .option('--metrics-public', 'with --api-key: GET /metrics answers without the key (default: off)')
     .option('--threads <n>', 'CPU threads per loaded shard (default: 1)')
     .option('--fetch-max-rate <MB/s>', 'cap on fetching model layers from peers, MB/s (default: no cap)')
+    .option('--fetch-whole', 'when fetching layers from peers, also fetch the rest of the model file (after them), then hold the model (default: only the layers this node runs)')
     .option('--no-flash-attention', 'disable flash attention; must match on every node (default: on)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
     .action(async (opts: NodeConfigFlags, cmd: Command) => {

@@ -26,7 +26,7 @@ export interface ChunkFetcherInit {
 }
 
 interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string }
-interface Waiter { chunks: number[], resolve: () => void, reject: (e: Error) => void }
+interface Waiter { chunks: number[], background: boolean, resolve: () => void, reject: (e: Error) => void }
 
 const RETRY_MS = 1000
 /** streams in flight per holder: each has one yamux window (1 MiB) of data on the way */
@@ -41,6 +41,8 @@ export const STREAMS_PER_HOLDER = 4
 export class ChunkFetcher {
   private readonly holderState = new Map<string, HolderState>()
   private readonly queued = new Set<number>()
+  /** chunks wanted in the background (completing the copy): handed out only when `queued` is empty */
+  private readonly queuedLow = new Set<number>()
   private readonly inflight = new Set<number>()
   private readonly waiters = new Set<Waiter>()
   private readonly controller = new AbortController()
@@ -51,17 +53,29 @@ export class ChunkFetcher {
   /** bytes fetched from each holder (tests, logs) */
   readonly bytesFrom = new Map<string, number>()
 
-  constructor (private readonly init: ChunkFetcherInit) {}
+  /** what requests name (protocols/weights.md "File id") */
+  private fileId: string
+
+  constructor (private readonly init: ChunkFetcherInit) { this.fileId = init.modelId }
+
+  /** Later requests name `fileId` (part 1 of a split model, once its header said so). */
+  rename (fileId: string): void { this.fileId = fileId }
 
   private get manifest (): WeightsManifest { return this.init.copy.manifest }
 
-  /** Resolves when every chunk in `chunks` is verified in the copy. */
-  async ensure (chunks: readonly number[], signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when every chunk in `chunks` is verified in the copy. `background` chunks (completing the
+   * copy) go out only while no other chunk is wanted.
+   */
+  async ensure (chunks: readonly number[], signal?: AbortSignal, options: { background?: boolean } = {}): Promise<void> {
     const missing = chunks.filter((c) => !this.init.copy.has(c))
     if (missing.length === 0) return
-    for (const c of missing) if (!this.inflight.has(c)) this.queued.add(c)
+    for (const c of missing) {
+      if (this.inflight.has(c)) continue
+      if (options.background === true) { if (!this.queued.has(c)) this.queuedLow.add(c) } else { this.queuedLow.delete(c); this.queued.add(c) }
+    }
     await new Promise<void>((resolve, reject) => {
-      const w: Waiter = { chunks: missing, resolve, reject }
+      const w: Waiter = { chunks: missing, background: options.background === true, resolve, reject }
       this.waiters.add(w)
       signal?.addEventListener('abort', () => { this.waiters.delete(w); reject(new AbortedError('fetch aborted', { cause: signal.reason })) }, { once: true })
       this.lastUsable = performance.now()
@@ -81,6 +95,12 @@ export class ChunkFetcher {
     this.waiters.clear()
   }
 
+  /** Whether a waiter that is not in the background wants chunk `c`. */
+  private wantedNow (c: number): boolean {
+    for (const w of this.waiters) if (!w.background && w.chunks.includes(c)) return true
+    return false
+  }
+
   private settle (): void {
     for (const w of [...this.waiters]) {
       if (w.chunks.every((c) => this.init.copy.has(c))) { this.waiters.delete(w); w.resolve() }
@@ -92,7 +112,7 @@ export class ChunkFetcher {
     if (s === undefined || s.status === 'dropped') return
     s.status = 'dropped'
     s.reason = reason
-    this.init.log.warn({ model: this.init.modelId, peer: peerId, reason }, 'weights holder dropped for this fetch')
+    this.init.log.warn({ model: this.fileId, peer: peerId, reason }, 'weights holder dropped for this fetch')
   }
 
   /** Starts requests on every holder with a free slot; re-arms itself while chunks are wanted. */
@@ -116,18 +136,18 @@ export class ChunkFetcher {
     }
     // round robin, one run per holder per pass, runs sized so every free slot of every holder gets work
     const slots = this.init.streamsPerHolder ?? STREAMS_PER_HOLDER
-    const maxRun = Math.max(1, Math.ceil(this.queued.size / Math.max(1, slots * ready.length)))
-    for (let started = true; started && this.queued.size > 0;) {
+    const maxRun = Math.max(1, Math.ceil((this.queued.size || this.queuedLow.size) / Math.max(1, slots * ready.length)))
+    for (let started = true; started && this.queued.size + this.queuedLow.size > 0;) {
       started = false
       for (const [id, s] of ready) {
-        if (s.inflight >= slots || this.queued.size === 0) continue
+        if (s.inflight >= slots || this.queued.size + this.queuedLow.size === 0) continue
         this.start(id, s, maxRun)
         started = true
       }
     }
     if (usable > 0) this.lastUsable = now
     else if (now - this.lastUsable > (this.init.noHolderTimeoutMs ?? 60_000)) {
-      const err = new NoHolderError(`no peer holding ${this.init.modelId} (with sha256 of the fetch) for ${Math.round((now - this.lastUsable) / 1000)} s; dropped: ${this.holders().filter((h) => h.status === 'dropped').map((h) => `${h.peerId.slice(-8)} (${h.reason ?? ''})`).join(', ') || 'none'}`)
+      const err = new NoHolderError(`no peer holding ${this.fileId} (with sha256 of the fetch) for ${Math.round((now - this.lastUsable) / 1000)} s; dropped: ${this.holders().filter((h) => h.status === 'dropped').map((h) => `${h.peerId.slice(-8)} (${h.reason ?? ''})`).join(', ') || 'none'}`)
       for (const w of this.waiters) w.reject(err)
       this.waiters.clear()
       return
@@ -141,7 +161,7 @@ export class ChunkFetcher {
     s.status = 'checking'
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(600_000)])
     void (async () => {
-      const m = await requestManifest(await this.init.dial(peerId, signal), this.init.modelId, { signal })
+      const m = await requestManifest(await this.init.dial(peerId, signal), this.fileId, { signal })
       if (!manifestsEqual({ ...m, provenance: this.manifest.provenance }, this.manifest)) { this.drop(peerId, 'its file differs from the one being fetched'); return }
       s.status = 'ok'
     })().catch((err: Error) => {
@@ -151,20 +171,22 @@ export class ChunkFetcher {
   }
 
   private takeRun (maxRun: number): number[] {
-    const sorted = [...this.queued].sort((a, b) => a - b)
+    const from = this.queued.size > 0 ? this.queued : this.queuedLow
+    const sorted = [...from].sort((a, b) => a - b)
     const run = chunkRuns(sorted, Math.min(MAX_CHUNKS_PER_REQUEST, maxRun))[0]!
     const chunks: number[] = []
-    for (let c = run.first; c < run.first + run.count; c++) { chunks.push(c); this.queued.delete(c); this.inflight.add(c) }
+    for (let c = run.first; c < run.first + run.count; c++) { chunks.push(c); from.delete(c); this.inflight.add(c) }
     return chunks
   }
 
   private start (peerId: string, s: HolderState, maxRun: number): void {
+    const background = this.queued.size === 0
     const chunks = this.takeRun(maxRun)
     s.inflight++
     const signal = this.controller.signal
     void (async () => {
       const stream = await this.init.dial(peerId, signal)
-      await requestChunks(stream, this.init.modelId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, bytes) => {
+      await requestChunks(stream, this.fileId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, bytes) => {
         await this.init.copy.write(i, bytes)
         this.inflight.delete(i)
         this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + bytes.byteLength)
@@ -178,7 +200,7 @@ export class ChunkFetcher {
       else { s.retryAt = performance.now() + RETRY_MS; this.init.log.debug({ peer: peerId, err: err.message }, 'weights request failed; retrying') }
     }).finally(() => {
       s.inflight--
-      for (const c of chunks) if (this.inflight.delete(c) && !this.init.copy.has(c)) this.queued.add(c)
+      for (const c of chunks) if (this.inflight.delete(c) && !this.init.copy.has(c)) (background && !this.wantedNow(c) ? this.queuedLow : this.queued).add(c)
       this.pump()
     })
   }

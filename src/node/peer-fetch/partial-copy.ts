@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { copyFile, link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Provenance, chunkCount, chunkSpan, manifestsEqual } from '../../protocols/weights/index.js'
@@ -40,8 +40,8 @@ export class PartialCopy {
   private verifiedCount = 0
   private verifiedBytesTotal = 0
 
-  private constructor (readonly modelId: string, readonly manifest: WeightsManifest, readonly path: string,
-    private readonly statePath: string, private readonly fh: FileHandle, private readonly bits: Uint8Array) {
+  private constructor (public modelId: string, readonly manifest: WeightsManifest, public path: string,
+    private statePath: string, private readonly fh: FileHandle, private readonly bits: Uint8Array) {
     for (let i = 0; i < chunkCount(manifest); i++) if (this.has(i)) { this.verifiedCount++; this.verifiedBytesTotal += chunkSpan(manifest, i).end - chunkSpan(manifest, i).start }
   }
 
@@ -91,6 +91,22 @@ export class PartialCopy {
     await run
   }
 
+  /**
+   * Renames the copy and its state file in their folder to `fileId` (part 1 of a split model is learnt
+   * to be one only from its header: `<id>.gguf` becomes `<id>-00001-of-0000N.gguf`). Writes wait meanwhile.
+   */
+  async moveTo (fileId: string): Promise<void> {
+    const run = this.chain.then(async () => {
+      const next = partialPaths(dirname(this.path), fileId)
+      await rename(this.path, next.data)
+      await rename(this.statePath, next.state)
+      Object.assign(this, { modelId: fileId, path: next.data, statePath: next.state })
+      await this.persist()
+    })
+    this.chain = run.catch(() => {})
+    await run
+  }
+
   private async persist (): Promise<void> {
     const json: StateJson = { v: 1, modelId: this.modelId, manifest: manifestToJson(this.manifest), verified: Buffer.from(this.bits).toString('base64') }
     const tmp = `${this.statePath}.tmp`
@@ -99,8 +115,9 @@ export class PartialCopy {
   }
 
   /**
-   * Every chunk verified: checks the whole-file SHA-256 and moves the file to `dest` (the node then
-   * holds the model). Throws `PartialCopyError` when incomplete or the hash differs.
+   * Every chunk verified: checks the whole-file SHA-256 and links the file as `dest` (the node then holds
+   * the model); the partial copy stays until `remove()`, so a stage loading from it meanwhile still finds
+   * it. Throws `PartialCopyError` when incomplete or the hash differs. A `dest` already there is kept.
    */
   async finalize (dest: string): Promise<void> {
     await this.chain
@@ -113,9 +130,20 @@ export class PartialCopy {
       h.update(buf.subarray(0, bytesRead))
     }
     if (h.digest('hex') !== Buffer.from(this.manifest.sha256).toString('hex')) throw new PartialCopyError(`${this.modelId}: every chunk verified but the whole file's sha256 differs from the manifest's`)
-    await this.fh.close()
+    await this.fh.sync()
     await mkdir(dirname(dest), { recursive: true })
-    await rename(this.path, dest)
+    await link(this.path, dest).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return
+      // no hard links here (another file system): copy under a temporary name, then rename
+      await copyFile(this.path, `${dest}.tmp`)
+      await rename(`${dest}.tmp`, dest)
+    })
+  }
+
+  /** Deletes the partial copy and its state file. */
+  async remove (): Promise<void> {
+    await this.close()
+    await rm(this.path, { force: true })
     await rm(this.statePath, { force: true })
   }
 

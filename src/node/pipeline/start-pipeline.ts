@@ -1,6 +1,8 @@
-import { join, resolve } from 'node:path'
+import { readdir, rm } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLogger } from '../../shared/log.js'
+import { ggufModelName } from '../../shared/split-gguf-name.js'
 import type { NodeConfig } from '../../config/node-config.js'
 import type { MeshLibp2p } from '../../mesh/create-libp2p.js'
 import type { MembershipService } from '../../mesh/membership/membership-service.js'
@@ -47,6 +49,8 @@ export interface NodePipeline {
   gauges: () => PipelineGauges
   /** the partial copy of the served model this node fetches from peers, if it lacks the file */
   fetchProgress: () => FetchProgress | undefined
+  /** the models on disk changed (a pull finished): serve the wanted model if it is whole on disk now */
+  modelsChanged: () => Promise<void>
   /** what this node served to fetching peers (protocols/weights.md) */
   weightsServed: WeightsServeStats
   stop: () => Promise<void>
@@ -92,6 +96,32 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   /** requests run through this node's stages: weight traffic yields to them (busyPacer) */
   const busy = (): boolean => (agreement?.stages.activeSessions ?? 0) > 0
   const stopping = new AbortController()
+  /** the served model is whole on disk (from the start, pulled meanwhile, or a promoted peer fetch) */
+  let held = entry !== undefined
+  const startAgreement = async (a: PlanAgreement): Promise<void> => {
+    agreement = a
+    await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(a), limits)
+    a.start()
+    membership.announceSoon()
+  }
+  /**
+   * The whole file of the served model is now at `path` (pulled while the node ran, or its peer fetch
+   * completed): serve from it — start planning if the header was not fetched yet, else switch the
+   * agreement's path and stop fetching (stages already loaded keep their weights).
+   */
+  const adoptWhole = async (path: string): Promise<void> => {
+    if (held || stopping.signal.aborted) return
+    held = true
+    const fetch = peerFetch
+    if (fetch !== undefined && fetch.promoted === undefined) {
+      fetch.stop()
+      await removePartialCopy(join(config.dataDir, 'models', '.partial'), fetch.path)
+    }
+    log.info({ model: wanted, path }, 'the served model is whole on disk now: serving it from the file')
+    if (agreement === undefined) await startAgreement(makeAgreement(modelIdOfPath(path), path))
+    else agreement.model.path = path
+    membership.announceSoon()
+  }
   if (entry !== undefined) {
     agreement = makeAgreement(entry.id, entry.path)
   } else if (wanted !== undefined) {
@@ -105,18 +135,17 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       dial: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), WEIGHTS_PROTOCOL, { signal }),
       log,
       pace: busyPacer(busy),
+      completeCopy: config.fetchWhole,
+      onPromoted: (path) => { void adoptWhole(path) },
       ...(config.fetchMaxBytesPerSec !== undefined ? { maxBytesPerSec: config.fetchMaxBytesPerSec } : {})
     })
     peerFetch = fetch
     void fetch.prepareHeader(stopping.signal).then(async (path) => {
-      if (stopping.signal.aborted) return
-      agreement = makeAgreement(id, path, async (range, signal) => { await fetch.ensureRange(range, signal) })
-      await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
-      agreement.start()
-      membership.announceSoon()
-      log.info({ model: id, layers: agreement.model.metadata.nLayers }, 'pipeline started from a partial copy: planning this model with the mesh')
+      if (stopping.signal.aborted || held || agreement !== undefined) return
+      await startAgreement(makeAgreement(id, path, async (range, signal) => { if (!held) await fetch.ensureRange(range, signal) }))
+      log.info({ model: id, layers: agreement!.model.metadata.nLayers }, 'pipeline started from a partial copy: planning this model with the mesh')
     }).catch((err: Error) => {
-      if (!stopping.signal.aborted) log.error({ err: err.message, model: id }, 'peer fetch of the model header failed: this node only routes')
+      if (!stopping.signal.aborted && !held) log.error({ err: err.message, model: id }, 'peer fetch of the model header failed: this node only routes')
     })
   } else {
     log.warn({ model: DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans (it still routes requests)')
@@ -133,7 +162,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   })
   // a model pulled from the Hub: its file's sha256 as the Hub published it (`models/.meta`) → manifest provenance HUB
   const store = new ModelStore(join(config.dataDir, 'models'))
-  const hubSha256 = async (id: string): Promise<string | undefined> => { const files = (await store.readMeta(id))?.files; return files?.length === 1 ? files[0]!.sha256 : undefined }
+  const hubSha256 = async (id: string, fileName: string): Promise<string | undefined> => (await store.readMeta(id))?.files.find((f) => f.name === fileName)?.sha256
   const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
   await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
@@ -144,7 +173,12 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     get agreement () { return agreement },
     inference,
     get metrics () { return agreement?.metrics ?? metrics },
-    fetchProgress: () => peerFetch?.progress(agreement?.model.metadata.nLayers),
+    fetchProgress: () => held ? undefined : peerFetch?.progress(agreement?.model.metadata.nLayers),
+    modelsChanged: async () => {
+      if (held || wanted === undefined) return
+      const hit = (await init.local.registry.list()).find((e) => e.path === resolve(wanted) || e.id === wanted || e.id === modelIdOfPath(wanted))
+      if (hit !== undefined) await adoptWhole(hit.path)
+    },
     weightsServed: weights.stats,
     gauges: () => {
       const plan = agreement?.serving().plan
@@ -158,4 +192,13 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       await inference.dispose()
     }
   }
+}
+
+/** Deletes a partial copy superseded by the whole file: every `<part>.gguf` and its state file of that model. */
+async function removePartialCopy (dir: string, part1: string | undefined): Promise<void> {
+  if (part1 === undefined) return
+  const id = ggufModelName(basename(part1))
+  const names = await readdir(dir).catch(() => [] as string[])
+  const ofModel = (n: string): boolean => { const file = n.replace(/\.fetch\.json$/, ''); return file.endsWith('.gguf') && ggufModelName(file) === id }
+  await Promise.all(names.filter(ofModel).map(async (n) => { await rm(join(dir, n), { force: true }) }))
 }
