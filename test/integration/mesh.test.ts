@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
+import { exoCli } from '../helpers/exo-cli.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p } from '../../src/mesh/create-libp2p.js'
 import type { MeshLibp2p } from '../../src/mesh/create-libp2p.js'
@@ -20,7 +21,7 @@ import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
 
 const run = promisify(execFile)
 const cli = async (...args: string[]): Promise<{ stdout: string, stderr: string }> =>
-  await run(process.execPath, ['bin/exo-p2p.js', ...args], { cwd: REPO_ROOT, timeout: 30_000 })
+  await run(process.execPath, [exoCli(), ...args], { cwd: REPO_ROOT, timeout: 30_000 })
 
 /** Documented bound (protocols/membership.md): removal ≤ 5.25 s after the last announcement; target ≤ 6 s. */
 const DETECTION_BOUND_MS = 6000

@@ -10,6 +10,7 @@ import { asModelId } from '../../src/shared/ids.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 import { clusterState, metrics, REPO_ROOT, startMeshNode, stopProcess, waitFor } from './helpers/mesh-node-process.js'
 import { budgetForSplitMiB } from './helpers/split-budget.js'
+import { exoCli } from '../helpers/exo-cli.js'
 import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
 import { generatedModel } from '../model/helpers/generated-models.js'
 import { referenceGreedy } from '../model/helpers/completion-reference.js'
@@ -135,7 +136,7 @@ describe('pipeline across three processes', () => {
   })
 
   it('`exo-p2p plan --json` and `peers` show the plan; /metrics shows per-stage compute and tokens served', async () => {
-    const run = async (...args: string[]): Promise<string> => (await promisify(execFile)(process.execPath, ['bin/exo-p2p.js', ...args], { cwd: REPO_ROOT, timeout: 30_000 })).stdout
+    const run = async (...args: string[]): Promise<string> => (await promisify(execFile)(process.execPath, [exoCli(), ...args], { cwd: REPO_ROOT, timeout: 30_000 })).stdout
     const json = JSON.parse(await run('plan', '--json', '--api', nodes[2]!.httpUrl)) as { id: string, ready: boolean, stages: Array<{ name: string, start: number, end: number }> }
     const plan = agreedPlan(await Promise.all(nodes.map(clusterState)))!
     assert.equal(json.id, plan.id)

@@ -8,12 +8,12 @@ import { after, before, test } from 'node:test'
 import { Ollama } from 'ollama'
 import { BUNDLED_MODEL_PATH } from '../../src/node/model-registry.js'
 import { startFakeHub } from '../helpers/fake-hub.js'
+import { exoCli } from '../helpers/exo-cli.js'
 import type { FakeHub, FakeHubOptions } from '../helpers/fake-hub.js'
 import { startApiNode } from './helpers/api-node.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 
 /** `exo-p2p pull / models / rm / start --model`, and Ollama's pull / delete, as real processes against a local Hub. */
-const CLI = fileURLToPath(new URL('../../bin/exo-p2p.js', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'exo-pull-cli-'))
 const stories = readFileSync(BUNDLED_MODEL_PATH)
 const tiny = readFileSync(fileURLToPath(new URL('../fixtures/models/tinystories-656k-q8_0.gguf', import.meta.url)))
@@ -36,7 +36,7 @@ const env = (): NodeJS.ProcessEnv => {
 
 interface Run { code: number | null, stdout: string, stderr: string }
 async function cli (args: string[], onSpawn?: (kill: () => void) => void): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [exoCli(), ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })

@@ -1,4 +1,4 @@
-// Real exo-p2p node processes on 127.0.0.1 for the browser tests: `node bin/exo-p2p.js start ...`.
+// Real exo-p2p node processes on 127.0.0.1 for the browser tests: `exo-p2p start ...` (test/helpers/exo-cli.ts).
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClusterStateJson } from '../../../src/shared/cluster-state.js'
+import { exoCli } from '../../helpers/exo-cli.js'
 
 export interface NodeProc {
   name: string
@@ -43,7 +44,7 @@ export async function startNode (opts: StartOptions): Promise<NodeProc> {
   const httpPort = await freePort()
   const p2pPort = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), `exo-dash-${opts.name}-`))
-  const entry = ['bin/exo-p2p.js', 'start']
+  const entry = [exoCli(), 'start']
   const args = [...entry, '--no-mdns', '--host', '127.0.0.1', '--http-port', String(httpPort),
     '--p2p-port', String(p2pPort), '--data-dir', dataDir, '--name', opts.name,
     ...(opts.peers ?? []).flatMap((p) => ['--peer', p]),

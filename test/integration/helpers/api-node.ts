@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LocalInferenceService } from '../../../src/node/local-inference-service.js'
 import { ggmlShardEngine } from '../../../src/node/ggml-shard-engine.js'
+import { exoCli } from '../../helpers/exo-cli.js'
 import type { ChildProcess } from 'node:child_process'
 import type { InferenceService } from '../../../src/shared/inference.js'
 
@@ -17,12 +18,11 @@ export interface ApiNode {
   close: () => Promise<void>
 }
 
-const CLI = fileURLToPath(new URL('../../../bin/exo-p2p.js', import.meta.url))
 
 /** `exo-p2p start` on 127.0.0.1 with free ports, mDNS off, a fresh data dir; extra flags appended. */
 export async function startApiNode (extraArgs: string[] = []): Promise<ApiNode> {
   const dataDir = mkdtempSync(join(tmpdir(), 'exo-api-node-'))
-  const args = [CLI, 'start', '--host', '127.0.0.1', '--http-port', '0', '--p2p-port', '0', '--no-mdns', '--data-dir', dataDir, '--name', 'api-test-node', '--log-level', 'warn', ...extraArgs]
+  const args = [exoCli(), 'start', '--host', '127.0.0.1', '--http-port', '0', '--p2p-port', '0', '--no-mdns', '--data-dir', dataDir, '--name', 'api-test-node', '--log-level', 'warn', ...extraArgs]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
   let out = ''

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
+import { exoCli } from '../../helpers/exo-cli.js'
 import type { ClusterStateJson } from '../../../src/shared/cluster-state.js'
 
 /** A real `exo-p2p start` process for integration/lab tests. */
@@ -44,7 +45,7 @@ export async function freePort (host = '127.0.0.1'): Promise<number> {
 }
 
 export async function startMeshNode (o: StartOptions, timeoutMs = 40_000): Promise<MeshNodeProcess> {
-  const args = ['bin/exo-p2p.js', 'start', '--host', o.host ?? '127.0.0.1', '--http-port', '0',
+  const args = [exoCli(), 'start', '--host', o.host ?? '127.0.0.1', '--http-port', '0',
     '--p2p-port', String(o.p2pPort ?? 0), '--data-dir', o.dataDir, '--name', o.name,
     ...(o.mdns === true ? [] : ['--no-mdns']),
     ...(o.peers ?? []).flatMap((p) => ['--peer', p]),
