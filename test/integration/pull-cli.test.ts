@@ -11,6 +11,8 @@ import { startFakeHub } from '../helpers/fake-hub.js'
 import { exoCli } from '../helpers/exo-cli.js'
 import type { FakeHub, FakeHubOptions } from '../helpers/fake-hub.js'
 import { startApiNode } from './helpers/api-node.js'
+import { waitFor } from './helpers/mesh-node-process.js'
+import { referenceGreedy } from '../model/helpers/completion-reference.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 
 /** `exo-p2p pull / models / rm / start --model`, and Ollama's pull / delete, as real processes against a local Hub. */
@@ -130,6 +132,31 @@ test('start --model org/repo:QUANT pulls then serves it; the ollama client pulls
     await assert.rejects(ollama.delete({ model: 'stories-copy-F32' }), (err: unknown) => (err as { status_code?: number }).status_code === 404 && /not in the model store/.test((err as Error).message))
     const failed = await ollama.pull({ model: 'ggml-org/no-such-repo', stream: false }).then(() => undefined, (err: Error) => err)
     assert.match(String(failed?.message), /no-such-repo/)
+  } finally {
+    await node.close()
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) Reflect.deleteProperty(process.env, k); else process.env[k] = v }
+  }
+})
+
+test('a node whose --model is not on disk serves it once the ollama client pulls it: announced and planned without a restart, greedy text equals llama.cpp', async () => {
+  const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE }
+  Object.assign(process.env, { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: join(root, 'hf-cache-2') })
+  const reference = referenceGreedy(BUNDLED_MODEL_PATH, 'Once upon a time', 8)
+  const node = await startApiNode(['--model', 'stories-copy-F32'])
+  try {
+    const self = async (): Promise<ClusterStateJson['members'][number] & { plan?: ClusterStateJson['plan'] }> => {
+      const s = await (await fetch(`${node.url}/cluster/state`)).json() as ClusterStateJson
+      return { ...s.members.find((m) => m.peerId === s.self.peerId)!, ...(s.plan !== undefined ? { plan: s.plan } : {}) }
+    }
+    assert.ok(!(await self()).models.some((m) => m.id === 'stories-copy-F32'), 'not announced before the pull')
+    await new Ollama({ host: node.url }).pull({ model: 'hf.co/ggml-org/stories-GGUF', stream: false })
+    const t0 = performance.now()
+    await waitFor('the pulled model announced and its plan ready', async () => { const m = await self(); return m.models.some((x) => x.id === 'stories-copy-F32') && m.plan?.ready === true ? true : undefined }, 20_000, 100)
+    process.stderr.write(`# pulled model announced and planned ${Math.round(performance.now() - t0)} ms after the pull ended\n`)
+    const res = await fetch(`${node.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'stories-copy-F32', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }) })
+    const body = await res.json() as { choices: Array<{ text: string }> }
+    assert.equal(res.status, 200, JSON.stringify(body))
+    assert.equal(body.choices[0]!.text.replace(/^ /, ''), (await reference).text.replace(/^ /, ''))
   } finally {
     await node.close()
     for (const [k, v] of Object.entries(saved)) { if (v === undefined) Reflect.deleteProperty(process.env, k); else process.env[k] = v }

@@ -4,11 +4,10 @@
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClusterStateJson } from '../../../src/shared/cluster-state.js'
-import { shardFileRanges } from '../../../src/engine/index.js'
 import { modelIdOfPath } from '../../../src/node/model-registry.js'
 import { startMeshNode, stopProcess } from './mesh-node-process.js'
 import type { MeshNodeProcess, StartOptions } from './mesh-node-process.js'
@@ -17,7 +16,6 @@ import { generatedModel } from '../../model/helpers/generated-models.js'
 // 6 layers of ~2.2 MB (Q8_0), embeddings and output ~21 MB each: 4 MiB chunks, a stage spans chunks of its own
 export const MODEL_PATH = generatedModel('q8_0', { layers: 6, embd: 512, heads: 8, kvHeads: 8, ff: 1408, seed: 31 })
 export const MODEL = modelIdOfPath(MODEL_PATH)
-export const FILE_BYTES = statSync(MODEL_PATH).size
 export const CHUNK = 4 << 20
 export const PROMPT = 'Once upon a time'
 
@@ -47,11 +45,11 @@ export function agreedReadyPlan (states: ClusterStateJson[], stages: number): No
   return p.stages.length === stages ? p : undefined
 }
 
-export async function complete (node: MeshNodeProcess, maxTokens: number): Promise<string> {
+export async function complete (node: MeshNodeProcess, maxTokens: number, model: string = MODEL): Promise<string> {
   const res = await fetch(`${node.httpUrl}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
+    body: JSON.stringify({ model, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
     signal: AbortSignal.timeout(30_000)
   })
   const body = await res.json() as { choices?: Array<{ text: string }> }
@@ -63,12 +61,4 @@ export async function complete (node: MeshNodeProcess, maxTokens: number): Promi
 export function allocatedBytes (path: string): number {
   const [blocks, size] = execFileSync('stat', ['-c', '%b %B', path]).toString().trim().split(' ').map(Number)
   return blocks! * size!
-}
-
-/** Chunks the stage [start, end) needs, header included (what the fetcher fetches). */
-export function neededChunks (start: number, end: number, headerBytes: number): number {
-  const set = new Set<number>()
-  for (let c = 0; c * CHUNK < headerBytes; c++) set.add(c)
-  for (const r of shardFileRanges(MODEL_PATH, { start, end })) for (let c = Math.floor(r.offset / CHUNK); c <= Math.floor((r.offset + r.bytes - 1) / CHUNK); c++) set.add(c)
-  return set.size
 }
