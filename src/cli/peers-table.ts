@@ -7,6 +7,11 @@ export function shortPeerId (id: string): string {
 
 const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)}G`
 
+/** A member's GPUs: "cuda NVIDIA H200 139.2G/140.0G" (free/total) each, or "-". */
+export function devicesText (m: MemberJson): string {
+  return (m.devices ?? []).map((d) => `${d.backend} ${d.name} ${gib(d.freeBytes)}/${gib(d.totalBytes)}`).join(', ') || '-'
+}
+
 function row (m: MemberJson, selfId: string): string[] {
   const extra = m.addresses.length > 1 ? ` +${m.addresses.length - 1}` : ''
   const first = m.addresses[0]?.replace(/\/p2p\/[^/]+$/, '')
@@ -19,6 +24,7 @@ function row (m: MemberJson, selfId: string): string[] {
     m.peerId === selfId ? 'self' : m.rttMs !== undefined ? `${m.rttMs.toFixed(2)}ms` : '-',
     `${gib(m.capabilities.memoryBudgetBytes)}/${gib(m.capabilities.freeMemoryBytes)}`,
     m.capabilities.backend,
+    devicesText(m),
     m.models.map((x) => x.id).join(',') || '-',
     shardsText(m),
     m.peerId === selfId ? 'now' : `${(m.lastSeenMsAgo / 1000).toFixed(1)}s ago`
@@ -40,12 +46,12 @@ export function planLine (state: ClusterStateJson): string | undefined {
   const p = state.plan
   if (p === undefined) return undefined
   if (p === null) return `no plan${state.planReason !== undefined ? `: ${state.planReason}` : ''}`
-  const stages = p.stages.map((s) => `${s.name}[${s.start},${s.end})${s.ready ? '' : '…'}`).join(' → ')
+  const stages = p.stages.map((s) => `${s.name}[${s.start},${s.end})${(s.gpuLayers ?? 0) > 0 ? `(${s.gpuLayers} on GPU)` : ''}${s.ready ? '' : '…'}`).join(' → ')
   return `plan ${p.id.slice(0, 12)} (${p.model}) ${p.ready ? 'ready' : 'not ready'}: ${stages} · predicted ${p.predictedMsPerToken.toFixed(2)} ms/token`
 }
 
 export function formatPeersTable (state: ClusterStateJson): string {
-  const header = ['NAME', 'ID', 'STATE', 'ADDRESSES', 'HTTP', 'RTT', 'MEM budget/free', 'BACKEND', 'MODELS', 'SHARDS', 'LAST SEEN']
+  const header = ['NAME', 'ID', 'STATE', 'ADDRESSES', 'HTTP', 'RTT', 'MEM budget/free', 'BACKEND', 'GPUS free/total', 'MODELS', 'SHARDS', 'LAST SEEN']
   const rows = [header, ...state.members.map((m) => row(m, state.self.peerId))]
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd())

@@ -8,7 +8,7 @@ export interface PlanCliJson {
   ready: boolean
   predictedMsPerToken: number | null
   measuredMsPerToken: number | null
-  stages: Array<{ index: number, peerId: string, name: string, start: number, end: number, layers: number, ready: boolean, predictedMs: number | null, fetch: { bytes: number, loadMs?: number, verifiedBytes: number, targetBytes: number } | null }>
+  stages: Array<{ index: number, peerId: string, name: string, start: number, end: number, layers: number, ready: boolean, predictedMs: number | null, gpuLayers: number, fetch: { bytes: number, loadMs?: number, verifiedBytes: number, targetBytes: number } | null }>
   reason: string | null
   /** the node that answered */
   node: string
@@ -23,7 +23,7 @@ export function planCliJson (state: ClusterStateJson): PlanCliJson {
     ready: p?.ready ?? false,
     predictedMsPerToken: p?.predictedMsPerToken ?? null,
     measuredMsPerToken: p?.measuredMsPerToken ?? null,
-    stages: (p?.stages ?? []).map((s, index) => ({ index, peerId: s.peerId, name: s.name, start: s.start, end: s.end, layers: s.end - s.start, ready: s.ready, predictedMs: s.predictedMs ?? null, fetch: s.fetch ?? null })),
+    stages: (p?.stages ?? []).map((s, index) => ({ index, peerId: s.peerId, name: s.name, start: s.start, end: s.end, layers: s.end - s.start, ready: s.ready, predictedMs: s.predictedMs ?? null, gpuLayers: s.gpuLayers ?? 0, fetch: s.fetch ?? null })),
     reason: state.planReason ?? (state.plan === undefined ? 'this node runs no pipeline (no model to serve)' : null),
     node: state.self.name
   }
@@ -44,7 +44,7 @@ export function formatPlan (state: ClusterStateJson): string {
     String(s.index),
     `${s.peerId === state.self.peerId ? '*' : ' '}${s.name}`,
     shortPeerId(s.peerId),
-    `[${s.start}, ${s.end}) ${s.layers} layer${s.layers === 1 ? '' : 's'}`,
+    `[${s.start}, ${s.end}) ${s.layers} layer${s.layers === 1 ? '' : 's'}${s.gpuLayers > 0 ? `, ${s.gpuLayers} on GPU` : ''}`,
     s.predictedMs === null ? '-' : `${s.predictedMs.toFixed(3)} ms`,
     s.ready ? 'yes' : s.fetch !== null ? fetchText(s.fetch) : 'loading'
   ])]

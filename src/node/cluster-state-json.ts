@@ -41,6 +41,7 @@ export function buildClusterState (input: ClusterStateInput): ClusterStateJson {
       shards: a.shards,
       queueLength: a.queueLength,
       ...(a.partials !== undefined && a.partials.length > 0 ? { partials: a.partials } : {}),
+      ...(a.devices !== undefined && a.devices.length > 0 ? { devices: a.devices } : {}),
       lastSeenMsAgo: id === selfId ? 0 : Math.max(0, Math.round(now - entry.receivedAt)),
       ...(id !== selfId && rtt !== undefined ? { rttMs: rtt } : {})
     })

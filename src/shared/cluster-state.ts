@@ -1,3 +1,5 @@
+import type { DeviceInfo } from './device-info.js'
+
 /**
  * JSON shape of `GET /cluster/state` (and the data `exo-p2p peers`, `exo-p2p plan` and the dashboard read).
  * Produced by src/node from the mesh's view and the agreed plan. Times are ms; sizes are bytes.
@@ -51,6 +53,8 @@ export interface MemberJson {
   models: Array<{ id: string, sizeBytes: number }>
   shards: Array<{ model: string, start: number, end: number, ready: boolean, planId?: string }>
   queueLength: number
+  /** the node's compute devices (GPUs) as announced (protocols/membership.md `devices`); absent when it has none */
+  devices?: DeviceInfo[]
   /** partial copies fetched from peers (protocols/weights.md): bytes verified of those wanted, layers covered */
   partials?: Array<{ id: string, sizeBytes: number, verifiedBytes: number, targetBytes: number, layers: Array<[number, number]> }>
   /** ms since the last announcement was received (0 for self) */
@@ -82,6 +86,9 @@ export interface PlanJson {
     /** 0..1 while loading */
     loadProgress?: number
     predictedMs?: number
+    /** the stage's last `gpuLayers` layers run on its node's device, taking `deviceBytes` of device memory */
+    gpuLayers?: number
+    deviceBytes?: number
     /** the stage's node fetches its layers from peers: weight bytes, predicted time, progress so far */
     fetch?: { bytes: number, loadMs?: number, verifiedBytes: number, targetBytes: number }
   }>

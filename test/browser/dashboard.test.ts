@@ -8,6 +8,7 @@ import { launchBrowser, screenshot } from './helpers/browser.js'
 import type { BrowserHandle } from './helpers/browser.js'
 import { startNode, waitFor } from './helpers/nodes.js'
 import type { NodeProc } from './helpers/nodes.js'
+import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 
 const MODEL = resolve('models/stories260k-f32.gguf')
 /** protocols/membership.md: a node that dies without `leave` leaves every view within 5.25 s */
@@ -152,6 +153,34 @@ describe('dashboard on a 2-node mesh', { timeout: 240_000 }, () => {
       shots.push(await screenshot(phone, '5-phone'))
     } finally {
       await phone.close()
+    }
+  })
+
+  test('GPUs and their memory are shown for each node, and the GPU layers of each stage', async () => {
+    // no GPU here: the page's /cluster/state is rewritten in flight to give beta a device and its stage 2 GPU layers
+    const gpuPage = await browser.browser.newPage({ viewport: { width: 1200, height: 900 } })
+    const peerB = (await b.state()).self.peerId
+    const device = { backend: 'cuda' as const, name: 'NVIDIA H200', totalBytes: 150e9, freeBytes: 100e9, budgetBytes: 139e9, computeMsPerLayer: 0.05 }
+    try {
+      await gpuPage.route('**/cluster/state', async (route) => {
+        const res = await route.fetch()
+        const st = await res.json() as ClusterStateJson
+        for (const m of st.members) if (m.peerId === peerB) m.devices = [device]
+        for (const stage of st.plan?.stages ?? []) if (stage.peerId === peerB) Object.assign(stage, { gpuLayers: 2, deviceBytes: 3e9 })
+        await route.fulfill({ response: res, json: st })
+      })
+      await gpuPage.goto(`${a.httpUrl}/`)
+      const box = gpuPage.locator(`#topology .node[data-peer-id="${peerB}"] .gpu`)
+      await box.waitFor({ timeout: 5000 })
+      assert.equal(await box.textContent(), 'GPU: NVIDIA H200 150 GB')
+      assert.equal(await gpuPage.locator(`#members li[data-peer-id="${peerB}"] .gpu`).textContent(), 'GPU cuda NVIDIA H200 · 100 GB free of 150 GB · budget 139 GB · 0.05 ms/layer')
+      assert.equal(await gpuPage.locator('#members .gpu').count(), 1, 'alpha has no GPU')
+      if ((await b.state()).plan?.stages.some((x) => x.peerId === peerB) === true) {
+        assert.match(await gpuPage.locator(`#plan li[data-peer-id="${peerB}"]`).textContent() ?? '', /2 on GPU \(3\.0 GB\)/)
+      }
+      shots.push(await screenshot(gpuPage, '5b-gpu'))
+    } finally {
+      await gpuPage.close()
     }
   })
 

@@ -272,7 +272,8 @@ export class PlanAgreement implements ActivationsPort {
           ? undefined
           : { bytes: s.fetchBytes, ...(s.loadMs !== undefined ? { loadMs: s.loadMs } : {}), verifiedBytes: partial?.verifiedBytes ?? 0, targetBytes: partial?.targetBytes ?? s.fetchBytes }
         const progress = fetch !== undefined && ready[i] !== true ? { loadProgress: Math.min(1, fetch.verifiedBytes / Math.max(1, fetch.targetBytes)) } : {}
-        return { peerId: s.peerId, name: s.name, start: s.start, end: s.end, ready: ready[i] === true, predictedMs: s.computeMs, ...progress, ...(fetch !== undefined ? { fetch } : {}) }
+        return { peerId: s.peerId, name: s.name, start: s.start, end: s.end, ready: ready[i] === true, predictedMs: s.computeMs, ...progress, ...(fetch !== undefined ? { fetch } : {}),
+          ...(s.gpuLayers !== undefined && s.gpuLayers > 0 ? { gpuLayers: s.gpuLayers, deviceBytes: s.deviceBytes ?? 0 } : {}) }
       })
     }
     return { plan: json, ...(reason !== undefined ? { planReason: reason } : {}) }

@@ -88,12 +88,23 @@ test('pairLinks: one edge per pair with both directions, none to absent nodes', 
 test('layerRangeOf prefers the plan stage over a reported shard; estimateUsedBytes is the shard share', () => {
   const m = member('a', { models: [{ id: 'm', sizeBytes: 1000 }], shards: [{ model: 'm', start: 0, end: 2, ready: true }] })
   const plan = { id: 'p', model: 'm', ready: false, predictedMsPerToken: 1, stages: [
-    { peerId: 'a', name: 'A', start: 0, end: 3, ready: false }, { peerId: 'b', name: 'B', start: 3, end: 5, ready: true }] }
-  assert.deepEqual(view.layerRangeOf('a', state([m], { plan }), m), { start: 0, end: 3, ready: false, source: 'plan' })
-  assert.deepEqual(view.layerRangeOf('a', state([m]), m), { start: 0, end: 2, ready: true, source: 'shard' })
+    { peerId: 'a', name: 'A', start: 0, end: 3, ready: false, gpuLayers: 2, deviceBytes: 5 }, { peerId: 'b', name: 'B', start: 3, end: 5, ready: true }] }
+  assert.deepEqual(view.layerRangeOf('a', state([m], { plan }), m), { start: 0, end: 3, ready: false, source: 'plan', gpuLayers: 2 })
+  assert.deepEqual(view.layerRangeOf('b', state([m], { plan }), member('b')), { start: 3, end: 5, ready: true, source: 'plan', gpuLayers: 0 })
+  assert.deepEqual(view.layerRangeOf('a', state([m]), m), { start: 0, end: 2, ready: true, source: 'shard', gpuLayers: 0 })
   assert.equal(view.layerRangeOf('b', state([m]), member('b')), undefined)
   assert.equal(view.estimateUsedBytes(m, state([m], { plan })), 400)
   assert.equal(view.estimateUsedBytes(m, state([m])), undefined)
+})
+
+test('GPU texts: each device with its memory; the topology box names the first and counts the rest', async () => {
+  const format = await import(new URL('format.js', staticDir).href)
+  const d = { backend: 'cuda', name: 'NVIDIA GeForce RTX 4090', totalBytes: 24e9, freeBytes: 20.5e9, budgetBytes: 20e9, computeMsPerLayer: 0.1 }
+  assert.equal(format.deviceText(d), 'cuda NVIDIA GeForce RTX 4090 · 20.5 GB free of 24.0 GB')
+  assert.equal(format.devicesShort([d]), 'GPU: NVIDIA GeFo… 24.0 GB')
+  assert.equal(format.devicesShort([d, d]), 'GPU: NVIDIA GeFo… 24.0 GB +1')
+  assert.equal(format.devicesShort([]), undefined)
+  assert.equal(format.devicesShort(undefined), undefined)
 })
 
 test('layoutNodes keeps every node box inside the drawing', () => {

@@ -19,7 +19,7 @@ const base: ClusterStateJson = {
   viewHash: 'ab'.repeat(32),
   plan: {
     id: 'f'.repeat(64), model: 'm', ready: false, predictedMsPerToken: 3.25,
-    stages: [{ peerId: 'peer-a', name: 'a', start: 0, end: 2, ready: true, predictedMs: 0.5 }, { peerId: 'peer-b', name: 'b', start: 2, end: 5, ready: false, predictedMs: 0.75 }]
+    stages: [{ peerId: 'peer-a', name: 'a', start: 0, end: 2, ready: true, predictedMs: 0.5, gpuLayers: 1, deviceBytes: 1e6 }, { peerId: 'peer-b', name: 'b', start: 2, end: 5, ready: false, predictedMs: 0.75 }]
   },
   planReason: 'waiting for b (layers 2–4)'
 }
@@ -39,10 +39,11 @@ test('plan table marks loading stages and the asked node; peers lists each range
   const text = formatPlan(base)
   assert.match(text, /NOT READY · 2 stage\(s\) · predicted 3\.25 ms\/token/)
   assert.match(text, /1 +\*b .*\[2, 5\) 3 layers +0\.750 ms +loading/)
+  assert.match(text, /0 +a .*\[0, 2\) 2 layers, 1 on GPU +0\.500 ms +yes/)
   assert.match(text, /ring: a → b → a/)
   const peers = formatPeersTable(base)
   assert.equal((peers.match(/m\[0,2\)/g) ?? []).length, 1, 'a range serving two plans is listed once')
   assert.match(peers, /m\[2,5\)…/)
-  assert.equal(planLine(base), `plan ${'f'.repeat(12)} (m) not ready: a[0,2) → b[2,5)… · predicted 3.25 ms/token`)
+  assert.equal(planLine(base), `plan ${'f'.repeat(12)} (m) not ready: a[0,2)(1 on GPU) → b[2,5)… · predicted 3.25 ms/token`)
   assert.equal(planLine({ ...base, plan: undefined }), undefined)
 })

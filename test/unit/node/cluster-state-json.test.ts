@@ -57,6 +57,20 @@ describe('GET /cluster/state body', () => {
     assert.match(await registry.metrics(), /^exo_p2p_gossip_messages_received_total 9$/m)
   })
 
+  it('members show their GPUs and memory (the peers table too); plan stages their offloaded layers', () => {
+    const gpu = { backend: 'cuda' as const, name: 'NVIDIA H200', totalBytes: 140 * 2 ** 30, freeBytes: 100.5 * 2 ** 30, budgetBytes: 139 * 2 ** 30, computeMsPerLayer: 0.05 }
+    let view = emptyView('12D3KooWself')
+    view = applyAnnouncement(view, makeAnnouncement('12D3KooWself', { name: 'me', devices: [gpu] }), 1000).state
+    view = applyAnnouncement(view, makeAnnouncement('12D3KooWpeer', { name: 'other', devices: [] }), 1000).state
+    const plan = { id: 'f'.repeat(64), model: 'm', ready: true, predictedMsPerToken: 3, stages: [{ peerId: '12D3KooWself', name: 'me', start: 0, end: 30, ready: true, gpuLayers: 24, deviceBytes: 5e9 }, { peerId: '12D3KooWpeer', name: 'other', start: 30, end: 32, ready: true }] }
+    const s = buildClusterState({ view, viewHash: 'h', now: 1000, self: { peerId: '12D3KooWself', name: 'me', httpUrl: '', addresses: [] }, ownLinks: [], plan })
+    assert.deepEqual(s.members.map((m) => m.devices), [undefined, [gpu]])
+    const text = formatPeersTable(s)
+    assert.match(text.split('\n')[0] ?? '', /BACKEND\s+GPUS free\/total/)
+    assert.match(text.split('\n').find((l) => l.startsWith('*me')) ?? '', /cpu\s+cuda NVIDIA H200 100\.5G\/140\.0G/)
+    assert.match(text, /me\[0,30\)\(24 on GPU\) → other\[30,32\)/)
+  })
+
   it('the peers table shows one row per member with state, RTT and models', () => {
     const lines = formatPeersTable(sample()).split('\n')
     assert.match(lines[0] ?? '', /^NAME\s+ID\s+STATE/)

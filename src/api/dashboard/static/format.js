@@ -37,6 +37,26 @@ export function formatAgo (ms) {
 }
 
 /**
+ * One GPU of a node (GET /cluster/state `members[].devices[]`): "cuda NVIDIA H200 · 108 GB free of 150 GB".
+ * @param {{ backend: string, name: string, totalBytes: number, freeBytes: number }} d
+ */
+export function deviceText (d) {
+  return `${d.backend} ${d.name} · ${formatBytes(d.freeBytes)} free of ${formatBytes(d.totalBytes)}`
+}
+
+/**
+ * Short form for the topology box: "GPU: NVIDIA H200 150 GB" (and "+N" more devices).
+ * @param {Array<{ name: string, totalBytes: number }> | undefined} devices
+ * @returns {string | undefined} undefined without devices
+ */
+export function devicesShort (devices) {
+  if (devices === undefined || devices.length === 0) return undefined
+  const d = devices[0]
+  const name = d.name.length > 12 ? `${d.name.slice(0, 11)}…` : d.name
+  return `GPU: ${name} ${formatBytes(d.totalBytes)}${devices.length > 1 ? ` +${devices.length - 1}` : ''}`
+}
+
+/**
  * One line per model pull of this node (GET /cluster/state `downloads`).
  * @param {{ ref: string, id?: string, file?: string, completed: number, total: number, state: string, error?: string }} d
  */

@@ -6,9 +6,11 @@
  *   capabilities: { memoryBudgetBytes: number, freeMemoryBytes: number, cpuCores: number, backend: string, computeMsPerUnit: number },
  *   models: Array<{ id: string, sizeBytes: number }>,
  *   shards: Array<{ model: string, start: number, end: number, ready: boolean, planId?: string }>,
- *   queueLength: number, lastSeenMsAgo: number, rttMs?: number }} Member
+ *   queueLength: number, lastSeenMsAgo: number, rttMs?: number,
+ *   devices?: Array<{ backend: string, name: string, totalBytes: number, freeBytes: number, budgetBytes: number, computeMsPerLayer: number }> }} Member
  * @typedef {{ id: string, model: string, ready: boolean, predictedMsPerToken: number, measuredMsPerToken?: number,
- *   stages: Array<{ peerId: string, name: string, start: number, end: number, ready: boolean, loadProgress?: number, predictedMs?: number }> }} Plan
+ *   stages: Array<{ peerId: string, name: string, start: number, end: number, ready: boolean, loadProgress?: number, predictedMs?: number,
+ *     gpuLayers?: number, deviceBytes?: number }> }} Plan
  * @typedef {{ self: { peerId: string, name: string, httpUrl: string, addresses: string[] }, members: Member[],
  *   links: Array<{ from: string, to: string, rttMs: number, bandwidthBytesPerSec: number }>, viewHash: string,
  *   plan?: Plan | null, planReason?: string }} ClusterState
@@ -77,13 +79,14 @@ export function pairLinks (links, present) {
  * @param {string} peerId
  * @param {ClusterState} state
  * @param {Member} member
- * @returns {{ start: number, end: number, ready: boolean, source: 'plan' | 'shard' } | undefined}
+ * @returns {{ start: number, end: number, ready: boolean, source: 'plan' | 'shard', gpuLayers: number } | undefined}
+ *   gpuLayers: how many of them run on the node's GPU (the plan's stage; 0 for a shard)
  */
 export function layerRangeOf (peerId, state, member) {
   const stage = state.plan?.stages.find((st) => st.peerId === peerId)
-  if (stage !== undefined) return { start: stage.start, end: stage.end, ready: stage.ready, source: 'plan' }
+  if (stage !== undefined) return { start: stage.start, end: stage.end, ready: stage.ready, source: 'plan', gpuLayers: stage.gpuLayers ?? 0 }
   const shard = member.shards.find((sh) => state.plan == null || sh.model === state.plan.model)
-  if (shard !== undefined) return { start: shard.start, end: shard.end, ready: shard.ready, source: 'shard' }
+  if (shard !== undefined) return { start: shard.start, end: shard.end, ready: shard.ready, source: 'shard', gpuLayers: 0 }
   return undefined
 }
 

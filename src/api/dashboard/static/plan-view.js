@@ -1,7 +1,7 @@
 // Plan panel: the agreed plan (stages in pipeline order with layer ranges, predicted vs measured ms/token,
 // ready or loading with progress), or the reason no plan fits.
 import { h, render } from './dom.js'
-import { formatMs, formatRange, shortId } from './format.js'
+import { formatBytes, formatMs, formatRange, shortId } from './format.js'
 
 /**
  * @param {HTMLElement} el
@@ -44,6 +44,7 @@ export function renderPlan (el, state, deadPeers) {
         h('span', { class: `dot c${i % 6}` }),
         h('strong', {}, st.name), ` layers ${formatRange(st.start, st.end)} `,
         h('span', { class: 'dim' }, `${st.end - st.start} of ${nLayers}`),
+        (st.gpuLayers ?? 0) > 0 && h('span', { class: 'gpu' }, ` · ${st.gpuLayers} on GPU (${formatBytes(st.deviceBytes)})`),
         st.predictedMs !== undefined && h('span', { class: 'dim' }, ` · predicted ${formatMs(st.predictedMs)}`),
         ' · ',
         dead

@@ -1,11 +1,13 @@
 // Topology panel: every node of the mesh as an SVG graph (name, backend, memory, layer range; links with RTT),
 // plus a list of the same nodes that stays readable at phone width.
 import { h, s, render } from './dom.js'
-import { formatBytes, formatMs, formatRange, formatAgo, shortId } from './format.js'
+import { formatBytes, formatMs, formatRange, formatAgo, shortId, deviceText, devicesShort } from './format.js'
 import { pairLinks, layerRangeOf, estimateUsedBytes, layoutNodes } from './mesh-view.js'
 
 const BOX_W = 176
 const BOX_H = 88
+/** a node box grows by one line when any node has a GPU */
+const GPU_LINE_H = 18
 
 /**
  * @param {{ graph: SVGSVGElement, list: HTMLElement }} els
@@ -14,9 +16,11 @@ const BOX_H = 88
  * @param {number} now
  */
 export function renderTopology (els, nodes, state, now) {
+  const gpuLine = nodes.some((n) => (n.member.devices ?? []).length > 0)
+  const boxH = BOX_H + (gpuLine ? GPU_LINE_H : 0)
   const wide = nodes.length > 2
   const width = wide ? 700 : 480
-  const height = wide ? 200 + nodes.length * 40 : 170
+  const height = (wide ? 200 + nodes.length * 40 : 170) + (gpuLine ? GPU_LINE_H : 0)
   els.graph.setAttribute('viewBox', `0 0 ${width} ${height}`)
   const pos = new Map(nodes.map((n, i) => [n.peerId, layoutNodes(nodes.length, width, height)[i] ?? { x: 0, y: 0 }]))
   const present = new Set(nodes.filter((n) => n.status !== 'dead').map((n) => n.peerId))
@@ -44,20 +48,22 @@ export function renderTopology (els, nodes, state, now) {
   const nodeEls = nodes.map((n) => {
     const p = pos.get(n.peerId) ?? { x: 0, y: 0 }
     const x = p.x - BOX_W / 2
-    const y = p.y - BOX_H / 2
+    const y = p.y - boxH / 2
+    const gpu = devicesShort(n.member.devices)
     const range = layerRangeOf(n.peerId, state, n.member)
     const caps = n.member.capabilities
     const used = estimateUsedBytes(n.member, state)
     const badge = n.status === 'dead' ? 'dead' : n.status === 'suspect' ? 'suspect' : n.isSelf ? 'this node' : ''
     return s('g', { class: `node ${n.status}${n.isSelf ? ' self' : ''}`, 'data-peer-id': n.peerId, 'data-status': n.status },
-      s('rect', { x, y, width: BOX_W, height: BOX_H, rx: 8 }),
+      s('rect', { x, y, width: BOX_W, height: boxH, rx: 8 }),
       s('text', { x: x + 10, y: y + 20, class: 'name' }, clip(n.name, 16)),
       badge !== '' && s('text', { x: x + BOX_W - 8, y: y + 20, 'text-anchor': 'end', class: 'badge' }, badge),
       s('text', { x: x + 10, y: y + 39 }, `${caps.backend} · ${caps.cpuCores} cores`),
       s('text', { x: x + 10, y: y + 57 }, used === undefined ? `mem budget ${formatBytes(caps.memoryBudgetBytes)}` : `mem ${formatBytes(used)} / ${formatBytes(caps.memoryBudgetBytes)}`),
       s('text', { x: x + 10, y: y + 75, class: 'layers' },
-        range === undefined ? 'no layers' : `layers ${formatRange(range.start, range.end)}${range.ready ? '' : ' loading'}`),
-      n.status === 'dead' && s('line', { x1: x, y1: y, x2: x + BOX_W, y2: y + BOX_H, class: 'cross' }),
+        range === undefined ? 'no layers' : `layers ${formatRange(range.start, range.end)}${range.ready ? '' : ' loading'}${range.gpuLayers > 0 ? ` · ${range.gpuLayers} on GPU` : ''}`),
+      gpu !== undefined && s('text', { x: x + 10, y: y + 75 + GPU_LINE_H, class: 'gpu' }, gpu),
+      n.status === 'dead' && s('line', { x1: x, y1: y, x2: x + BOX_W, y2: y + boxH, class: 'cross' }),
       s('title', {}, `${n.name} (${n.peerId}) · ${n.status}`))
   })
   render(els.graph, ...edgeEls.map((e) => e.line), ...nodeEls, ...edgeEls.map((e) => e.label))
@@ -79,7 +85,10 @@ export function renderTopology (els, nodes, state, now) {
         range === undefined ? 'no layers' : `layers ${formatRange(range.start, range.end)} (${range.source === 'plan' ? 'plan' : 'shard'}${range.ready ? ', ready' : ', loading'})`,
         n.member.rttMs !== undefined && ` · RTT from here ${formatMs(n.member.rttMs)}`,
         n.member.queueLength > 0 && ` · queue ${n.member.queueLength}`,
-        ` · ${shortId(n.peerId)}`))
+        ` · ${shortId(n.peerId)}`),
+      ...(n.member.devices ?? []).map((d, i) => h('div', { class: 'row dim gpu', 'data-device': String(i) },
+        `GPU ${deviceText(d)} · budget ${formatBytes(d.budgetBytes)}`,
+        d.computeMsPerLayer > 0 ? ` · ${formatMs(d.computeMsPerLayer)}/layer` : ' · speed not measured')))
   }))
 }
 
