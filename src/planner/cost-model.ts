@@ -10,8 +10,12 @@ export const MIN_HOP_HALF_MS = 1
  * Memory model (PlannerDevice): a node with a device offloads the LAST k layers of its stage [s, e),
  * k = gpuLayers(node, s, e) = min(e − s, K[node][e]) where K[node][e] is the most layers ending at e whose
  * weights + KV + per-layer overhead, plus one stage compute buffer, fit the device budget (and ≤ maxLayers).
- * Because the offloaded layers end at e, K depends on e alone. The host holds the layers [s, e − k), the
- * embeddings (first stage), the output (last stage) and its own compute buffer. A CPU-only node has k = 0.
+ * Because the offloaded layers end at e, K depends on e alone. On the last stage the output (output norm +
+ * projection) goes to the device first, as llama.cpp offloads it before any layer (its n_gpu_layers counts
+ * the output as layer n_layer; the engine's `gpuOutput` default): K[n] is counted from the budget less the
+ * output, and a last stage that offloads a layer runs its output on the device too. The host holds the
+ * layers [s, e − k), the embeddings (first stage), the output (last stage, when k = 0) and its own compute
+ * buffer. A CPU-only node has k = 0.
  */
 export class CostModel {
   readonly n: number
@@ -45,10 +49,15 @@ export class CostModel {
       const k = new Int32Array(this.n + 1)
       // two pointers: the smallest lo with layers [lo, e) within cap never decreases as e grows
       let lo = 0
-      for (let e = 1; e <= this.n; e++) {
+      for (let e = 1; e < this.n; e++) {
         while (lo < e && this.prefixDevice[e]! - this.prefixDevice[lo]! > cap) lo++
         k[e] = cap < 0 ? 0 : Math.min(e - lo, d.maxLayers)
       }
+      // the last stage also holds the output on the device (a smaller cap, so K[n] ≤ K[n − 1] + 1 still holds)
+      const capLast = cap - m.outputBytes
+      let kLast = 0
+      while (capLast >= 0 && kLast < Math.min(this.n, d.maxLayers) && this.prefixDevice[this.n]! - this.prefixDevice[this.n - kLast - 1]! <= capLast) kLast++
+      k[this.n] = kLast
       return k
     })
   }
@@ -70,27 +79,29 @@ export class CostModel {
     return k === undefined ? 0 : Math.min(end - start, k[end]!)
   }
 
-  /** Device bytes of node's stage [start, end): offloaded layers + one compute buffer (0 when none). */
+  /** Device bytes of node's stage [start, end): offloaded layers + one compute buffer + the output on the last stage (0 when none). */
   deviceBytes (node: number, start: number, end: number): number {
     const k = this.gpuLayers(node, start, end)
-    return k === 0 ? 0 : this.prefixDevice[end]! - this.prefixDevice[end - k]! + (this.input.model.stageOverheadBytes ?? 0)
+    const m = this.input.model
+    return k === 0 ? 0 : this.prefixDevice[end]! - this.prefixDevice[end - k]! + (m.stageOverheadBytes ?? 0) + (end === this.n ? m.outputBytes : 0)
   }
 
   /** Bytes a stage [start, end) needs all on the host: weights + embeddings (first) + output (last) + KV + overheads. */
   stageBytes (start: number, end: number): number {
-    return this.hostPart(start, end, end)
+    return this.hostPart(start, end, end, false)
   }
 
   /** Host bytes of node's stage [start, end): the stage less its offloaded layers. */
   hostBytes (node: number, start: number, end: number): number {
-    return this.hostPart(start, end, end - this.gpuLayers(node, start, end))
+    const k = this.gpuLayers(node, start, end)
+    return this.hostPart(start, end, end - k, k > 0)
   }
 
-  /** Host bytes of a stage [start, end) whose layers [start, hostEnd) stay on the host. */
-  private hostPart (start: number, end: number, hostEnd: number): number {
+  /** Host bytes of a stage [start, end) whose layers [start, hostEnd) stay on the host (the output too unless offloaded). */
+  private hostPart (start: number, end: number, hostEnd: number, offloads: boolean): number {
     const m = this.input.model
     return this.prefixBytes[hostEnd]! - this.prefixBytes[start]! +
-      (start === 0 ? m.embeddingBytes : 0) + (end === this.n ? m.outputBytes : 0) +
+      (start === 0 ? m.embeddingBytes : 0) + (end === this.n && !offloads ? m.outputBytes : 0) +
       this.prefixKv[hostEnd]! - this.prefixKv[start]! + (m.layerOverheadBytes ?? 0) * (hostEnd - start) + (m.stageOverheadBytes ?? 0)
   }
 
@@ -109,14 +120,14 @@ export class CostModel {
     return this.hostBytes(node, start, end) <= this.input.nodes[node]!.memoryBytes
   }
 
-  /** Compute cost of node running [start, end) for one token, in ps: host layers (and output) at the host's speed, offloaded ones at the device's. */
+  /** Compute cost of node running [start, end) for one token, in ps: host layers at the host's speed, offloaded ones (and then the output) at the device's. */
   costPs (node: number, start: number, end: number): number {
     const nd = this.input.nodes[node]!
     const out = end === this.n ? this.input.outputWeight : 0
     const k = this.gpuLayers(node, start, end)
     if (k === 0) return nd.speedNs * (this.prefixWeight[end]! - this.prefixWeight[start]! + out)
     const split = end - k
-    return nd.speedNs * (this.prefixWeight[split]! - this.prefixWeight[start]! + out) + nd.device!.speedNs * (this.prefixWeight[end]! - this.prefixWeight[split]!)
+    return nd.speedNs * (this.prefixWeight[split]! - this.prefixWeight[start]!) + nd.device!.speedNs * (this.prefixWeight[end]! - this.prefixWeight[split]! + out)
   }
 
   /** The fastest per-layer speed of node (its device's when that is faster), ns per mean layer. */

@@ -30,9 +30,10 @@ export interface PlannerMember {
  * its LAST k layers (as llama.cpp offloads the last n_gpu_layers), k as large as fits: each offloaded
  * layer puts its weights, its KV cache and its per-layer compute temporaries (`layerOverheadBytes`) in
  * device memory, plus one compute buffer (`stageOverheadBytes`) per stage that offloads anything, all
- * within `budgetBytes`, and at most `maxLayers` layers. The other layers, the embeddings (first stage),
- * the output (last stage) and the host's compute buffer stay in host memory (`memoryBudgetBytes`), and
- * run at the host's `computeMsPerLayer` (so does the output projection). A device slower than the host
+ * within `budgetBytes`, and at most `maxLayers` layers; a last stage puts the output there first (as
+ * llama.cpp does), and offloads layers only if the output fits too. The other layers, the embeddings (first
+ * stage), the output when no layer is offloaded and the host's compute buffer stay in host memory
+ * (`memoryBudgetBytes`) and run at the host's `computeMsPerLayer`; the device's run at its own. A device slower than the host
  * is still used: the node offloads what fits (`--gpu-layers auto`), and the planner gives it fewer layers.
  */
 export interface PlannerDevice {

@@ -19,24 +19,27 @@ const kvOf = (m: ModelCard, i: number): number => m.kvBytesPerLayer?.[i] ?? m.kv
 /** What one offloaded layer puts on the device: weights + KV + per-layer compute temporaries. */
 const onDevice = (m: ModelCard, i: number): number => m.layerBytes[i]! + kvOf(m, i) + (m.layerOverheadBytes ?? 0)
 
-/** Layers of [s, e) a member offloads: the last ones, one at a time while they (and one compute buffer) fit. */
+/**
+ * Layers of [s, e) a member offloads: the last ones, one at a time while they (and one compute buffer, and on the
+ * last stage the output, which llama.cpp offloads first) fit.
+ */
 function offloaded (m: ModelCard, x: PlannerMember, s: number, e: number): number {
   const d = x.device
   if (d === undefined) return 0
   let k = 0
-  let bytes = m.stageOverheadBytes ?? 0
+  let bytes = (m.stageOverheadBytes ?? 0) + (e === m.nLayers ? m.outputBytes : 0)
   while (k < e - s && k < (d.maxLayers ?? Infinity) && bytes + onDevice(m, e - 1 - k) <= d.budgetBytes) bytes += onDevice(m, e - 1 - k++)
   return k
 }
 
 function hostBytes (m: ModelCard, s: number, e: number, k: number): number {
-  let b = (s === 0 ? m.embeddingBytes : 0) + (e === m.nLayers ? m.outputBytes : 0) + (m.stageOverheadBytes ?? 0)
+  let b = (s === 0 ? m.embeddingBytes : 0) + (e === m.nLayers && k === 0 ? m.outputBytes : 0) + (m.stageOverheadBytes ?? 0)
   for (let i = s; i < e - k; i++) b += onDevice(m, i)
   return b
 }
 
 function deviceBytes (m: ModelCard, e: number, k: number): number {
-  let b = k > 0 ? (m.stageOverheadBytes ?? 0) : 0
+  let b = k > 0 ? (m.stageOverheadBytes ?? 0) + (e === m.nLayers ? m.outputBytes : 0) : 0
   for (let i = e - k; i < e; i++) b += onDevice(m, i)
   return b
 }
@@ -67,7 +70,8 @@ function bruteForce (members: PlannerMember[], rtt: number, m: ModelCard): numbe
       ends.forEach((e, k) => {
         const x = members[seq[k]!]!
         const g = offloaded(m, x, s, e)
-        lat += x.computeMsPerLayer * (e - s - g + (e === m.nLayers ? outLayers : 0)) + (x.device?.computeMsPerLayer ?? 0) * g
+        const out = e === m.nLayers ? outLayers : 0
+        lat += x.computeMsPerLayer * (e - s - g + (g === 0 ? out : 0)) + (x.device?.computeMsPerLayer ?? 0) * (g + (g > 0 ? out : 0))
         s = e
       })
       if (seq.length > 1) lat += seq.length * Math.max(0.5, rtt)
@@ -151,19 +155,23 @@ test('property: mixed GPU/CPU clusters — optimal (brute force), within host an
 test('a GPU node\'s device memory is respected layer by layer: one byte less offloads one layer less', () => {
   const m = model(8, { stageOverheadBytes: 2 * MB, layerOverheadBytes: MB })
   const perLayer = 10 * MB + 1024 * 1024 + MB
-  const exact = 3 * perLayer + 2 * MB
+  // 3 layers, the compute buffer and the output (4 MB: a single node runs the last layer)
+  const exact = 3 * perLayer + 2 * MB + 4 * MB
   const fits3 = { ...member('g', 1000, 2), device: { budgetBytes: exact, computeMsPerLayer: 0.2 } }
   const p3 = mustPlan(plan(view([fits3]), m))
   assert.equal(p3.stages[0]!.gpuLayers, 3)
   assert.equal(p3.stages[0]!.deviceBytes, exact)
   assert.equal(p3.stages[0]!.memoryBytes, hostBytes(m, 0, 8, 3))
-  // 2 ms × (5 host layers + 0.4 output) + 0.2 ms × 3 offloaded
-  assert.ok(Math.abs(p3.predictedMsPerToken - (2 * 5.4 + 0.6)) < 0.05 * 11.4, String(p3.predictedMsPerToken))
+  // 2 ms × 5 host layers + 0.2 ms × (3 offloaded + 0.4 output)
+  assert.ok(Math.abs(p3.predictedMsPerToken - (2 * 5 + 0.2 * 3.4)) < 0.05 * 10.7, String(p3.predictedMsPerToken))
   const p2 = mustPlan(plan(view([{ ...fits3, device: { ...fits3.device, budgetBytes: exact - 1 } }]), m))
   assert.equal(p2.stages[0]!.gpuLayers, 2)
   // a cap (--gpu-layers 1) wins over memory; a device without room for a layer and its compute buffer offloads nothing
   assert.equal(mustPlan(plan(view([{ ...fits3, device: { ...fits3.device, maxLayers: 1 } }]), m)).stages[0]!.gpuLayers, 1)
-  assert.equal(mustPlan(plan(view([{ ...fits3, device: { ...fits3.device, budgetBytes: perLayer + MB } }]), m)).stages[0]!.gpuLayers, undefined)
+  assert.equal(mustPlan(plan(view([{ ...fits3, device: { ...fits3.device, budgetBytes: perLayer + 5 * MB } }]), m)).stages[0]!.gpuLayers, undefined)
+  // the output alone, without a layer, is not offloaded: the host keeps it
+  const none = mustPlan(plan(view([{ ...fits3, device: { ...fits3.device, budgetBytes: 6 * MB } }]), m)).stages[0]!
+  assert.deepEqual([none.gpuLayers, none.deviceBytes, none.memoryBytes], [undefined, undefined, hostBytes(m, 0, 8, 0)])
 })
 
 test('a GPU node takes more layers than an equal CPU node; the offloaded layers are the last of its stage', () => {
