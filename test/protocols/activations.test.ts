@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Libp2p } from '@libp2p/interface'
-import { ACTIVATIONS_PROTOCOL, ActivationChannel, createActivationsHandler, prefillChunks } from '../../src/protocols/activations/index.js'
+import { ACTIVATIONS_PROTOCOL, ActivationChannel, createActivationsHandler, encodeActivationFrame, prefillChunks } from '../../src/protocols/activations/index.js'
 import type { ActivationsPort, OpenFrame, PayloadFrame } from '../../src/protocols/activations/index.js'
 import { ActivationErrorCode, ActivationStageError } from '../../src/shared/errors/protocol-errors.js'
 import { asPlanId, asRequestId } from '../../src/shared/ids.js'
@@ -18,8 +18,11 @@ const sessions = new Map<string, { position: number, frames: PayloadFrame[] }>()
 const finished: Array<{ id: string, how: 'end' | 'aborted' }> = []
 const seenFrames = new Map<string, { frames: PayloadFrame[], position: number }>()
 const arrivals = new Map<string, number[]>()
+/** what the handler reported through onRefusal (the node's exo_p2p_activation_refusals_total) */
+const refusals: ActivationErrorCode[] = []
 const port: ActivationsPort = {
   async serve (open, channel, { signal }) {
+    if (open.requestId === 'relayed') throw new ActivationStageError(ActivationErrorCode.NotReady, 'stage 2: not ready', false, { cause: new ActivationStageError(ActivationErrorCode.NotReady, 'not ready', true) })
     if (open.planId !== PLAN) throw new ActivationStageError(ActivationErrorCode.PlanMismatch, `plan ${open.planId.slice(0, 8)} is not held (holding ${PLAN.slice(0, 8)})`)
     if (sessions.has(open.requestId)) throw new ActivationStageError(ActivationErrorCode.DuplicateRequest, `${open.requestId} exists`)
     const s = { position: 0, frames: [] as PayloadFrame[] }
@@ -50,7 +53,7 @@ const port: ActivationsPort = {
 let pair: { a: Libp2p, b: Libp2p }
 before(async () => {
   pair = await startPair()
-  await pair.b.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(port), { maxInboundStreams: 64 })
+  await pair.b.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(port, { onRefusal: (code) => { refusals.push(code) } }), { maxInboundStreams: 64 })
 })
 after(async () => { await stopPair(pair) })
 
@@ -89,13 +92,23 @@ test('prefill chunks, decode steps and END arrive intact and in order; the sessi
   assert.equal(seen!.position, 703)
 })
 
-test('a stream for another plan id is refused with PLAN_MISMATCH; a bad position with BAD_POSITION', async () => {
+test('a stream for another plan id is refused with PLAN_MISMATCH; a bad position with BAD_POSITION; each refusal is counted once', async () => {
+  refusals.length = 0
   const ch = await dial(open('req-2', OTHER))
   await assert.rejects(ch.next({ timeoutMs: 5000 }), (e) => e instanceof ActivationStageError && e.remote && e.wireCode === ActivationErrorCode.PlanMismatch)
   const ch2 = await dial(open('req-3'))
   await ch2.send({ type: 'decode', requestId: asRequestId('req-3'), planId: PLAN, start: 5, count: 1, last: false, dtype: DType.F32, nEmbd: N_EMBD, hidden: hidden(1, 0) })
   await assert.rejects(ch2.next({ timeoutMs: 5000 }), (e) => e instanceof ActivationStageError && e.code === 'ACTIVATIONS_BAD_POSITION')
   await waitFor(() => !sessions.has('req-3'), 'session of the refused request freed')
+  // a frame of another plan on a stream opened for PLAN (a stage of another plan got the stream)
+  const ch3 = await dial(open('req-7'))
+  ch3.stream.send(encodeActivationFrame({ type: 'decode', requestId: asRequestId('req-7'), planId: OTHER, start: 0, count: 1, last: false, dtype: DType.F32, nEmbd: N_EMBD, hidden: hidden(1, 0) }))
+  await assert.rejects(ch3.next({ timeoutMs: 5000 }), (e) => e instanceof ActivationStageError && e.remote && e.wireCode === ActivationErrorCode.PlanMismatch)
+  await waitFor(() => !sessions.has('req-7'), 'session of the mixed stream freed')
+  // a refusal relayed from downstream is the downstream stage's, not counted here
+  const ch4 = await dial(open('relayed'))
+  await assert.rejects(ch4.next({ timeoutMs: 5000 }), (e) => e instanceof ActivationStageError && e.wireCode === ActivationErrorCode.NotReady)
+  assert.deepEqual(refusals, [ActivationErrorCode.PlanMismatch, ActivationErrorCode.BadPosition, ActivationErrorCode.PlanMismatch])
 })
 
 test('aborting the dialer frees the listener session (cancellation)', async () => {

@@ -1,7 +1,7 @@
 import type { Stream } from '@libp2p/interface'
 import { ExoError, throwIfAborted } from '../../shared/errors/exo-error.js'
 import { UnknownModelError } from '../../shared/errors/model-errors.js'
-import { NoPlanError, NotFirstStageError, PlanNotReadyError } from '../../shared/errors/pipeline-errors.js'
+import { NoPlanError, NotFirstStageError, PipelineUnavailableError, PlanNotReadyError } from '../../shared/errors/pipeline-errors.js'
 import { createLogger } from '../../shared/log.js'
 import { asModelId } from '../../shared/ids.js'
 import { Tokenizer } from '../../engine/tokenizer.js'
@@ -48,13 +48,24 @@ export const FAILOVER_WAIT_MS = 30_000
 /** Failures that mean "the stages asked do not (yet / any more) serve the plan the request went to". */
 const PLAN_RACE_CODES = new Set(['NOT_FIRST_STAGE', 'PLAN_NOT_READY', 'ACTIVATIONS_PLAN_MISMATCH', 'ACTIVATIONS_NOT_READY', 'ACTIVATIONS_STAGE_MISMATCH'])
 /** Failures of the mesh under a request (a stage or the first stage went away), not of the request. */
-const STAGE_LOSS_CODES = new Set(['PROTOCOL_STREAM_ENDED', 'PROTOCOL_TIMEOUT', 'GENERATION_PIPELINE', 'ACTIVATIONS_INTERNAL', 'ACTIVATIONS_CANCELLED', 'ABORTED', 'DISPOSED', 'INTERNAL'])
+const STAGE_LOSS_CODES = new Set(['PROTOCOL_STREAM_ENDED', 'PROTOCOL_TIMEOUT', 'MESH_MEMBER_LOST', 'GENERATION_PIPELINE', 'ACTIVATIONS_INTERNAL', 'ACTIVATIONS_CANCELLED', 'ABORTED', 'DISPOSED', 'INTERNAL'])
 /** JavaScript's own errors: bugs, never retried */
 const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'])
 
 function isPlanRace (err: unknown): boolean {
   return err instanceof ExoError && PLAN_RACE_CODES.has(err.code)
 }
+
+/**
+ * A link under the request failed: a stream ended or timed out, or libp2p failed to dial or open one
+ * (its errors are not ExoErrors). Nothing about the request itself: retried, and a 503 when it persists.
+ */
+function isLinkFailure (err: unknown): boolean {
+  if (err instanceof ExoError) return err.code === 'PROTOCOL_STREAM_ENDED' || err.code === 'PROTOCOL_TIMEOUT' || err.code === 'MESH_MEMBER_LOST'
+  return err instanceof Error && LIBP2P_LINK_ERRORS.test(err.name)
+}
+/** names of libp2p's dial, connection and stream errors (DialError, StreamResetError, UnexpectedEOFError, …) */
+const LIBP2P_LINK_ERRORS = /Dial|Connection|Stream|Muxer|Timeout|EOF|Unsupported|Address|Reset|Abort/
 
 /** A plan race, or a lost stage / connection (libp2p's dial and stream errors are not ExoErrors). */
 export function isMeshFailure (err: unknown): boolean {
@@ -111,7 +122,7 @@ export class MeshInferenceService implements InferenceService {
       } catch (err) {
         if (signal.aborted) throw err
         const started = generated.length > (req.resumeTokens?.length ?? 0)
-        const retry = started ? isMeshFailure(err) : isPlanRace(err) || (failingOver && isMeshFailure(err))
+        const retry = started ? isMeshFailure(err) : isPlanRace(err) || isLinkFailure(err) || (failingOver && isMeshFailure(err))
         if (started && retry && !failingOver) {
           // the first failure mid-generation: from now on wait for the next plan, however long detection takes
           failingOver = true
@@ -119,7 +130,9 @@ export class MeshInferenceService implements InferenceService {
           deadline = performance.now() + (this.init.failoverWaitMs ?? FAILOVER_WAIT_MS)
           log.warn({ request: req.id, tokens: generated.length, err }, 'the pipeline broke mid-generation; resuming on the next plan')
         }
-        if (!retry || performance.now() > deadline) throw err
+        if (!retry || performance.now() > deadline) {
+          throw isLinkFailure(err) ? new PipelineUnavailableError(`the mesh failed under the request (${(err as Error).message}) and no plan took it over`, { cause: err }) : err
+        }
         log.info({ request: req.id, attempt, code: (err as ExoError).code, tokens: generated.length }, 'retrying on the serving plan')
         tries++
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * tries)))

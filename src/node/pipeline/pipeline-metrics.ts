@@ -1,4 +1,5 @@
 import type { Histogram, Registry } from 'prom-client'
+import { ActivationErrorCode, activationErrorName } from '../../shared/errors/protocol-errors.js'
 import { BUCKETS, counterOf, gaugeOf, histogram } from '../metrics/prom.js'
 
 /** Counters of the pipeline on one node, for /metrics and the plan's measured ms/token. Times are ms. */
@@ -55,7 +56,17 @@ export class PipelineMetrics {
     if (r !== undefined && r.hops > 0) this.histograms.hop.observe(Math.max(0, ms - r.otherStagesMs) / r.hops / 1000)
   }
   onToken = (): void => { this.tokensServed++ }
+
+  /** activation streams this node refused as the deciding stage, by wire code name (lowercase) */
+  readonly refusals = new Map<string, number>(REFUSALS_SHOWN.map((c) => [activationErrorName(c).toLowerCase(), 0]))
+  onRefusal = (code: ActivationErrorCode): void => {
+    const reason = activationErrorName(code).toLowerCase()
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1)
+  }
 }
+
+/** refusal reasons exported from the start (0), so a scrape sees the series before the first refusal */
+const REFUSALS_SHOWN = [ActivationErrorCode.PlanMismatch, ActivationErrorCode.NotReady, ActivationErrorCode.StageMismatch]
 
 export interface PipelineGauges {
   /** KV-cache sessions this node holds for pipeline requests (all plans, all stages) */
@@ -80,6 +91,8 @@ export function registerPipelineMetrics (registry: Registry, m: PipelineMetrics,
     () => [[{ as: 'first_stage' }, m.requestsAsFirstStage], [{ as: 'forwarded' }, m.requestsForwarded]])
   counterOf(registry, 'exo_p2p_pipeline_failovers_total', 'Requests routed by this node whose pipeline broke mid-generation, by outcome: started = waited for the next plan, resumed = the next plan streamed on.', ['outcome'],
     () => [[{ outcome: 'started' }, m.failovers], [{ outcome: 'resumed' }, m.failoversCompleted]])
+  counterOf(registry, 'exo_p2p_activation_refusals_total', 'Activation streams this node refused as the deciding stage (protocols/activations.md ERROR), by code: plan_mismatch = OPEN or a frame of a plan this node does not serve, not_ready, stage_mismatch, busy, malformed, …',
+    ['reason'], () => [...m.refusals].map(([reason, n]) => [{ reason }, n]))
   gaugeOf(registry, 'exo_p2p_pipeline_active_sessions', 'KV-cache sessions held for pipeline requests on this node.', [], () => [[{}, gauges().activeSessions]])
   gaugeOf(registry, 'exo_p2p_pipeline_loaded_shards', 'Layer ranges loaded on this node.', [], () => [[{}, gauges().loadedShards]])
   gaugeOf(registry, 'exo_p2p_plan_ready', 'Whether a plan is ready to serve (label: its id).', ['plan_id'], () => {

@@ -82,7 +82,8 @@ export class StageRunner implements ActivationsPort {
       next?.abort(err instanceof Error ? err : new Error(String(err)))
       const reason: unknown = downstreamFailed.signal.aborted ? downstreamFailed.signal.reason : err
       if (reason instanceof ActivationStageError && reason.remote) {
-        throw new ActivationStageError(reason.wireCode, `stage ${o.stageIndex + 1}: ${reason.message}`)
+        // relayed upstream; `cause` marks it as the downstream's refusal, not this stage's (refusal metrics)
+        throw new ActivationStageError(reason.wireCode, `stage ${o.stageIndex + 1}: ${reason.message}`, false, { cause: reason })
       }
       if (this.disposed.signal.aborted && !context.signal.aborted) throw new ActivationStageError(ActivationErrorCode.NotReady, new DisposedError('stage runner').message)
       throw reason

@@ -100,7 +100,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   let held = entry !== undefined
   const startAgreement = async (a: PlanAgreement): Promise<void> => {
     agreement = a
-    await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(a), limits)
+    await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(a, { onRefusal: a.metrics.onRefusal }), limits)
     a.start()
     membership.announceSoon()
   }
@@ -165,7 +165,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   const hubSha256 = async (id: string, fileName: string): Promise<string | undefined> => (await store.readMeta(id))?.files.find((f) => f.name === fileName)?.sha256
   const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
   await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
-  if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement), limits)
+  if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement, { onRefusal: agreement.metrics.onRefusal }), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
   agreement?.start()
   if (agreement !== undefined) log.info({ model: agreement.modelId, layers: agreement.model.metadata.nLayers, budgetMiB: Math.floor(config.memoryBudgetBytes / 2 ** 20) }, 'pipeline started: planning this model with the mesh')

@@ -25,6 +25,12 @@ export interface ActivationsHandlerOptions {
   /** Defaults to OPEN_DEADLINE_MS (10 s). */
   openDeadlineMs?: number
   log?: Logger
+  /**
+   * Called once per stream this node refuses as the deciding stage: its port threw a local
+   * `ActivationStageError` (PLAN_MISMATCH, NOT_READY, …; not one relayed from downstream, whose `cause`
+   * is the downstream's error) or a frame was malformed (MALFORMED). For /metrics.
+   */
+  onRefusal?: (code: ActivationErrorCode) => void
 }
 
 /**
@@ -36,11 +42,11 @@ export function createActivationsHandler (port: ActivationsPort, options: Activa
   const log = options.log ?? createLogger('protocols:activations')
   const deadline = options.openDeadlineMs ?? OPEN_DEADLINE_MS
   return async (stream: Stream, connection: Connection) => {
-    await serve(stream, connection.remotePeer.toString(), port, deadline, log)
+    await serve(stream, connection.remotePeer.toString(), port, deadline, log, options.onRefusal)
   }
 }
 
-async function serve (stream: Stream, remotePeer: string, port: ActivationsPort, deadlineMs: number, log: Logger): Promise<void> {
+async function serve (stream: Stream, remotePeer: string, port: ActivationsPort, deadlineMs: number, log: Logger, onRefusal?: (code: ActivationErrorCode) => void): Promise<void> {
   const framed = new FramedStream(stream, MAX_FRAME_BYTES)
   const gone = new AbortController()
   let finished = false
@@ -57,6 +63,7 @@ async function serve (stream: Stream, remotePeer: string, port: ActivationsPort,
     /** no valid OPEN: say why when possible, then reset; nothing was allocated */
     log.debug({ err, remotePeer }, 'activation stream refused before OPEN')
     finished = true
+    if (err instanceof ProtocolDecodeError) onRefusal?.(ActivationErrorCode.Malformed)
     if (err instanceof ProtocolDecodeError && !framed.isClosed) await sendError(framed, ActivationErrorCode.Malformed, err.message)
     framed.abort(err as Error)
     stream.removeEventListener('close', onClose)
@@ -70,6 +77,8 @@ async function serve (stream: Stream, remotePeer: string, port: ActivationsPort,
   } catch (err) {
     /** every failure of a hop ends here: the peer learns the code, then the stream is reset */
     finished = true
+    if (err instanceof ActivationStageError && !err.remote && !(err.cause instanceof ActivationStageError)) onRefusal?.(err.wireCode)
+    else if (err instanceof ProtocolDecodeError) onRefusal?.(ActivationErrorCode.Malformed)
     if (gone.signal.aborted || channel.isClosed) {
       channel.abort(new AbortedError('activation stream closed'))
     } else if (err instanceof ActivationStageError && !err.remote) {

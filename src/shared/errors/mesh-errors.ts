@@ -17,3 +17,11 @@ export class PeerIdentityError extends ExoError {
 export class MeshStartError extends ExoError {
   readonly code = 'MESH_START'
 }
+
+/**
+ * A member dropped out of the view (silent past the liveness bound, unreachable): its connections are
+ * closed with this error, and so fail the streams on them (protocols/membership.md "Healing").
+ */
+export class MemberLostError extends ExoError {
+  readonly code = 'MESH_MEMBER_LOST'
+}

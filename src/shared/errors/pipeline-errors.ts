@@ -14,3 +14,11 @@ export class PlanNotReadyError extends ExoError {
 export class NotFirstStageError extends ExoError {
   readonly code = 'NOT_FIRST_STAGE'
 }
+
+/**
+ * The links under a request failed (a stream to a stage ended or timed out, a dial failed) and no
+ * plan took it over within its wait: the mesh is partitioned or a stage is gone. HTTP 503 (retry later).
+ */
+export class PipelineUnavailableError extends ExoError {
+  readonly code = 'PIPELINE_UNAVAILABLE'
+}

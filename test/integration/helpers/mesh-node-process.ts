@@ -56,7 +56,8 @@ export async function startMeshNode (o: StartOptions, timeoutMs = 40_000): Promi
   const node: MeshNodeProcess = { name: o.name, proc, peerId: '', httpUrl: '', p2pAddr: '', stdout: '', stderr: '' }
   proc.stderr?.on('data', (d: Buffer) => { node.stderr += d.toString() })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`${o.name} did not start in ${timeoutMs} ms:\n${node.stderr.slice(-2000)}`)) }, timeoutMs)
+    // a node that did not start is killed: nobody else holds its handle
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${o.name} did not start in ${timeoutMs} ms:\n${node.stderr.slice(-2000)}`)) }, timeoutMs)
     proc.stdout?.on('data', (d: Buffer) => {
       node.stdout += d.toString()
       if (node.peerId === '' && node.stdout.includes('Press Ctrl-C')) {

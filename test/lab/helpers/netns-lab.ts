@@ -9,13 +9,15 @@ const run = promisify(execFile)
  * A private L2 network made of network namespaces, created by the test and deleted afterwards:
  * one "switch" namespace holding a bridge, and one namespace per node joined to it by a veth pair.
  * Addresses 10.77.0.<10+i>/24 exist only inside these namespaces; the root namespace is not touched.
+ * With `splitAt` = s, nodes [0, s) sit on bridge br0 and nodes [s, size) on br1, one subnet joined by a
+ * veth "trunk" between the bridges: `setTrunk(false)` cuts the network in two (a partition), `true` heals it.
  */
 export class NetnsLab {
   readonly id = randomBytes(3).toString('hex')
   readonly switchNs = `exo${this.id}sw`
   readonly nodes: Array<{ ns: string, ip: string, switchPort: string }> = []
 
-  constructor (readonly size: number) {
+  constructor (readonly size: number, readonly options: { splitAt?: number } = {}) {
     for (let i = 1; i <= size; i++) this.nodes.push({ ns: `exo${this.id}n${i}`, ip: `10.77.0.${10 + i}`, switchPort: `p${i}` })
   }
 
@@ -28,10 +30,18 @@ export class NetnsLab {
     NetnsLab.ip('-n', this.switchNs, 'link', 'set', 'lo', 'up')
     NetnsLab.ip('-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge')
     NetnsLab.ip('-n', this.switchNs, 'link', 'set', 'br0', 'up')
-    for (const n of this.nodes) {
+    if (this.options.splitAt !== undefined) {
+      NetnsLab.ip('-n', this.switchNs, 'link', 'add', 'br1', 'type', 'bridge')
+      NetnsLab.ip('-n', this.switchNs, 'link', 'set', 'br1', 'up')
+      NetnsLab.ip('-n', this.switchNs, 'link', 'add', 'trunk0', 'type', 'veth', 'peer', 'name', 'trunk1')
+      NetnsLab.ip('-n', this.switchNs, 'link', 'set', 'trunk0', 'master', 'br0')
+      NetnsLab.ip('-n', this.switchNs, 'link', 'set', 'trunk1', 'master', 'br1')
+      this.setTrunk(true)
+    }
+    for (const [i, n] of this.nodes.entries()) {
       NetnsLab.ip('netns', 'add', n.ns)
       NetnsLab.ip('link', 'add', 'name', n.switchPort, 'netns', this.switchNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.ns)
-      NetnsLab.ip('-n', this.switchNs, 'link', 'set', n.switchPort, 'master', 'br0')
+      NetnsLab.ip('-n', this.switchNs, 'link', 'set', n.switchPort, 'master', i < (this.options.splitAt ?? this.size) ? 'br0' : 'br1')
       NetnsLab.ip('-n', this.switchNs, 'link', 'set', n.switchPort, 'up')
       NetnsLab.ip('-n', n.ns, 'link', 'set', 'lo', 'up')
       NetnsLab.ip('-n', n.ns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0')
@@ -54,6 +64,12 @@ export class NetnsLab {
     NetnsLab.ip('-n', this.switchNs, 'link', 'set', n.switchPort, up ? 'up' : 'down')
   }
 
+  /** Takes the trunk between the two bridges down (a partition: nodes [0, splitAt) | [splitAt, size)) or up (heal). */
+  setTrunk (up: boolean): void {
+    if (this.options.splitAt === undefined) throw new Error('this lab has one bridge (no splitAt)')
+    for (const end of ['trunk0', 'trunk1']) NetnsLab.ip('-n', this.switchNs, 'link', 'set', end, up ? 'up' : 'down')
+  }
+
   /** ['ip', 'netns', 'exec', ns] to prefix a command. */
   exec (i: number): string[] {
     const n = this.nodes[i]
@@ -63,9 +79,26 @@ export class NetnsLab {
 
   /** GET a node's /cluster/state from inside its namespace (the root namespace cannot reach it). */
   async clusterState (i: number, httpUrl: string): Promise<ClusterStateJson> {
-    const [cmd, ...args] = [...this.exec(i), 'curl', '-s', '--max-time', '3', `${httpUrl}/cluster/state`]
-    const { stdout } = await run(cmd ?? 'ip', args, { timeout: 5000 })
-    return JSON.parse(stdout) as ClusterStateJson
+    return JSON.parse((await this.http(i, `${httpUrl}/cluster/state`, { timeoutMs: 3000 })).body) as ClusterStateJson
+  }
+
+  /** GET several nodes' /cluster/state with one curl from inside node i's namespace (one process, not one per node). */
+  async clusterStates (i: number, httpUrls: string[]): Promise<ClusterStateJson[]> {
+    const [cmd, ...args] = [...this.exec(i), 'curl', '-s', '--max-time', '3', '-w', '\n@@%{http_code}@@\n', ...httpUrls.map((u) => `${u}/cluster/state`)]
+    const { stdout } = await run(cmd ?? 'ip', args, { timeout: 5000, maxBuffer: 16 << 20 })
+    const parts = stdout.split(/\n@@\d+@@\n/).slice(0, httpUrls.length)
+    if (parts.length !== httpUrls.length) throw new Error(`${parts.length} of ${httpUrls.length} states`)
+    return parts.map((p) => JSON.parse(p) as ClusterStateJson)
+  }
+
+  /** An HTTP request (curl) from inside node i's namespace: status and body; POST when `json` is given. */
+  async http (i: number, url: string, o: { json?: unknown, timeoutMs?: number } = {}): Promise<{ status: number, body: string }> {
+    const secs = String((o.timeoutMs ?? 3000) / 1000)
+    const post = o.json === undefined ? [] : ['-X', 'POST', '-H', 'content-type: application/json', '--data-binary', JSON.stringify(o.json)]
+    const [cmd, ...args] = [...this.exec(i), 'curl', '-s', '--max-time', secs, '-w', '\n%{http_code}', ...post, url]
+    const { stdout } = await run(cmd ?? 'ip', args, { timeout: (o.timeoutMs ?? 3000) + 2000, maxBuffer: 16 << 20 })
+    const cut = stdout.lastIndexOf('\n')
+    return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) }
   }
 }
 

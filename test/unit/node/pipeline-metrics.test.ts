@@ -4,6 +4,7 @@ import { Registry } from 'prom-client'
 import { PipelineMetrics, registerPipelineMetrics } from '../../../src/node/pipeline/pipeline-metrics.js'
 import { CountingInferenceService, registerInferenceMetrics } from '../../../src/node/counting-inference-service.js'
 import { createNodeRegistry } from '../../../src/node/metrics/prom.js'
+import { ActivationErrorCode } from '../../../src/shared/errors/protocol-errors.js'
 import type { GenerationEvent, InferenceService } from '../../../src/shared/inference.js'
 
 const gauges = { activeSessions: 0, loadedShards: 1, planId: undefined, planReady: false }
@@ -80,4 +81,20 @@ test('API-node histograms: time to first token, inter-token latency, request dur
   assert.equal(value(/^exo_p2p_requests_total\{finish_reason="stop"\} (\S+)$/m), 1)
   assert.ok(value(/^process_resident_memory_bytes (\S+)$/m) > 0)
   assert.match(text, /^# TYPE nodejs_eventloop_lag_seconds gauge$/m)
+})
+
+test('activation refusals are a counter by reason; plan_mismatch, not_ready and stage_mismatch show from the start', async () => {
+  const m = new PipelineMetrics()
+  const registry = new Registry()
+  registerPipelineMetrics(registry, m, () => gauges)
+  const before = await registry.metrics()
+  assert.match(before, /^# TYPE exo_p2p_activation_refusals_total counter$/m)
+  for (const r of ['plan_mismatch', 'not_ready', 'stage_mismatch']) assert.match(before, new RegExp(`^exo_p2p_activation_refusals_total\\{reason="${r}"\\} 0$`, 'm'))
+  m.onRefusal(ActivationErrorCode.PlanMismatch)
+  m.onRefusal(ActivationErrorCode.PlanMismatch)
+  m.onRefusal(ActivationErrorCode.Busy)
+  const text = await registry.metrics()
+  assert.match(text, /^exo_p2p_activation_refusals_total\{reason="plan_mismatch"\} 2$/m)
+  assert.match(text, /^exo_p2p_activation_refusals_total\{reason="busy"\} 1$/m)
+  assert.match(text, /^exo_p2p_activation_refusals_total\{reason="not_ready"\} 0$/m)
 })
