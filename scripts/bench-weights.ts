@@ -11,13 +11,16 @@
  *    DECODE frames — its p99 inter-token latency alone and while a fetch shares the link (uncapped, and
  *    with the fetcher's `--fetch-max-rate` cap); prints the ratios (goal < 1.2×).
  *
- *   node --import tsx scripts/bench-weights.ts [--layers 16] [--embd 1024] [--ff 2816] [--rounds 3] [--tokens 120]
+ *   node --import tsx scripts/bench-weights.ts [--layers 16] [--embd 1024] [--ff 2816] [--rounds 3] [--tokens 120] [--fetch-only]
+ *
+ * `--fetch-only` stops after part 1 (e.g. to profile the fetch: `NODE_OPTIONS=--cpu-prof`, both processes).
+ * The machine's load average is printed with the numbers.
  */
 import { spawn } from 'node:child_process'
 import { createConnection, createServer } from 'node:net'
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -26,6 +29,8 @@ import { makeModel, DEFAULTS } from './make-model.js'
 import { loadShard, readModelMetadata } from '../src/engine/index.js'
 import { createMeshLibp2p } from '../src/mesh/create-libp2p.js'
 import { FramedStream } from '../src/protocols/framed-stream.js'
+import { encodeFrame } from '../src/protocols/framing.js'
+import { STREAMS_PER_HOLDER } from '../src/node/peer-fetch/chunk-fetcher.js'
 import { decodeActivationFrame, encodeActivationFrame } from '../src/protocols/activations/codec.js'
 import { ACTIVATIONS_PROTOCOL } from '../src/protocols/activations/index.js'
 import { WEIGHTS_PROTOCOL, chunkSpan, createWeightsHandler } from '../src/protocols/weights/index.js'
@@ -37,10 +42,12 @@ import { createLogger } from '../src/shared/log.js'
 import { asPlanId, asRequestId } from '../src/shared/ids.js'
 import { DType } from '../src/shared/tensor.js'
 
-const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, } })
+const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, 'fetch-only': { type: 'boolean' } } })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number(v)
 const yieldToActivations = values.yield === true
 const STAGE_PROTOCOL = `${ACTIVATIONS_PROTOCOL}-bench-weights`
+/** the libp2p floor: N MiB of 1 MiB frames over one stream, no file, no hashing ("N\n" → frames) */
+const BULK_PROTOCOL = '/exo-p2p/bench-weights/bulk'
 const planId = asPlanId('0'.repeat(64))
 const requestId = asRequestId('bench')
 const node = async (): Promise<Awaited<ReturnType<typeof createMeshLibp2p>>> => {
@@ -78,6 +85,16 @@ async function child (path: string, split: number): Promise<void> {
       }
     })().catch(() => {})
   })
+  await n.handle(BULK_PROTOCOL, (stream) => {
+    const framed = new FramedStream(stream, 1 << 24)
+    void (async () => {
+      const req = await framed.next()
+      const frame = new Uint8Array(5 + (1 << 20))
+      new DataView(frame.buffer).setUint32(0, 1 + (1 << 20), true)
+      for (let i = 0; i < (req?.body[0] ?? 0); i++) await framed.send(frame.slice())
+      await framed.close()
+    })().catch(() => {})
+  }, { maxInboundStreams: 16 })
   const fh = await open(path, 'r')
   const tcp = createServer((sock) => {
     let buf = ''
@@ -99,6 +116,8 @@ async function child (path: string, split: number): Promise<void> {
 }
 
 if (values.child !== undefined) {
+  // a clean exit on kill, so `--cpu-prof` writes the holder's profile too
+  process.on('SIGTERM', () => { process.exit(0) })
   await child(values.child, int(values.split, 1))
 } else {
   const shape = { layers: int(values.layers, 16), embd: int(values.embd, 1024), ff: int(values.ff, 2816), heads: 16, kvHeads: 4 }
@@ -111,7 +130,7 @@ if (values.child !== undefined) {
   const meta = readModelMetadata(path)
   const split = Math.floor(meta.nLayers / 2)
   const spawnChild = async (yieldFlag: boolean): Promise<{ proc: ReturnType<typeof spawn>, info: { addr: string, tcpPort: number } }> => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench-weights.ts', '--child', path, '--split', String(split), ...(yieldFlag ? ['--yield'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const proc = spawn(process.execPath, [...process.execArgv.filter((x) => x.startsWith('--cpu-prof')), '--import', 'tsx', 'scripts/bench-weights.ts', '--child', path, '--split', String(split), ...(yieldFlag ? ['--yield'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] })
     const info = await new Promise<{ addr: string, tcpPort: number }>((resolve) => { proc.stdout!.once('data', (d: Buffer) => { resolve(JSON.parse(d.toString()) as { addr: string, tcpPort: number }) }) })
     return { proc, info }
   }
@@ -136,7 +155,7 @@ if (values.child !== undefined) {
     await f.ensureRange(range, AbortSignal.timeout(600_000))
     const s = (performance.now() - t0) / 1000
     const bytes = f.progress(undefined)!.verifiedBytes
-    f.stop()
+    await f.stop()
     rmSync(d, { recursive: true, force: true })
     return { bytes, s }
   }
@@ -173,16 +192,39 @@ if (values.child !== undefined) {
   await probe.prepareHeader(AbortSignal.timeout(600_000))
   const manifest = probe.manifest!
   const chunks = [...new Set([0, ...probe.chunksFor(range)[0]!])].sort((a, b) => a - b)
-  probe.stop()
+  await probe.stop()
 
+  /** The same bytes over STREAMS_PER_HOLDER libp2p streams of the same connection, with nothing else: the stack's own cost. */
+  async function bulk (mib: number): Promise<{ bytes: number, s: number }> {
+    const t0 = performance.now()
+    let bytes = 0
+    const per = Math.ceil(mib / STREAMS_PER_HOLDER)
+    await Promise.all(Array.from({ length: STREAMS_PER_HOLDER }, async () => {
+      const framed = new FramedStream(await me.dialProtocol(holder, BULK_PROTOCOL), 1 << 24)
+      await framed.send(encodeFrame(1, [Uint8Array.of(per)], 1 << 24))
+      for (let f = await framed.next(); f !== undefined; f = await framed.next()) bytes += f.body.byteLength
+    }))
+    return { bytes, s: (performance.now() - t0) / 1000 }
+  }
   const mbs = (r: { bytes: number, s: number }): number => r.bytes / r.s / 1e6
   const fetchRates: number[] = []
   const rawRates: number[] = []
+  const bulkRates: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
     rawRates.push(mbs(await rawCopy(chunks, manifest.chunkBytes, manifest.fileBytes)))
     fetchRates.push(mbs(await peerFetch()))
+    bulkRates.push(mbs(await bulk(chunks.length * manifest.chunkBytes / (1 << 20))))
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+  const fmt = (x: number): string => x.toFixed(2)
+  const fetchMb = median(fetchRates); const rawMb = median(rawRates)
+  const fetchLine = `layer fetch (weights protocol, verified, sparse copy): ${fmt(fetchMb)} MB/s   raw TCP copy of the same bytes: ${fmt(rawMb)} MB/s   ratio ${fmt(fetchMb / rawMb)}× (goal ≥ 0.5×); rounds fetch ${fetchRates.map(fmt).join(', ')} raw ${rawRates.map(fmt).join(', ')}
+libp2p streams alone (same connection and streams, 1 MiB frames, no file / hash): ${fmt(median(bulkRates))} MB/s = ${fmt(median(bulkRates) / rawMb)}× raw TCP; the fetch is ${fmt(fetchMb / median(bulkRates))}× of it`
+  if (values['fetch-only'] === true) {
+    process.stdout.write(`${fetchLine}\nload average ${loadavg().map(fmt).join(' ')} on ${availableParallelism()} cores\n`)
+    await me.stop(); proc.kill(); yielding.proc.kill(); rmSync(work, { recursive: true, force: true })
+    process.exit(0)
+  }
 
   // decode stream: first stage here, the rest in the holder, over the same connection
   const first = await loadShard({ modelPath: path, range: { start: 0, end: split }, threads: 1, flashAttention: true })
@@ -227,12 +269,11 @@ if (values.child !== undefined) {
     shared.push(p99(await decodeWhileFetching(false)))
     yielded.push(p99(await decodeWhileFetching(true)))
   }
-  const fmt = (x: number): string => x.toFixed(2)
-  const fetchMb = median(fetchRates); const rawMb = median(rawRates)
   process.stdout.write([
     `model ${path} (${(manifest.fileBytes / 1e6).toFixed(0)} MB, ${meta.nLayers} layers); fetched layers [${range.start}, ${range.end}) + header = ${chunks.length} chunks of 4 MiB, ${ROUNDS} rounds taking turns`,
-    `layer fetch (weights protocol, verified, sparse copy): ${fmt(fetchMb)} MB/s   raw TCP copy of the same bytes: ${fmt(rawMb)} MB/s   ratio ${fmt(fetchMb / rawMb)}× (goal ≥ 0.5×)`,
-    `decode stream, 2 stages over the same connection, p99 inter-token ms (median of rounds): alone ${fmt(median(alone))}   with an uncapped fetch ${fmt(median(shared))} (${fmt(median(shared) / median(alone))}×)   with a fetch that yields to activations (both ends at ${BUSY_WEIGHTS_BYTES_PER_SEC / 1e6} MB/s while decoding, as nodes do) ${fmt(median(yielded))} (${fmt(median(yielded) / median(alone))}×) (goal < 1.2×)`
+    fetchLine,
+    `decode stream, 2 stages over the same connection, p99 inter-token ms (median of rounds): alone ${fmt(median(alone))}   with an uncapped fetch ${fmt(median(shared))} (${fmt(median(shared) / median(alone))}×)   with a fetch that yields to activations (both ends at ${BUSY_WEIGHTS_BYTES_PER_SEC / 1e6} MB/s while decoding, as nodes do) ${fmt(median(yielded))} (${fmt(median(yielded) / median(alone))}×) (goal < 1.2×)`,
+    `load average ${loadavg().map(fmt).join(' ')} on ${availableParallelism()} cores`
   ].join('\n') + '\n')
   await first.dispose()
   await me.stop()

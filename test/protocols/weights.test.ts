@@ -71,9 +71,9 @@ test('range: verified chunks arrive; tampered bytes are rejected with ChunkVerif
   const signal = AbortSignal.timeout(20_000)
   const m = await requestManifest(await dial(honest.peerId.toString(), signal), modelId, { signal })
   const got: number[] = []
-  await requestChunks(await dial(honest.peerId.toString(), signal), modelId, m, { first: 1, count: 2 }, async (i, bytes) => {
+  await requestChunks(await dial(honest.peerId.toString(), signal), modelId, m, { first: 1, count: 2 }, async (i, pieces) => {
     got.push(i)
-    assert.deepEqual(Buffer.from(bytes), file.subarray(i * m.chunkBytes, (i + 1) * m.chunkBytes))
+    assert.deepEqual(Buffer.concat(pieces), file.subarray(i * m.chunkBytes, (i + 1) * m.chunkBytes))
   }, { signal })
   assert.deepEqual(got, [1, 2])
   await assert.rejects(requestChunks(await dial(tamperer.peerId.toString(), signal), modelId, m, { first: 0, count: 1 }, async () => { assert.fail('a tampered chunk was handed over') }, { signal }), ChunkVerificationError)
@@ -103,14 +103,14 @@ test('peer fetch of a middle stage from two holders, one tampering: only header 
   assert.ok(allocated <= chunks.size * m.chunkBytes + 65536, `allocated ${allocated} > ${chunks.size} chunks`)
   assert.ok(allocated < statSync(path).size * 0.7, `allocated ${allocated} of ${statSync(path).size}`)
   assert.deepEqual(fetch.progress(6)?.layers, [[2, 4]])
-  fetch.stop()
+  await fetch.stop()
   // a second run resumes: nothing more is fetched for the same range
   const again = new PeerModelFetch({ modelId, dir, holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch') })
   const before = honestHandler.stats.bytes
   await again.prepareHeader(signal)
   await again.ensureRange(range, signal)
   assert.equal(honestHandler.stats.bytes - before, 0)
-  again.stop()
+  await again.stop()
 })
 
 test('a fetch of every layer is promoted: whole-file sha256 checked, the file moves into the store, the partial copy goes', async () => {
@@ -127,14 +127,14 @@ test('a fetch of every layer is promoted: whole-file sha256 checked, the file mo
   assert.ok(readFileSync(promoted).equals(file))
   assert.deepEqual(readdirSync(dir), [], 'the partial copy and its state file are gone')
   assert.equal(fetch.progress(6), undefined, 'no partial copy to announce')
-  fetch.stop()
+  await fetch.stop()
 })
 
 test('--fetch-whole: after the stage, the rest comes in the background and the copy is promoted; a manifest whose whole-file sha256 lies is never promoted', async () => {
   const models = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-whole-'))
   const signal = AbortSignal.timeout(40_000)
   const done = new Promise<string>((resolve) => {
-    const fetch = new PeerModelFetch({ modelId, dir: join(models, '.partial'), holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch'), completeCopy: true, onPromoted: (p) => { fetch.stop(); resolve(p) } })
+    const fetch = new PeerModelFetch({ modelId, dir: join(models, '.partial'), holders: () => [honest.peerId.toString()], dial, log: createLogger('test:fetch'), completeCopy: true, onPromoted: (p) => { void fetch.stop(); resolve(p) } })
     void fetch.prepareHeader(signal).then(async () => { await fetch.ensureRange({ start: 2, end: 3 }, signal) })
   })
   assert.ok(readFileSync(await done).equals(file))
@@ -143,7 +143,7 @@ test('--fetch-whole: after the stage, the rest comes in the background and the c
   const liar = await startNode()
   const real = new LocalWeightsSource({ list: async () => [entry] })
   const wrongSha = new Uint8Array(32).fill(7)
-  await liar.handle(WEIGHTS_PROTOCOL, createWeightsHandler({ manifest: async (id, s) => ({ ...await real.manifest(id, s), sha256: wrongSha }), read: async (id, o, n, s) => await real.read(id, o, n) }))
+  await liar.handle(WEIGHTS_PROTOCOL, createWeightsHandler({ manifest: async (id, s) => ({ ...await real.manifest(id, s), sha256: wrongSha }), reader: async (id, s) => await real.reader(id) }))
   try {
     await fetcher.dial(liar.getMultiaddrs()[0]!, { signal })
     const lies = join(mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'weights-lie-')), '.partial')
@@ -152,7 +152,7 @@ test('--fetch-whole: after the stage, the rest comes in the background and the c
     await fetch.ensureRange({ start: 0, end: 6 }, signal)
     assert.equal(fetch.promoted, undefined)
     assert.deepEqual(readdirSync(join(lies, '..')).filter((n) => n.endsWith('.gguf')), [], 'nothing in the store')
-    fetch.stop()
+    await fetch.stop()
   } finally {
     await liar.stop()
   }
@@ -186,7 +186,7 @@ test('a 3-part split model: each part is a file with its own manifest; a stage f
     assert.equal(fetch.promoted, join(models, 'sp-00001-of-00003.gguf'))
     for (const p of parts) assert.ok(readFileSync(join(models, basename(p))).equals(readFileSync(p)), `${basename(p)} in the store`)
     assert.deepEqual(readdirSync(dir), [])
-    fetch.stop()
+    await fetch.stop()
   } finally {
     await holder.stop()
   }

@@ -186,13 +186,14 @@ export class ChunkFetcher {
     const signal = this.controller.signal
     void (async () => {
       const stream = await this.init.dial(peerId, signal)
-      await requestChunks(stream, this.fileId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, bytes) => {
-        await this.init.copy.write(i, bytes)
+      await requestChunks(stream, this.fileId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, pieces) => {
+        await this.init.copy.write(i, pieces)
         this.inflight.delete(i)
-        this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + bytes.byteLength)
+        const n = pieces.reduce((a, p) => a + p.byteLength, 0)
+        this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + n)
         this.settle()
-        await this.throttle(bytes.byteLength, signal)
-        await this.init.pace?.(bytes.byteLength, signal)
+        await this.throttle(n, signal)
+        await this.init.pace?.(n, signal)
       }, { signal })
     })().catch((err: Error) => {
       if (err instanceof ChunkVerificationError || err instanceof ProtocolDecodeError) this.drop(peerId, err.message)

@@ -83,8 +83,9 @@ export class FetchedFile {
     this.fetcher.rename(fileId)
   }
 
-  stop (): void {
+  /** Stops fetching; resolves once the copy is closed (its state file written). */
+  async stop (): Promise<void> {
     this.fetcher.stop()
-    void this.copy.close()
+    await this.copy.close()
   }
 }

@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
-import type { WeightsManifest, WeightsSource } from '../../protocols/weights/index.js'
+import type { WeightsManifest, WeightsReader, WeightsSource } from '../../protocols/weights/index.js'
 import { modelFiles } from '../model-registry.js'
 import type { ModelEntry } from '../model-registry.js'
 import { ManifestCache } from './manifest-builder.js'
@@ -45,21 +45,22 @@ export class LocalWeightsSource implements WeightsSource {
     return await this.manifests.get(e.path, { signal, ...(hub !== undefined ? { hubSha256: hub } : {}) })
   }
 
-  async read (modelId: string, offset: number, length: number): Promise<Uint8Array> {
-    const e = await this.entry(modelId)
+  /** The file of `fileId`, open for one range request (one handle, not one per piece). */
+  async reader (fileId: string): Promise<WeightsReader> {
+    const e = await this.entry(fileId)
     const fh = await open(e.path, 'r')
-    try {
-      const buf = Buffer.allocUnsafe(length)
-      let got = 0
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
-        if (bytesRead === 0) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `${modelId}: file ends at ${offset + got}, before ${offset + length}`)
-        got += bytesRead
-      }
-      if (this.init.tamper === true) buf[0]! ^= 0xff
-      return buf
-    } finally {
-      await fh.close()
+    const tamper = this.init.tamper === true
+    return {
+      read: async (offset, into) => {
+        let got = 0
+        while (got < into.byteLength) {
+          const { bytesRead } = await fh.read(into, got, into.byteLength - got, offset + got)
+          if (bytesRead === 0) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `${fileId}: file ends at ${offset + got}, before ${offset + into.byteLength}`)
+          got += bytesRead
+        }
+        if (tamper) into[0]! ^= 0xff
+      },
+      close: async () => { await fh.close() }
     }
   }
 }

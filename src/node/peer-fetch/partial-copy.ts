@@ -6,6 +6,9 @@ import { Provenance, chunkCount, chunkSpan, manifestsEqual } from '../../protoco
 import type { WeightsManifest } from '../../protocols/weights/index.js'
 import { PartialCopyError } from '../../shared/errors/model-errors.js'
 
+/** Longest time a verified chunk waits to be recorded in the state file. */
+const STATE_WRITE_MS = 500
+
 /** The state file next to a sparse partial copy (protocols/weights.md "Where it writes"). */
 interface StateJson {
   v: 1
@@ -37,6 +40,7 @@ export function partialPaths (dir: string, modelId: string): { data: string, sta
  */
 export class PartialCopy {
   private chain: Promise<void> = Promise.resolve()
+  private persistTimer: NodeJS.Timeout | undefined
   private verifiedCount = 0
   private verifiedBytesTotal = 0
 
@@ -60,9 +64,11 @@ export class PartialCopy {
     const same = recorded !== undefined && manifestsEqual({ ...manifestFromJson(recorded.manifest), provenance: manifest.provenance }, manifest)
     // resume: the recorded bitmap of the same file; otherwise start over
     const bits = new Uint8Array(Math.ceil(n / 8))
-    if (same) bits.set(new Uint8Array(Buffer.from(recorded.verified, 'base64')).subarray(0, bits.byteLength))
+    // the recorded chunks count only if the data file is still there (a state file alone vouches for nothing)
+    let fh = same ? await open(data, 'r+').catch(() => undefined) : undefined
+    if (fh !== undefined) bits.set(new Uint8Array(Buffer.from(recorded!.verified, 'base64')).subarray(0, bits.byteLength))
     else await rm(state, { force: true })
-    const fh = await open(data, same ? 'r+' : 'w+').catch(async () => await open(data, 'w+'))
+    fh ??= await open(data, 'w+')
     if ((await fh.stat()).size !== manifest.fileBytes) await fh.truncate(manifest.fileBytes)
     const copy = new PartialCopy(modelId, manifest, data, state, fh, bits)
     await copy.persist()
@@ -74,18 +80,28 @@ export class PartialCopy {
   get verifiedBytes (): number { return this.verifiedBytesTotal }
   get complete (): boolean { return this.verifiedCount === chunkCount(this.manifest) }
 
-  /** Writes verified chunk `i` (the caller verified it) and records it. */
-  async write (i: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes verified chunk `i` (the caller verified it; given whole or as its pieces in order) and
+   * records it. The state file is rewritten at most every STATE_WRITE_MS (and on close): a chunk written
+   * but not yet recorded when the process dies is fetched again.
+   */
+  async write (i: number, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const pieces = bytes instanceof Uint8Array ? [bytes] : bytes
     const run = this.chain.then(async () => {
       if (this.has(i)) return
       const { start, end } = chunkSpan(this.manifest, i)
-      if (bytes.byteLength !== end - start) throw new PartialCopyError(`chunk ${i} of ${this.modelId} has ${bytes.byteLength} bytes, not ${end - start}`)
-      let done = 0
-      while (done < bytes.byteLength) done += (await this.fh.write(bytes, done, bytes.byteLength - done, start + done)).bytesWritten
+      const n = pieces.reduce((a, p) => a + p.byteLength, 0)
+      if (n !== end - start) throw new PartialCopyError(`chunk ${i} of ${this.modelId} has ${n} bytes, not ${end - start}`)
+      let pos = start
+      for (const p of pieces) {
+        let done = 0
+        while (done < p.byteLength) done += (await this.fh.write(p, done, p.byteLength - done, pos + done)).bytesWritten
+        pos += p.byteLength
+      }
       this.bits[i >> 3]! |= 1 << (i & 7)
       this.verifiedCount++
-      this.verifiedBytesTotal += bytes.byteLength
-      await this.persist()
+      this.verifiedBytesTotal += n
+      this.persistSoon()
     })
     this.chain = run.catch(() => {})
     await run
@@ -105,6 +121,25 @@ export class PartialCopy {
     })
     this.chain = run.catch(() => {})
     await run
+  }
+
+  /** Records the verified chunks within STATE_WRITE_MS (one state write for many chunks). */
+  private persistSoon (): void {
+    if (this.persistTimer !== undefined) return
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined
+      const run = this.chain.then(async () => { await this.persist() })
+      this.chain = run.catch(() => {})
+    }, STATE_WRITE_MS)
+    this.persistTimer.unref()
+  }
+
+  /** Writes the state now if a write is pending. */
+  private async flush (): Promise<void> {
+    if (this.persistTimer === undefined) return
+    clearTimeout(this.persistTimer)
+    this.persistTimer = undefined
+    await this.persist()
   }
 
   private async persist (): Promise<void> {
@@ -149,6 +184,7 @@ export class PartialCopy {
 
   async close (): Promise<void> {
     await this.chain
+    await this.flush().catch(() => {})
     await this.fh.close().catch(() => {})
   }
 }

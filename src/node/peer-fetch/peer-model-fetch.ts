@@ -201,9 +201,10 @@ export class PeerModelFetch {
     try { return this.chunksFor(range) } catch { return [[-1]] }
   }
 
-  stop (): void {
+  /** Stops fetching; resolves once every copy is closed (nothing writes to `dir` afterwards). */
+  async stop (): Promise<void> {
     this.controller.abort(new AbortedError('peer fetch stopped'))
-    for (const p of this.parts) p.stop()
+    await Promise.all(this.parts.map(async (p) => { await p.stop() }))
   }
 }
 

@@ -114,7 +114,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     held = true
     const fetch = peerFetch
     if (fetch !== undefined && fetch.promoted === undefined) {
-      fetch.stop()
+      await fetch.stop()
       await removePartialCopy(join(config.dataDir, 'models', '.partial'), fetch.path)
     }
     log.info({ model: wanted, path }, 'the served model is whole on disk now: serving it from the file')
@@ -186,7 +186,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     },
     stop: async () => {
       stopping.abort()
-      peerFetch?.stop()
+      await peerFetch?.stop()
       await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL, WEIGHTS_PROTOCOL]).catch(() => {})
       await agreement?.stop()
       await inference.dispose()

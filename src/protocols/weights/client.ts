@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { ChunkVerificationError, ProtocolDecodeError, StreamEndedError, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
 import { FramedStream } from '../framed-stream.js'
 import { decodeWeightsFrame, encodeWeightsFrame } from './codec.js'
 import type { WeightsFrame, WeightsManifest } from './codec.js'
 import { MANIFEST_DEADLINE_MS, MAX_FRAME_BYTES } from './constants.js'
-import { chunkCount, chunkSpan, verifyChunk } from './manifest.js'
+import { bytesEqual, chunkCount, chunkSpan } from './manifest.js'
 import type { ChunkRun } from './manifest.js'
 
 /** Fetcher side of protocols/weights.md: one request per stream. */
@@ -39,11 +40,12 @@ export async function requestManifest (stream: Stream, modelId: string, options:
 /**
  * Fetches the chunks of `run` on a fresh stream and hands each to `onChunk` only once it is complete
  * and matches the manifest's SHA-256 — in order, awaiting each (the holder waits meanwhile: yamux
- * backpressure). A chunk that fails verification → `ChunkVerificationError` (the stream is reset);
- * the chunks handed over before it stay valid. Pieces out of order → `ProtocolDecodeError`.
+ * backpressure). A chunk comes as its pieces, in order (not copied into one buffer); each piece is
+ * hashed as it arrives. A chunk that fails verification → `ChunkVerificationError` (the stream is
+ * reset); the chunks handed over before it stay valid. Pieces out of order → `ProtocolDecodeError`.
  */
 export async function requestChunks (stream: Stream, modelId: string, manifest: WeightsManifest, run: ChunkRun,
-  onChunk: (index: number, bytes: Uint8Array) => Promise<void>, options: { signal: AbortSignal }): Promise<void> {
+  onChunk: (index: number, pieces: Uint8Array[]) => Promise<void>, options: { signal: AbortSignal }): Promise<void> {
   const framed = new FramedStream(stream, MAX_FRAME_BYTES)
   try {
     if (run.first + run.count > chunkCount(manifest)) throw new ProtocolDecodeError(`chunks [${run.first}, ${run.first + run.count}) are outside the manifest`)
@@ -51,20 +53,23 @@ export async function requestChunks (stream: Stream, modelId: string, manifest: 
     await framed.close(options.signal)
     for (let c = run.first; c < run.first + run.count; c++) {
       const { start, end } = chunkSpan(manifest, c)
-      const buf = new Uint8Array(end - start)
+      const size = end - start
+      const hash = createHash('sha256')
+      const pieces: Uint8Array[] = []
       let filled = 0
-      while (filled < buf.byteLength) {
+      while (filled < size) {
         const f = await nextFrame(framed, options.signal, DATA_IDLE_TIMEOUT_MS)
-        if (f === undefined) throw new StreamEndedError(`holder closed the stream inside chunk ${c} (${filled} of ${buf.byteLength} bytes)`)
+        if (f === undefined) throw new StreamEndedError(`holder closed the stream inside chunk ${c} (${filled} of ${size} bytes)`)
         if (f.type !== 'data') throw new ProtocolDecodeError(`expected DATA, got ${f.type}`)
-        if (f.chunkIndex !== c || f.offset !== filled || filled + f.bytes.byteLength > buf.byteLength) {
+        if (f.chunkIndex !== c || f.offset !== filled || filled + f.bytes.byteLength > size) {
           throw new ProtocolDecodeError(`DATA for chunk ${f.chunkIndex} at ${f.offset} (+${f.bytes.byteLength}) where chunk ${c} at ${filled} was due`)
         }
-        buf.set(f.bytes, filled)
+        hash.update(f.bytes)
+        pieces.push(f.bytes)
         filled += f.bytes.byteLength
       }
-      if (!verifyChunk(manifest, c, buf)) throw new ChunkVerificationError(c, `chunk ${c} of ${modelId} does not match the manifest's sha256`)
-      await onChunk(c, buf)
+      if (!bytesEqual(hash.digest(), manifest.chunkSha256.subarray(32 * c, 32 * c + 32))) throw new ChunkVerificationError(c, `chunk ${c} of ${modelId} does not match the manifest's sha256`)
+      await onChunk(c, pieces)
     }
     const extra = await nextFrame(framed, options.signal, DATA_IDLE_TIMEOUT_MS)
     if (extra !== undefined) throw new ProtocolDecodeError(`unexpected ${extra.type} frame after the last chunk`)

@@ -83,14 +83,10 @@ export function encodeWeightsFrame (f: WeightsFrame): Uint8Array {
       if (!Number.isInteger(f.chunkCount) || f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS_PER_REQUEST) throw new ProtocolEncodeError(`range request of ${f.chunkCount} chunks not in [1, ${MAX_CHUNKS_PER_REQUEST}]`)
       return encodeFrame(WeightsFrameType.RangeRequest, [modelIdBytes(f.modelId), f.sha256, u32(f.firstChunk, 'firstChunk'), u32(f.chunkCount, 'chunkCount')], MAX_FRAME_BYTES)
     case 'data': {
-      if (f.bytes.byteLength < 1 || f.bytes.byteLength > DATA_PIECE_BYTES) throw new ProtocolEncodeError(`data piece of ${f.bytes.byteLength} bytes not in [1, ${DATA_PIECE_BYTES}]`)
       // one buffer per frame (framing.ts): header fields then the piece
-      const out = frameBuffer(WeightsFrameType.Data, 8 + f.bytes.byteLength, MAX_FRAME_BYTES)
-      const view = new DataView(out.buffer)
-      view.setUint32(FRAME_BODY_OFFSET, checkU32(f.chunkIndex, 'chunkIndex'), true)
-      view.setUint32(FRAME_BODY_OFFSET + 4, checkU32(f.offset, 'offset'), true)
-      out.set(f.bytes, FRAME_BODY_OFFSET + 8)
-      return out
+      const out = dataFrame(f.chunkIndex, f.offset, f.bytes.byteLength)
+      out.piece.set(f.bytes)
+      return out.bytes
     }
     case 'error': {
       let msg = encodeUtf8(f.message)
@@ -102,6 +98,19 @@ export function encodeWeightsFrame (f: WeightsFrame): Uint8Array {
       return encodeFrame(WeightsFrameType.Error, [head, msg], MAX_FRAME_BYTES)
     }
   }
+}
+
+/**
+ * A DATA frame of `length` piece bytes with its header written; the caller fills `piece` (a view into
+ * `bytes`) and sends `bytes` — the holder reads the file straight into it.
+ */
+export function dataFrame (chunkIndex: number, offset: number, length: number): { bytes: Uint8Array, piece: Uint8Array } {
+  if (!Number.isInteger(length) || length < 1 || length > DATA_PIECE_BYTES) throw new ProtocolEncodeError(`data piece of ${length} bytes not in [1, ${DATA_PIECE_BYTES}]`)
+  const bytes = frameBuffer(WeightsFrameType.Data, 8 + length, MAX_FRAME_BYTES)
+  const view = new DataView(bytes.buffer)
+  view.setUint32(FRAME_BODY_OFFSET, checkU32(chunkIndex, 'chunkIndex'), true)
+  view.setUint32(FRAME_BODY_OFFSET + 4, checkU32(offset, 'offset'), true)
+  return { bytes, piece: bytes.subarray(FRAME_BODY_OFFSET + 8) }
 }
 
 function checkU32 (n: number, what: string): number {

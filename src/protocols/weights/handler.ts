@@ -3,7 +3,7 @@ import { ProtocolDecodeError, WeightsErrorCode, WeightsRequestError } from '../.
 import { createLogger } from '../../shared/log.js'
 import type { Logger } from '../../shared/log.js'
 import { FramedStream } from '../framed-stream.js'
-import { decodeWeightsFrame, encodeWeightsFrame } from './codec.js'
+import { dataFrame, decodeWeightsFrame, encodeWeightsFrame } from './codec.js'
 import type { RangeRequestFrame, WeightsManifest } from './codec.js'
 import { DATA_PIECE_BYTES, MAX_CHUNKS_PER_REQUEST, MAX_FRAME_BYTES, MAX_SERVING_STREAMS, REQUEST_DEADLINE_MS } from './constants.js'
 import { bytesEqual, chunkCount, chunkSpan } from './manifest.js'
@@ -12,8 +12,18 @@ import { bytesEqual, chunkCount, chunkSpan } from './manifest.js'
 export interface WeightsSource {
   /** The manifest of model `modelId`; throws `WeightsRequestError` UNKNOWN_MODEL when not held. */
   manifest (modelId: string, signal: AbortSignal): Promise<WeightsManifest>
-  /** `length` bytes at `offset` of the file of `manifest` (checked to be current by the handler). */
-  read (modelId: string, offset: number, length: number, signal: AbortSignal): Promise<Uint8Array>
+  /**
+   * Opens the file of `modelId` for one range request (checked to be the manifest's by the handler):
+   * `read(offset, into)` fills `into` with the bytes at `offset` (the handler reads straight into the
+   * DATA frame it sends); `close()` when the request ends.
+   */
+  reader (modelId: string, signal: AbortSignal): Promise<WeightsReader>
+}
+
+/** One open file of a WeightsSource. */
+export interface WeightsReader {
+  read (offset: number, into: Uint8Array): Promise<void>
+  close (): Promise<void>
 }
 
 export interface WeightsHandlerOptions {
@@ -98,15 +108,22 @@ async function serveRange (framed: FramedStream, source: WeightsSource, f: Range
   if (f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS_PER_REQUEST || f.firstChunk + f.chunkCount > n) {
     throw new WeightsRequestError(WeightsErrorCode.BadRange, `chunks [${f.firstChunk}, ${f.firstChunk + f.chunkCount}) of a file of ${n} chunks (at most ${MAX_CHUNKS_PER_REQUEST} per request)`)
   }
-  for (let c = f.firstChunk; c < f.firstChunk + f.chunkCount; c++) {
-    const { start, end } = chunkSpan(m, c)
-    for (let off = 0; start + off < end; off += DATA_PIECE_BYTES) {
-      const len = Math.min(DATA_PIECE_BYTES, end - start - off)
-      if (pace !== undefined) await pace(len, signal)
-      const bytes = await source.read(f.modelId, start + off, len, signal)
-      await framed.send(encodeWeightsFrame({ type: 'data', chunkIndex: c, offset: off, bytes }), signal)
-      stats.bytes += len
+  const reader = await source.reader(f.modelId, signal)
+  try {
+    for (let c = f.firstChunk; c < f.firstChunk + f.chunkCount; c++) {
+      const { start, end } = chunkSpan(m, c)
+      for (let off = 0; start + off < end; off += DATA_PIECE_BYTES) {
+        const len = Math.min(DATA_PIECE_BYTES, end - start - off)
+        if (pace !== undefined) await pace(len, signal)
+        // the file's bytes go straight into the frame: one buffer, no copy
+        const frame = dataFrame(c, off, len)
+        await reader.read(start + off, frame.piece)
+        await framed.send(frame.bytes, signal)
+        stats.bytes += len
+      }
     }
+  } finally {
+    await reader.close()
   }
 }
 

@@ -3,10 +3,10 @@
  * @packageDocumentation spec: protocols/weights.md
  */
 export * from './constants.js'
-export { chunkCountOf, decodeWeightsFrame, encodeWeightsFrame, validateManifest } from './codec.js'
+export { chunkCountOf, dataFrame, decodeWeightsFrame, encodeWeightsFrame, validateManifest } from './codec.js'
 export type { DataFrame, ManifestFrame, ManifestRequestFrame, RangeRequestFrame, WeightsErrorFrame, WeightsFrame, WeightsManifest } from './codec.js'
 export { bytesEqual, chooseManifest, chunkCount, chunkRuns, chunksCovering, chunkSpan, hex, manifestsEqual, sha256, verifyChunk } from './manifest.js'
 export type { ByteRange, ChunkRun } from './manifest.js'
 export { createWeightsHandler } from './handler.js'
-export type { WeightsHandlerOptions, WeightsServeStats, WeightsSource } from './handler.js'
+export type { WeightsHandlerOptions, WeightsReader, WeightsServeStats, WeightsSource } from './handler.js'
 export { requestChunks, requestManifest } from './client.js'
