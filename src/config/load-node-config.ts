@@ -25,6 +25,9 @@ export const ENV_VARS = {
   EXO_P2P_FLASH_ATTENTION: 'flashAttention',
   EXO_P2P_FETCH_MAX_RATE: 'fetchMaxRateMb',
   EXO_P2P_FETCH_WHOLE: 'fetchWhole',
+  EXO_P2P_GPU: 'gpu',
+  EXO_P2P_GPU_DEVICE: 'gpuDevice',
+  EXO_P2P_GPU_LAYERS: 'gpuLayers',
   EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights'
 } as const
 
@@ -69,7 +72,10 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     threads: flags.threads,
     flashAttention: flags.flashAttention,
     fetchMaxRateMb: flags.fetchMaxRate,
-    fetchWhole: flags.fetchWhole
+    fetchWhole: flags.fetchWhole,
+    gpu: flags.gpu,
+    gpuDevice: flags.gpuDevice,
+    gpuLayers: flags.gpuLayers
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k]
   return parseSource('flags', raw)
@@ -126,6 +132,9 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     flashAttention: pick('flashAttention', ...src) ?? true,
     fetchMaxBytesPerSec: ((mb) => mb === undefined ? undefined : Math.round(mb * 1e6))(pick('fetchMaxRateMb', ...src)),
     fetchWhole: pick('fetchWhole', ...src) ?? false,
+    gpu: pick('gpu', ...src) ?? 'auto',
+    gpuDevice: pick('gpuDevice', ...src) ?? 0,
+    gpuLayers: pick('gpuLayers', ...src) ?? 'auto',
     testTamperWeights: pick('testTamperWeights', f, e) ?? false,
     configFile
   }

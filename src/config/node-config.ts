@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { DEVICE_BACKENDS } from '../shared/device-info.js'
+import type { DeviceBackend } from '../shared/device-info.js'
 
 /**
  * The one configuration object of a node, produced by `loadNodeConfig` and frozen.
@@ -41,6 +43,12 @@ export interface NodeConfig {
   readonly fetchMaxBytesPerSec: number | undefined
   /** A node fetching its layers from peers also fetches the rest of the file (after them, at the lowest priority), then holds the model. Defaults to off. */
   readonly fetchWhole: boolean
+  /** Compute backend: the best installed GPU backend with a device (`auto`), one by name, or `cpu`. Defaults to `auto`. */
+  readonly gpu: GpuSetting
+  /** Index of the GPU device among the backend's devices. Defaults to 0. */
+  readonly gpuDevice: number
+  /** How many of this node's layers go to the GPU (its last ones); `auto` = as many as fit the device's free memory. Defaults to `auto`. */
+  readonly gpuLayers: number | 'auto'
   /** TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): serve model chunks with a flipped byte. Defaults to off. */
   readonly testTamperWeights: boolean
   /** Config file that was read, if any. */
@@ -67,7 +75,14 @@ export interface NodeConfigFlags {
   flashAttention?: boolean
   fetchMaxRate?: string | number
   fetchWhole?: boolean
+  gpu?: string
+  gpuDevice?: string | number
+  gpuLayers?: string | number
 }
+
+/** `--gpu`: a backend of src/shared/device-info.ts, or auto. */
+export type GpuSetting = 'auto' | DeviceBackend
+export const GPU_SETTINGS: readonly GpuSetting[] = ['auto', ...DEVICE_BACKENDS]
 
 const port = z.coerce.number().int().min(0).max(65535)
 
@@ -90,6 +105,9 @@ export const rawConfigSchema = z.object({
   flashAttention: z.boolean().optional(),
   fetchMaxRateMb: z.coerce.number().positive().max(1e6).optional(),
   fetchWhole: z.boolean().optional(),
+  gpu: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).optional(),
+  gpuDevice: z.coerce.number().int().min(0).max(255).optional(),
+  gpuLayers: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(1 << 20)]).optional(),
   testTamperWeights: z.boolean().optional()
 }).strict()
 

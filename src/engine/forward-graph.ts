@@ -1,11 +1,13 @@
 import { layerKvWidths } from './arch/arch-spec.js'
 import { GraphBuilder } from './native/graph-builder.js'
-import { GGML_TYPE, gallocrAlloc, graphCompute, tensorGet, tensorSet } from './native/ggml.js'
+import { GGML_TYPE, tensorGet, tensorSet } from './native/ggml.js'
+import { onDevice } from './shard-placement.js'
+import type { GraphAllocator } from './graph-allocator.js'
 import { buildKqMask } from './kq-mask.js'
 import { layerWindow, swaWindowOf } from './swa-cells.js'
 import type { LayerContext } from './arch/arch-spec.js'
 import type { ShardRuntime } from './shard-runtime.js'
-import type { Ptr, Tensor } from './native/ggml.js'
+import type { Tensor } from './native/ggml.js'
 
 /** nKvSwa: cells of the sliding-window cache the graph sees (0 when the shard owns no sliding-window layer) */
 export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden' }
@@ -16,7 +18,7 @@ export interface KvCacheView {
   readonly cells: number
   /** cells of the sliding-window cache (0 = none) */
   readonly swaCells: number
-  readonly gallocr: Ptr
+  readonly allocator: GraphAllocator
 }
 
 /** Where this chunk's tokens go in the sliding-window cache, and the position every cell then holds. */
@@ -33,6 +35,12 @@ interface AttnInputs { kIdxs: Tensor, vIdxs: Tensor, mask: Tensor }
 export function attnTemperatures (pos: Int32Array, t: { scale: number, floorScale: number, offset: number }): Float32Array {
   const f = Math.fround
   return Float32Array.from(pos, (p) => f(Math.log(Math.floor(f(f(p + t.offset) / t.floorScale)) + 1) * t.scale + 1))
+}
+
+/** Capacity of every forward graph of `shard` (nodes). */
+export function graphNodeBound (shard: ShardRuntime): number {
+  const { arch, hparams: hp } = shard.description
+  return Math.max(2048, (arch.nodesPerLayer?.(hp) ?? 64) * (shard.range.end - shard.range.start) + 256)
 }
 
 /** One forward graph of a shard for a fixed key; inputs are re-set for every call. */
@@ -65,7 +73,7 @@ export class ForwardGraph implements GraphKey {
     const nOwned = shard.range.end - shard.range.start
     // V row width of the (transposed) V cache; 0 when no owned layer keeps a V cache (MLA: V is a view of K)
     this.nEmbdKv = Math.max(0, ...Array.from({ length: nOwned }, (_, i) => layerKvWidths(arch, hp, shard.range.start + i).v))
-    this.g = new GraphBuilder(Math.max(2048, (arch.nodesPerLayer?.(hp) ?? 64) * nOwned + 256))
+    this.g = new GraphBuilder(graphNodeBound(shard))
     const g = this.g
     try {
       this.inp = this.kind === 'tokens' ? g.input(GGML_TYPE.I32, [n], 'inp_tokens') : g.input(GGML_TYPE.F32, [hp.nEmbd, n], 'inp_embd')
@@ -95,12 +103,21 @@ export class ForwardGraph implements GraphKey {
       // (nEmbd, n) f32
       let cur = this.kind === 'tokens' ? g.getRows(shard.weights.get('token_embd.weight')!, this.inp) : this.inp
       if (this.kind === 'tokens' && arch.buildInput !== undefined) cur = arch.buildInput(c, cur)
-      for (let il = shard.range.start; il < shard.range.end; il++) cur = arch.buildLayer(layerWindow(hp, il) > 0 ? cSwa! : c, il, cur)
+      for (let il = shard.range.start; il < shard.range.end; il++) {
+        g.layer = il
+        cur = arch.buildLayer(layerWindow(hp, il) > 0 ? cSwa! : c, il, cur)
+      }
+      g.layer = -1
       if (shard.isLast) cur = arch.buildOutput(c, cur)
       this.out = g.output(cur)
       g.expand(cur)
       this.outWidth = shard.isLast ? hp.nVocab : hp.nEmbd
-      gallocrAlloc(kv.gallocr, g.graph)
+      // llama.cpp's graph callback: with few tokens or a full offload, each layer's norms run on the layer's device
+      const gpu = shard.gpu
+      const pins = gpu !== undefined && (n < 32 || gpu.placement.fullOffload)
+        ? g.norms.map(({ t, il }) => ({ t, gpu: onDevice(gpu.placement, il, hp.nLayers) }))
+        : []
+      kv.allocator.alloc(g.graph, pins, g.maxNodes)
     } catch (err) {
       g.free()
       throw err
@@ -164,7 +181,7 @@ export class ForwardGraph implements GraphKey {
     return vIdx
   }
 
-  async compute (): Promise<void> { await graphCompute(this.shard.backend, this.g.graph) }
+  async compute (): Promise<void> { await this.kv.allocator.compute(this.g.graph) }
 
   /** (rows, width) f32: hidden (n, nEmbd) or logits (nOut, nVocab) */
   readOutput (): Float32Array {
@@ -174,5 +191,8 @@ export class ForwardGraph implements GraphKey {
     return out
   }
 
-  free (): void { this.g.free() }
+  free (): void {
+    this.kv.allocator.forget(this.g.graph)
+    this.g.free()
+  }
 }

@@ -13,6 +13,8 @@
  * prompt chunking (prompts are evaluated in graphs of 512 tokens, node-llama-cpp's default batch).
  */
 export { loadShard, shardFileRanges } from './load-shard.js'
+export { GPU_CHOICES, computeBackend, deviceMemory, selectComputeBackend } from './native/devices.js'
+export type { ComputeBackend, GpuChoice, NativeDevice } from './native/devices.js'
 export { readModelMetadata } from './model-description.js'
 export { slidingWindowKvCells } from './swa-cells.js'
 export { SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES } from './supported.js'

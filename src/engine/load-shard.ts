@@ -6,10 +6,11 @@ import { createLogger } from '../shared/log.js'
 import { ComputeQueue } from './compute-queue.js'
 import { describeModel } from './model-description.js'
 import { ggmlTypeName } from './gguf/ggml-types.js'
-import { allocContextTensors, bufferSize, cpuBufferTypes, cpuWeightTypes, freeBackend, freeBuffer, freeContext, newContext, newCpuBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
+import { allocContextTensors, bufferSize, cpuBufferTypes, cpuWeightTypes, freeBackend, freeBuffer, freeContext, gpuBufferTypes, newContext, newCpuBackend, newDeviceBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
+import { onDevice, resolvePlacement } from './shard-placement.js'
 import { ShardSessionImpl } from './shard-session.js'
 import type { ModelDescription } from './model-description.js'
-import type { ShardRuntime } from './shard-runtime.js'
+import type { ShardGpu, ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor, WeightOp } from './native/ggml.js'
 import type { GgufTensorInfo } from './gguf/gguf-reader.js'
 import type { LayerRange, LoadedShard, ModelMetadata, SessionOptions, ShardOptions, ShardSession } from './types.js'
@@ -19,7 +20,8 @@ const MAX_THREADS = 512
 /** bytes per read while streaming weights into plain CPU buffers */
 const LOAD_CHUNK = 8 << 20
 
-interface Planned { loadName: string, info: GgufTensorInfo, op: WeightOp }
+/** layer: the layer index; -1 = input (token embedding), nLayers = output */
+interface Planned { loadName: string, info: GgufTensorInfo, op: WeightOp, layer: number }
 
 /** The GGUF tensors a shard needs, under the names the graph builders use. */
 function planTensors (d: ModelDescription, range: LayerRange): Planned[] {
@@ -34,11 +36,12 @@ function planTensors (d: ModelDescription, range: LayerRange): Planned[] {
       : spec.role === 'output'
         ? isLast
         : spec.layer === undefined || (spec.layer >= range.start && spec.layer < range.end)
-    if (want) out.push({ loadName: spec.name, info, op: spec.op })
+    const layer = spec.role === 'embedding' ? -1 : spec.role === 'output' ? d.hparams.nLayers : spec.layer ?? -1
+    if (want) out.push({ loadName: spec.name, info, op: spec.op, layer })
   }
   if (isLast && d.hparams.tiedOutput) {
     // llama.cpp: output = token_embd (TENSOR_DUPLICATED), a separate tensor used by mul_mat
-    out.push({ loadName: 'output.weight', info: d.gguf.tensors.get('token_embd.weight')!, op: 'mul_mat' })
+    out.push({ loadName: 'output.weight', info: d.gguf.tensors.get('token_embd.weight')!, op: 'mul_mat', layer: d.hparams.nLayers })
   }
   return out
 }
@@ -69,6 +72,7 @@ export function validateShardOptions (options: ShardOptions, nLayers: number): v
   if (options.flashAttention !== undefined && typeof options.flashAttention !== 'boolean') {
     throw new InvalidEngineOptionError(`flashAttention must be a boolean, got ${String(options.flashAttention)}`)
   }
+  resolvePlacement(options, options.range, nLayers)
 }
 
 /** Loads the weights of layers [start, end) (plus embedding / output when first / last) into ggml buffers. */
@@ -82,7 +86,11 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
   const lacking = planned.find((p) => !kernels.has(p.info.type))
   if (lacking !== undefined) throw new UnsupportedTensorTypeError(lacking.info.name, lacking.info.type, ggmlTypeName(lacking.info.type), [...kernels].map(ggmlTypeName))
 
-  const bufts = cpuBufferTypes()
+  const placement = resolvePlacement(options, options.range, d.hparams.nLayers)
+  const gpuDev = placement.device?.dev
+  // llama.cpp's buft lists: CPU layers (and the input) use the CPU list, offloaded layers the device's
+  const cpuList = cpuBufferTypes(gpuDev)
+  const gpuList = gpuDev === undefined ? cpuList : gpuBufferTypes(gpuDev)
   // one no_alloc context per buffer type, tensors created in file order
   const groups = new Map<Ptr, { ctx: Ptr, items: Array<{ p: Planned, t: Tensor }> }>()
   const probeCtx = newContext(planned.length + 1)
@@ -92,11 +100,13 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
   const weights = new Map<string, Tensor>()
   try {
     for (const p of planned) {
-      const key = `${p.info.type}:${p.info.ne.join('x')}:${p.op}`
+      const gpu = onDevice(placement, p.layer, d.hparams.nLayers)
+      const bufts = gpu ? gpuList : cpuList
+      const key = `${gpu ? 'gpu' : 'cpu'}:${p.info.type}:${p.info.ne.join('x')}:${p.op}`
       let buft = decided.get(key)
       if (buft === undefined) {
         const probe = newTensor(probeCtx, p.info.type, p.info.ne)
-        buft = bufts.find((b) => weightBufferTypeSupported(probe, p.op, b.buft, d.hparams.nExpertUsed))?.buft ?? bufts[bufts.length - 1]!.buft
+        buft = bufts.find((b) => weightBufferTypeSupported(probe, p.op, b.buft, d.hparams.nExpertUsed, b.dev))?.buft ?? bufts[bufts.length - 1]!.buft
         decided.set(key, buft)
       }
       let grp = groups.get(buft)
@@ -115,7 +125,7 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       buffers.push(buf)
       weightBytes += bufferSize(buf)
     }
-    const plainCpu = bufts[bufts.length - 1]!.buft
+    const plainCpu = cpuList[cpuList.length - 1]!.buft
     // a split model: each tensor is read from the part holding it; only parts holding this shard's tensors are opened
     const files = new Map<string, FileHandle>()
     try {
@@ -144,8 +154,10 @@ export async function loadShard (options: ShardOptions, { signal }: { signal?: A
       for (const fh of files.values()) await fh.close()
     }
     const backend = newCpuBackend(options.threads)
-    log.debug({ model: options.modelPath, range: options.range, tensors: planned.length, files: [...files.keys()], weightBytes, bufferTypes: [...groups.keys()].map((b) => bufts.find((x) => x.buft === b)?.name) }, 'shard loaded')
-    return new LoadedShardImpl(d, options, weights, weightBytes, [...files.keys()], backend, contexts, buffers)
+    const gpuBackend = gpuDev === undefined ? undefined : newDeviceBackend(gpuDev)
+    log.debug({ model: options.modelPath, range: options.range, tensors: planned.length, files: [...files.keys()], weightBytes, device: placement.device?.name, firstGpuLayer: placement.firstGpuLayer, bufferTypes: [...groups.keys()].map((b) => gpuList.find((x) => x.buft === b)?.name) }, 'shard loaded')
+    const gpu = gpuDev === undefined || gpuBackend === undefined ? undefined : { dev: gpuDev, backend: gpuBackend, placement }
+    return new LoadedShardImpl(d, options, weights, weightBytes, [...files.keys()], backend, gpu, contexts, buffers)
   } catch (err) {
     for (const b of buffers) freeBuffer(b)
     for (const c of contexts) freeContext(c)
@@ -163,7 +175,8 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
   private disposed = false
 
   constructor (readonly description: ModelDescription, readonly options: ShardOptions, readonly weights: Map<string, Tensor>,
-    readonly weightBytes: number, readonly weightFiles: readonly string[], readonly backend: Ptr, private readonly contexts: Ptr[], private readonly buffers: Ptr[]) {
+    readonly weightBytes: number, readonly weightFiles: readonly string[], readonly backend: Ptr, readonly gpu: ShardGpu | undefined,
+    private readonly contexts: Ptr[], private readonly buffers: Ptr[]) {
     this.metadata = description.metadata
     this.range = { ...options.range }
     this.isFirst = options.range.start === 0
@@ -183,6 +196,7 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
     for (const s of [...this.sessions]) s.dispose()
     await this.queue.idle()
     freeBackend(this.backend)
+    if (this.gpu !== undefined) freeBackend(this.gpu.backend)
     for (const b of this.buffers) freeBuffer(b)
     for (const c of this.contexts) freeContext(c)
   }

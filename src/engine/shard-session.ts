@@ -1,9 +1,12 @@
 import { DisposedError, throwIfAborted } from '../shared/errors/exo-error.js'
 import { ContextOverflowError, InvalidEngineOptionError, InvalidForwardInputError, NativeCallError, SlidingWindowHistoryError } from '../shared/errors/engine-errors.js'
 import { layerKvWidths } from './arch/arch-spec.js'
-import { ForwardGraph } from './forward-graph.js'
 import { KV_PAD, SwaCells, layerWindow, swaCacheCells, swaWindowOf } from './swa-cells.js'
-import { allocContextTensors, clearBuffer, cpuDevice, freeBuffer, freeContext, freeGallocr, ggml, newContext, newGallocr, newTensor, GGML_TYPE } from './native/ggml.js'
+import { allocContextTensors, clearBuffer, cpuDevice, deviceBufferType, freeBuffer, freeContext, ggml, newContext, newTensor, GGML_TYPE } from './native/ggml.js'
+import { ForwardGraph, graphNodeBound } from './forward-graph.js'
+import { newGraphAllocator } from './graph-allocator.js'
+import { onDevice } from './shard-placement.js'
+import type { GraphAllocator } from './graph-allocator.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
 import type { ForwardInput, ForwardOptions, ForwardOutput, SessionOptions, ShardSession } from './types.js'
@@ -26,8 +29,10 @@ export class ShardSessionImpl implements ShardSession {
   private readonly kCaches: Tensor[] = []
   private readonly vCaches: Array<Tensor | undefined> = []
   private graph: ForwardGraph | undefined
-  /** compute-buffer allocator, reused by every graph of this session */
-  readonly gallocr: Ptr
+  /** compute buffers (gallocr, or the scheduler on a shard with a GPU device), reused by every graph of this session */
+  readonly allocator: GraphAllocator
+  /** the device part of the KV cache (layers on the GPU), if any */
+  private readonly kvGpu: { ctx: Ptr, buf: Ptr } | undefined
 
   constructor (private readonly shard: ShardRuntime, options: SessionOptions, private readonly onDispose: () => void) {
     const cs = options.contextSize
@@ -43,19 +48,31 @@ export class ShardSessionImpl implements ShardSession {
     const nSwa = swaWindowOf(hp, shard.range.start, shard.range.end)
     this.swa = nSwa === undefined ? undefined : new SwaCells(swaCacheCells(this.kvCells, cs, nSwa, UBATCH), nSwa, hp.swaType ?? 'standard')
     cpuDevice()
+    // each layer's cache on its layer's device (llama.cpp's kv cache with offload_kqv): one context per device
+    const gpu = shard.gpu
+    const onGpu = (il: number): boolean => gpu !== undefined && onDevice(gpu.placement, il, hp.nLayers)
+    const nGpu = Array.from({ length: nOwned }, (_, i) => onGpu(shard.range.start + i)).filter(Boolean).length
     this.kvCtx = newContext(2 * nOwned)
+    const gpuCtx = nGpu > 0 ? newContext(2 * nGpu) : undefined
     for (let i = 0; i < nOwned; i++) {
       const il = shard.range.start + i
       const { k, v } = widths[i]!
       const cells = layerWindow(hp, il) > 0 ? this.swa!.size : this.kvCells
-      this.kCaches.push(newTensor(this.kvCtx, GGML_TYPE.F16, [k, cells], `cache_k_l${il}`))
-      this.vCaches.push(v === 0 ? undefined : newTensor(this.kvCtx, GGML_TYPE.F16, [shard.options.flashAttention === true ? v : vMax, cells], `cache_v_l${il}`))
+      const ctx = onGpu(il) ? gpuCtx! : this.kvCtx
+      this.kCaches.push(newTensor(ctx, GGML_TYPE.F16, [k, cells], `cache_k_l${il}`))
+      this.vCaches.push(v === 0 ? undefined : newTensor(ctx, GGML_TYPE.F16, [shard.options.flashAttention === true ? v : vMax, cells], `cache_v_l${il}`))
     }
     const l = ggml()
-    this.kvBuf = allocContextTensors(this.kvCtx, l.ggml_backend_dev_buffer_type(cpuDevice()) as Ptr, false)
+    // every layer on the device: the CPU context holds no tensor and gets no buffer
+    this.kvBuf = nGpu === nOwned ? 0n : allocContextTensors(this.kvCtx, l.ggml_backend_dev_buffer_type(cpuDevice()) as Ptr, false)
     // masked cells still enter the attention products (×0): they must hold finite values
-    clearBuffer(this.kvBuf, 0)
-    this.gallocr = newGallocr()
+    if (this.kvBuf !== 0n) clearBuffer(this.kvBuf, 0)
+    if (gpuCtx !== undefined) {
+      const buf = allocContextTensors(gpuCtx, deviceBufferType(gpu!.dev), false)
+      clearBuffer(buf, 0)
+      this.kvGpu = { ctx: gpuCtx, buf }
+    }
+    this.allocator = newGraphAllocator(shard, graphNodeBound(shard))
   }
 
   get position (): number { return this.pos }
@@ -191,9 +208,13 @@ export class ShardSessionImpl implements ShardSession {
     void this.shard.queue.run(async () => {
       this.graph?.free()
       this.graph = undefined
-      freeGallocr(this.gallocr)
-      freeBuffer(this.kvBuf)
+      this.allocator.free()
+      if (this.kvBuf !== 0n) freeBuffer(this.kvBuf)
       freeContext(this.kvCtx)
+      if (this.kvGpu !== undefined) {
+        freeBuffer(this.kvGpu.buf)
+        freeContext(this.kvGpu.ctx)
+      }
     })
   }
 }

@@ -43,6 +43,21 @@ export interface ShardOptions {
   threads: number
   /** ggml_flash_attn_ext instead of mul_mat + softmax (default false). Use the same value on every stage. */
   flashAttention?: boolean
+  /**
+   * Offload the shard's LAST `gpuLayers` layers (weights and KV cache) to the GPU device chosen with
+   * selectComputeBackend; the graph runs on both through ggml_backend_sched. Absent = a CPU-only shard; 0 =
+   * no layer on the device, but the scheduler and the device's host buffers are used, as llama.cpp does on a
+   * GPU build with n_gpu_layers 0.
+   */
+  gpuLayers?: number
+  /** last shard: output norm + output matmul on the device (default: gpuLayers > 0; llama.cpp offloads the output first) */
+  gpuOutput?: boolean
+  /**
+   * llama.cpp's full_offload: the WHOLE model (every stage's layers and the output) runs on GPUs; with it, a
+   * layer's norms are pinned to the layer's device for every batch size, not only below 32 tokens (this changes
+   * which backend runs a boundary norm, so the numbers). Default: this shard offloads all its layers (and the output).
+   */
+  gpuFullOffload?: boolean
 }
 
 export interface SessionOptions {
@@ -95,4 +110,24 @@ export interface LoadedShard {
   readonly weightFiles?: readonly string[]
   createSession (options: SessionOptions): ShardSession
   dispose (): Promise<void>
+}
+
+/** One GPU device of the loaded backend (ggml_backend_dev_*; bytes). */
+export interface GpuDeviceInfo {
+  /** index among the backend's devices (`--gpu-device`) */
+  index: number
+  /** ggml's device name, e.g. "Vulkan0" */
+  name: string
+  /** e.g. "NVIDIA H200" */
+  description: string
+  totalBytes: number
+  /** free when the backend was selected */
+  freeBytes: number
+}
+
+/** The backend a process computes on: its package ('cpu' = none), the device offloaded layers use, all devices found. */
+export interface ComputeBackendInfo {
+  backend: 'cpu' | 'cuda' | 'vulkan' | 'metal'
+  device: GpuDeviceInfo | undefined
+  devices: GpuDeviceInfo[]
 }

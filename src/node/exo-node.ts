@@ -20,6 +20,7 @@ import { PeerDialer } from '../mesh/peer-dialer.js'
 import { MembershipService } from '../mesh/membership/membership-service.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
 import type { DeviceInfo } from '../shared/device-info.js'
+import type { GpuOffload } from './gpu-offload.js'
 import { canonicalView } from '../mesh/membership/canonical-view.js'
 import type { CanonicalView } from '../mesh/membership/canonical-view.js'
 import { NoEngineInferenceService } from './no-engine-inference-service.js'
@@ -53,7 +54,7 @@ export interface ExoNodeOptions {
    * node's speed, agree on a shard plan with the other nodes, run its stage, route requests into the
    * pipeline. Needs `inference` to be the LocalInferenceService (its registry finds the model).
    */
-  pipeline?: { engine: ShardEngine, local: LocalInferenceService, msPerLayer?: number }
+  pipeline?: { engine: ShardEngine, local: LocalInferenceService, msPerLayer?: number, gpu?: GpuOffload, onDeviceSpeed?: (msPerLayer: number) => void }
 }
 
 /** What a started node tells its caller (the CLI prints it). */

@@ -4,6 +4,8 @@ import { ContextTooLongError, InvalidGenerationRequestError } from '../shared/er
 import { createLogger } from '../shared/log.js'
 import { Tokenizer } from '../engine/tokenizer.js'
 import { splitLayersEvenly } from './layer-split.js'
+import { nodeGpuLayers, shardGpuOptions } from './gpu-offload.js'
+import type { GpuOffload } from './gpu-offload.js'
 import { generateLocal } from './local-generator.js'
 import { createGrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 import { ModelRegistry } from './model-registry.js'
@@ -43,6 +45,8 @@ export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   memoryBudgetBytes?: number
   /** fixed cap on retained KV bytes instead (0 = no prefix reuse). Default without a budget: DEFAULT_PREFIX_CACHE_BYTES. */
   prefixCacheBytes?: number
+  /** GPU offload of the node's last layers (`--gpu-layers`); undefined = CPU-only shards */
+  gpu?: GpuOffload
 }
 
 /** Retained-KV cap of a service given neither a memory budget nor prefixCacheBytes. */
@@ -230,17 +234,20 @@ export class LocalInferenceService implements InferenceService {
     if (model.shards === undefined) {
       const ranges = splitLayersEvenly(model.metadata.nLayers, this.options.shards ?? 1)
       const threads = this.options.threads ?? 1
+      const flashAttention = this.options.flashAttention ?? true
+      const gpu = this.options.gpu
+      const gpuLayers = nodeGpuLayers(gpu, model.metadata, ranges, Math.min(this.options.contextSize ?? model.metadata.contextLength, model.metadata.contextLength), flashAttention)
       const load = async (): Promise<LoadedShard[]> => {
         const loaded: LoadedShard[] = []
         try {
           for (const range of ranges) {
-            loaded.push(await this.options.engine.loadShard({ modelPath: entry.path, range, threads, flashAttention: this.options.flashAttention ?? true }, {}))
+            loaded.push(await this.options.engine.loadShard({ modelPath: entry.path, range, threads, flashAttention, ...shardGpuOptions(gpu, range, ranges, gpuLayers) }, {}))
           }
         } catch (err) {
           await Promise.allSettled(loaded.map(async (s) => { await s.dispose() }))
           throw err
         }
-        log.info({ model: entry.id, ranges, threads }, 'model loaded')
+        log.info({ model: entry.id, ranges, threads, ...(gpu !== undefined ? { gpuLayers } : {}) }, 'model loaded')
         return loaded
       }
       model.shards = load()

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { join } from 'node:path'
 import { loadShard, readModelMetadata } from '../../src/engine/index.js'
-import { gallocrSize } from '../../src/engine/native/ggml.js'
 import type { ShardSessionImpl } from '../../src/engine/shard-session.js'
 import { computeBufferBytes } from '../../src/node/pipeline/model-card.js'
 import { generatedModel } from './helpers/generated-models.js'
@@ -37,7 +36,7 @@ describe('compute buffer bound', () => {
             const n = contextSize - 1
             // (n) tokens or (n, nEmbd) f32: prefilled in 512-token graphs, the last one spanning every cell
             await s.forward(range.start === 0 ? { kind: 'tokens', tokens: new Int32Array(n).fill(1) } : { kind: 'hidden', hidden: new Float32Array(n * meta.nEmbd), nTokens: n })
-            const used = gallocrSize(s.gallocr)
+            const used = s.allocator.bufferBytes().cpu
             s.dispose()
             assert.ok(used > 0)
             assert.ok(used <= bound, `flash ${flashAttention}, layers [${range.start}, ${range.end}): ${used} bytes > bound ${bound}`)

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs'
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, Option } from 'commander'
+import { ExoError } from '../../shared/errors/exo-error.js'
+import type { ComputeBackendInfo } from '../../node/gpu-offload.js'
 import { asModelId, asRequestId } from '../../shared/ids.js'
 import { DEFAULT_MODEL_ID, modelIdOfPath } from '../../node/model-registry.js'
 import type { Command } from 'commander'
@@ -18,6 +20,9 @@ interface RunFlags {
   topP?: number
   minP?: number
   repeatPenalty?: number
+  gpu: 'auto' | 'cuda' | 'vulkan' | 'metal' | 'cpu'
+  gpuDevice: number
+  gpuLayers: number | 'auto'
 }
 
 const integer = (min: number) => (value: string): number => {
@@ -30,6 +35,8 @@ const number = (min: number, max = Infinity) => (value: string): number => {
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got '${value}'`)
   return n
 }
+
+const gpuLayers = (value: string): number | 'auto' => value === 'auto' ? 'auto' : integer(0)(value)
 
 /** `exo-p2p run`: one completion on this machine, streamed to stdout (statistics go to stderr). */
 export default function register (program: Command): void {
@@ -48,12 +55,25 @@ export default function register (program: Command): void {
     .option('--shards <k>', 'split the layers evenly into k in-process shards', integer(1), 1)
     .option('--threads <n>', 'CPU threads per shard', integer(1), 1)
     .option('--no-flash-attention', 'plain softmax attention instead of flash attention (llama.cpp\'s CPU default is on)')
+    .addOption(new Option('--gpu <backend>', 'compute backend: the best installed GPU backend with a device, one by name, or cpu').choices(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).default('auto'))
+    .option('--gpu-device <i>', 'GPU device index within the backend', integer(0), 0)
+    .option('--gpu-layers <n|auto>', 'layers on the GPU (the last ones); auto = as many as fit its free memory', gpuLayers, 'auto')
     .action(async (flags: RunFlags, cmd: Command) => {
       if (flags.model !== undefined && !existsSync(flags.model)) cmd.error(`error: model file not found: ${flags.model}`, { exitCode: 1 })
-      const [{ LocalInferenceService }, { ggmlShardEngine }] = await Promise.all([
-        import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js')
+      const [{ LocalInferenceService }, { ggmlShardEngine }, { gpuOffloadFor }] = await Promise.all([
+        import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js'), import('../../node/gpu-offload.js')
       ])
+      let backend: ComputeBackendInfo | undefined
+      try {
+        backend = ggmlShardEngine.selectBackend?.(flags.gpu, flags.gpuDevice)
+      } catch (err) {
+        if (!(err instanceof ExoError)) throw err
+        process.stderr.write(`error: ${err.message}\n`)
+        process.exit(1)
+      }
+      if (backend?.device !== undefined) process.stderr.write(`[gpu] ${backend.backend} ${backend.device.name}: ${backend.device.description}, ${(backend.device.freeBytes / 2 ** 30).toFixed(1)} of ${(backend.device.totalBytes / 2 ** 30).toFixed(1)} GiB free\n`)
       const service = new LocalInferenceService({
+        gpu: gpuOffloadFor(backend, flags.gpuLayers),
         engine: ggmlShardEngine,
         ...(flags.model !== undefined ? { modelPaths: [flags.model] } : {}),
         shards: flags.shards,

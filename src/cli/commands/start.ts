@@ -33,6 +33,9 @@ export default function register (program: Command): void {
     .option('--fetch-max-rate <MB/s>', 'cap on fetching model layers from peers, MB/s (default: no cap)')
     .option('--fetch-whole', 'when fetching layers from peers, also fetch the rest of the model file (after them), then hold the model (default: only the layers this node runs)')
     .option('--no-flash-attention', 'disable flash attention; must match on every node (default: on)')
+    .option('--gpu <backend>', 'auto|cuda|vulkan|metal|cpu: the best installed GPU backend with a device, one by name, or none (default: auto)')
+    .option('--gpu-device <i>', 'GPU device index within the backend (default: 0)')
+    .option('--gpu-layers <n|auto>', 'layers of this node\'s stages on the GPU (their last ones); auto = as many as fit its free memory (default: auto)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: info)')
     .action(async (opts: NodeConfigFlags, cmd: Command) => {
       const flags: NodeConfigFlags = { ...opts }
@@ -46,10 +49,15 @@ export default function register (program: Command): void {
         // a Hub reference becomes the stored file's path (pulled first when missing); a missing file is an error
         const config = Object.freeze({ ...loaded, models: Object.freeze(await resolveStartModels(loaded.models, loaded.dataDir)) })
         // loaded here, not at the top: `exo-p2p peers` and the other light commands skip libp2p and ggml
-        const [{ ExoNode }, { LocalInferenceService }, { ggmlShardEngine }] = await Promise.all([
-          import('../../node/exo-node.js'), import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js')
+        const [{ ExoNode }, { LocalInferenceService }, { ggmlShardEngine }, { announcedDevices, gpuOffloadFor }] = await Promise.all([
+          import('../../node/exo-node.js'), import('../../node/local-inference-service.js'), import('../../node/ggml-shard-engine.js'), import('../../node/gpu-offload.js')
         ])
+        // the compute backend before any shard loads; a requested backend that is missing is an error (exit 1)
+        const backend = ggmlShardEngine.selectBackend?.(config.gpu, config.gpuDevice)
+        const gpu = gpuOffloadFor(backend, config.gpuLayers)
+        const deviceSpeed = { msPerLayer: 0 }
         inference = new LocalInferenceService({
+          ...(gpu !== undefined ? { gpu } : {}),
           engine: ggmlShardEngine,
           threads: config.threads,
           flashAttention: config.flashAttention,
@@ -58,7 +66,12 @@ export default function register (program: Command): void {
           nodeName: config.name,
           memoryBudgetBytes: config.memoryBudgetBytes
         })
-        node = new ExoNode(config, { version, inference, pipeline: { engine: ggmlShardEngine, local: inference } })
+        node = new ExoNode(config, {
+          version,
+          inference,
+          devices: () => announcedDevices(backend, gpu, deviceSpeed.msPerLayer, config.gpuLayers),
+          pipeline: { engine: ggmlShardEngine, local: inference, ...(gpu !== undefined ? { gpu, onDeviceSpeed: (ms: number) => { deviceSpeed.msPerLayer = ms } } : {}) }
+        })
         let stopping = false
         const shutdown = (signal: string): void => {
           if (stopping) { process.exit(130) }
@@ -74,6 +87,8 @@ export default function register (program: Command): void {
         console.log(`  HTTP API:  ${info.httpUrl}`)
         for (const a of info.p2pAddresses) console.log(`  listening: ${a}`)
         console.log(`  cluster key: ${info.clusterKey ? 'yes' : 'NONE (open mesh)'}`)
+        const d = backend?.device
+        console.log(`  compute:   ${d === undefined ? 'CPU' : `${backend!.backend} ${d.name} (${d.description}), ${(d.totalBytes / 2 ** 30).toFixed(1)} GiB, GPU layers: ${String(config.gpuLayers)}`}`)
         console.log('Press Ctrl-C to leave the mesh.')
       } catch (err) {
         await node?.stop().catch(() => {})

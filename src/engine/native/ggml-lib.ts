@@ -132,38 +132,86 @@ const PROTOS = {
   ggml_gallocr_new: 'void *ggml_gallocr_new(void *buft)',
   ggml_gallocr_free: 'void ggml_gallocr_free(void *galloc)',
   ggml_gallocr_alloc_graph: 'bool ggml_gallocr_alloc_graph(void *galloc, void *graph)',
-  ggml_gallocr_get_buffer_size: 'size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)'
+  ggml_gallocr_get_buffer_size: 'size_t ggml_gallocr_get_buffer_size(void *galloc, int buffer_id)',
+  // devices and the multi-backend scheduler (GPU offload): native/devices.ts, native/sched.ts
+  ggml_backend_dev_description: 'const char *ggml_backend_dev_description(void *dev)',
+  ggml_backend_dev_memory: 'void ggml_backend_dev_memory(void *dev, _Out_ size_t *free, _Out_ size_t *total)',
+  ggml_backend_dev_init: 'void *ggml_backend_dev_init(void *dev, const char *params)',
+  ggml_backend_dev_host_buffer_type: 'void *ggml_backend_dev_host_buffer_type(void *dev)',
+  ggml_backend_dev_supports_buft: 'bool ggml_backend_dev_supports_buft(void *dev, void *buft)',
+  ggml_backend_reg_name: 'const char *ggml_backend_reg_name(void *reg)',
+  ggml_backend_load: 'void *ggml_backend_load(const char *path)',
+  ggml_backend_supports_op: 'bool ggml_backend_supports_op(void *backend, void *op)',
+  ggml_backend_sched_new: 'void *ggml_backend_sched_new(void **backends, void **bufts, int n_backends, size_t graph_size, bool parallel, bool op_offload)',
+  ggml_backend_sched_free: 'void ggml_backend_sched_free(void *sched)',
+  ggml_backend_sched_reset: 'void ggml_backend_sched_reset(void *sched)',
+  ggml_backend_sched_alloc_graph: 'bool ggml_backend_sched_alloc_graph(void *sched, void *graph)',
+  ggml_backend_sched_graph_compute: 'int ggml_backend_sched_graph_compute(void *sched, void *graph)',
+  ggml_backend_sched_set_tensor_backend: 'void ggml_backend_sched_set_tensor_backend(void *sched, void *node, void *backend)',
+  ggml_backend_sched_get_buffer_size: 'size_t ggml_backend_sched_get_buffer_size(void *sched, void *backend)',
+  ggml_backend_sched_get_n_splits: 'int ggml_backend_sched_get_n_splits(void *sched)'
 } as const
 
 export type GgmlFn = { (...args: any[]): any, async: (...args: any[]) => void }
 export type GgmlLib = { [K in keyof typeof PROTOS]: GgmlFn } & {
   libDir: string
+  pkg: GgmlPackage
   setNThreadsProto: unknown
   getExtraBuftsProto: unknown
   koffi: typeof koffi
 }
 
-/** Directory of the prebuilt ggml libraries for this platform, resolved through the npm packages. */
-export function ggmlLibDir (): string {
+/** Which of node-llama-cpp's prebuilt binary packages the process loads ggml from (one per process). */
+export type GgmlPackage = 'cpu' | 'cuda' | 'vulkan' | 'metal'
+
+/** npm package holding the prebuilt ggml of `p` for this platform. */
+export function ggmlPackageName (p: GgmlPackage): string {
+  const plat = process.platform === 'darwin' ? 'mac' : process.platform
+  return `@node-llama-cpp/${plat}-${process.arch}${p === 'cpu' ? '' : `-${p}`}`
+}
+
+/** Directory of the prebuilt ggml libraries of package `p`, undefined when it is not installed. */
+export function findGgmlLibDir (p: GgmlPackage = 'cpu'): string | undefined {
   const req = createRequire(import.meta.url)
-  const pkg = `@node-llama-cpp/${process.platform}-${process.arch}`
+  const pkg = ggmlPackageName(p)
+  const sub = `${process.platform === 'darwin' ? 'mac' : process.platform}-${process.arch}${p === 'cpu' ? '' : `-${p}`}`
   const candidates: string[] = []
   for (const from of [req, createRequire(req.resolve('node-llama-cpp'))]) {
     try {
       // the package exports only its entry point (dist/index.js): walk up to the package root
       let root = dirname(from.resolve(pkg))
       while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root)
-      candidates.push(join(root, 'bins', `${process.platform}-${process.arch}`))
+      candidates.push(join(root, 'bins', sub))
     } catch { /* try next */ }
   }
-  const dir = candidates.find((d) => existsSync(join(d, 'libggml-base.so')))
-  if (dir === undefined) throw new NativeLibraryError(`ggml libraries not found (looked for ${pkg}; candidates: ${candidates.join(', ') || 'none'})`)
+  return candidates.find((d) => existsSync(join(d, 'libggml-base.so')))
+}
+
+/** Directory of the prebuilt ggml libraries of package `p`, resolved through the npm packages (pinned version checked). */
+export function ggmlLibDir (p: GgmlPackage = 'cpu'): string {
+  const pkg = ggmlPackageName(p)
+  const dir = findGgmlLibDir(p)
+  if (dir === undefined) throw new NativeLibraryError(`ggml libraries not found (looked for ${pkg})`)
   const version = (JSON.parse(readFileSync(join(dir, '..', '..', 'package.json'), 'utf8')) as { version?: string }).version
   if (version !== PINNED_VERSION) {
     throw new NativeLibraryError(`${pkg} is version ${String(version)}; the engine is pinned to ${PINNED_VERSION} (ggml struct layouts are version-specific)`)
   }
   return dir
 }
+
+let selected: GgmlPackage = 'cpu'
+
+/**
+ * Chooses the package ggml is loaded from; must precede the first native call (a process holds one
+ * libggml-base, shared by every backend library it loads). Re-selecting the loaded package is a no-op.
+ */
+export function selectGgmlPackage (p: GgmlPackage): void {
+  if (cached !== undefined && cached.pkg !== p) throw new NativeLibraryError(`ggml is already loaded from ${ggmlPackageName(cached.pkg)}; cannot switch to ${ggmlPackageName(p)} in this process`)
+  selected = p
+}
+
+/** The package ggml is (or will be) loaded from. */
+export function selectedGgmlPackage (): GgmlPackage { return cached?.pkg ?? selected }
 
 let cached: GgmlLib | undefined
 
@@ -184,14 +232,16 @@ export function cpuTypeTraitsFn (libDir: string): ((type: number) => CpuTypeTrai
   return (type: number) => koffi.decode(fn(type), 'ggml_type_traits_cpu') as CpuTypeTraits
 }
 
-/** Loads libggml-base + libggml once per process and declares every function. */
+/** Loads libggml-base + libggml once per process (from the selected package) and declares every function. */
 export function loadGgmlLib (): GgmlLib {
   if (cached !== undefined) return cached
-  const libDir = ggmlLibDir()
+  const pkg = selected
+  const libDir = ggmlLibDir(pkg)
   let base: LibraryHandle, main: LibraryHandle
   try {
     base = koffi.load(join(libDir, 'libggml-base.so'))
-    main = koffi.load(join(libDir, 'libggml.v0.5.0.so'))
+    // libggml.v0.5.0.so (CPU package) or libggml.<backend>.v0.5.0.so: the backend registry
+    main = koffi.load(join(libDir, pkg === 'cpu' ? 'libggml.v0.5.0.so' : `libggml.${pkg}.v0.5.0.so`))
   } catch (err) {
     throw new NativeLibraryError(`cannot load ggml from ${libDir}: ${(err as Error).message}`, { cause: err })
   }
@@ -202,7 +252,7 @@ export function loadGgmlLib (): GgmlLib {
     is_quantized: 'bool', to_float: 'void *', from_float_ref: 'void *'
   })
   koffi.struct('ggml_type_traits_cpu', { from_float: 'void *', vec_dot: 'void *', vec_dot_type: 'int', nrows: 'int64_t' })
-  const lib: Record<string, unknown> = { libDir, koffi }
+  const lib: Record<string, unknown> = { libDir, pkg, koffi }
   for (const [name, proto] of Object.entries(PROTOS)) {
     let fn: unknown
     for (const l of [base, main]) {

@@ -99,24 +99,66 @@ export function newTensor (ctx: Ptr, type: number, ne: readonly number[], name?:
   return t
 }
 
-/** CPU buffer types in llama.cpp's order: the CPU device's extra types (e.g. CPU_REPACK, AMX), then plain CPU. */
-export function cpuBufferTypes (): Array<{ name: string, buft: Ptr }> {
+/** A weight buffer type and the device that answers supports_op for it (llama.cpp's buft_list_t entry). */
+export interface BufferTypeChoice { name: string, buft: Ptr, dev: Ptr }
+
+/** The device's extra buffer types (ggml_backend_dev_get_extra_bufts of its registry), in order. */
+function extraBufferTypes (dev: Ptr): BufferTypeChoice[] {
   const l = ggml()
-  const out: Array<{ name: string, buft: Ptr }> = []
-  const reg = l.ggml_backend_dev_backend_reg(cpuDev) as Ptr
+  const out: BufferTypeChoice[] = []
+  const reg = l.ggml_backend_dev_backend_reg(dev) as Ptr
   const fnPtr = l.ggml_backend_reg_get_proc_address(reg, 'ggml_backend_dev_get_extra_bufts') as Ptr | null
   if (fnPtr !== null && fnPtr !== 0n) {
     const getExtra = l.koffi.decode(fnPtr, l.getExtraBuftsProto as never) as (dev: Ptr) => Ptr | null
-    const arr = getExtra(cpuDev)
+    const arr = getExtra(dev)
     for (let i = 0n; arr !== null && arr !== 0n && i < 64n; i++) {
       const b = new DataView(l.koffi.view(arr + 8n * i, 8)).getBigUint64(0, true)
       if (b === 0n) break
-      out.push({ name: String(l.ggml_backend_buft_name(b)), buft: b })
+      out.push({ name: String(l.ggml_backend_buft_name(b)), buft: b, dev })
     }
   }
-  const cpu = l.ggml_backend_dev_buffer_type(cpuDev) as Ptr
-  out.push({ name: String(l.ggml_backend_buft_name(cpu)), buft: cpu })
   return out
+}
+
+/**
+ * CPU buffer types in llama.cpp's order (make_cpu_buft_list): with a GPU device in use, its host (pinned)
+ * buffer type first; then the CPU device's extra types (e.g. CPU_REPACK, AMX), then plain CPU.
+ */
+export function cpuBufferTypes (gpuDev?: Ptr): BufferTypeChoice[] {
+  const l = ggml()
+  const out: BufferTypeChoice[] = []
+  if (gpuDev !== undefined) {
+    const host = l.ggml_backend_dev_host_buffer_type(gpuDev) as Ptr | null
+    if (host !== null && host !== 0n) out.push({ name: String(l.ggml_backend_buft_name(host)), buft: host, dev: gpuDev })
+  }
+  out.push(...extraBufferTypes(cpuDev))
+  const cpu = l.ggml_backend_dev_buffer_type(cpuDev) as Ptr
+  out.push({ name: String(l.ggml_backend_buft_name(cpu)), buft: cpu, dev: cpuDev })
+  return out
+}
+
+/** A GPU layer's buffer types (make_gpu_buft_list): the device's, its extra types, then the CPU list as fallback. */
+export function gpuBufferTypes (gpuDev: Ptr): BufferTypeChoice[] {
+  const l = ggml()
+  const own = l.ggml_backend_dev_buffer_type(gpuDev) as Ptr
+  return [{ name: String(l.ggml_backend_buft_name(own)), buft: own, dev: gpuDev }, ...extraBufferTypes(gpuDev), ...cpuBufferTypes(gpuDev)]
+}
+
+/** The device's default (device-memory) buffer type. */
+export function deviceBufferType (dev: Ptr): Ptr { return ggml().ggml_backend_dev_buffer_type(dev) as Ptr }
+
+/** The device's host (pinned) buffer type, else plain CPU: where llama.cpp puts the CPU's compute buffer next to a GPU. */
+export function hostBufferType (gpuDev: Ptr): Ptr {
+  const l = ggml()
+  const host = l.ggml_backend_dev_host_buffer_type(gpuDev) as Ptr | null
+  return host !== null && host !== 0n ? host : l.ggml_backend_dev_buffer_type(cpuDev) as Ptr
+}
+
+/** A backend (stream) on a GPU device. */
+export function newDeviceBackend (dev: Ptr): Ptr {
+  const be = ggml().ggml_backend_dev_init(dev, null) as Ptr | null
+  if (be === null || be === 0n) throw new NativeCallError(`ggml_backend_dev_init(${String(ggml().ggml_backend_dev_name(dev))}) failed`)
+  return be
 }
 
 /** The op a weight feeds (llama.cpp's llm_tensor_info op; a `bias` of a mul_mat_id weight is add_id). */
@@ -125,9 +167,9 @@ export type WeightOp = 'mul_mat' | 'get_rows' | 'mul' | 'add' | 'mul_mat_id' | '
 /**
  * llama.cpp's weight_buft_supported(): build the op the weight is used in (with 512 rows of input; for
  * mul_mat_id / add_id, `nExpertUsed` ids per row),
- * give the weight a dummy buffer of the candidate type, ask the device. `w` must have no buffer yet.
+ * give the weight a dummy buffer of the candidate type, ask `dev` (the device the buffer type belongs to). `w` must have no buffer yet.
  */
-export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr, nExpertUsed = 0): boolean {
+export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr, nExpertUsed = 0, dev: Ptr = cpuDev): boolean {
   const l = ggml()
   const ctx = newContext(8)
   try {
@@ -152,7 +194,7 @@ export function weightBufferTypeSupported (w: Tensor, op: WeightOp, buft: Ptr, n
     }
     const dummy = l.ggml_backend_buft_alloc_buffer(buft, 0) as Ptr
     setTensorBuffer(w, dummy)
-    const ok = l.ggml_backend_dev_supports_op(cpuDev, opTensor) as boolean
+    const ok = l.ggml_backend_dev_supports_op(dev, opTensor) as boolean
     setTensorBuffer(w, 0n)
     l.ggml_backend_buffer_free(dummy)
     return ok

@@ -9,6 +9,9 @@ export class GraphBuilder {
   readonly ctx: Ptr
   readonly graph: Ptr
   private readonly l = ggml()
+  /** the layer being built (-1 outside layers): rms_norm results are recorded per layer (llama.cpp's "norm" callback) */
+  layer = -1
+  readonly norms: Array<{ t: Tensor, il: number }> = []
 
   constructor (readonly maxNodes: number) {
     const l = this.l
@@ -32,7 +35,11 @@ export class GraphBuilder {
   mulMat (w: Tensor, x: Tensor): Tensor { return this.l.ggml_mul_mat(this.ctx, w, x) as Tensor }
   add (a: Tensor, b: Tensor): Tensor { return this.l.ggml_add(this.ctx, a, b) as Tensor }
   mul (a: Tensor, b: Tensor): Tensor { return this.l.ggml_mul(this.ctx, a, b) as Tensor }
-  rmsNorm (a: Tensor, eps: number): Tensor { return this.l.ggml_rms_norm(this.ctx, a, eps) as Tensor }
+  rmsNorm (a: Tensor, eps: number): Tensor {
+    const t = this.l.ggml_rms_norm(this.ctx, a, eps) as Tensor
+    if (this.layer >= 0) this.norms.push({ t, il: this.layer })
+    return t
+  }
   swigluSplit (gate: Tensor, up: Tensor): Tensor { return this.l.ggml_swiglu_split(this.ctx, gate, up) as Tensor }
   // ops for dense families (gemma2/3, phi3, mistral3): add below
   // (scale, view3d and gegluSplit are in the MoE section)

@@ -9,6 +9,8 @@ export interface ProbeOptions {
   flashAttention: boolean
   /** decode steps measured after the warm-up. Default 24. */
   steps?: number
+  /** time the layer on the selected GPU device (weights and KV cache there) instead of the CPU */
+  onDevice?: boolean
   signal?: AbortSignal
 }
 
@@ -27,14 +29,17 @@ const WARMUP_STEPS = 4
  * Measures this node's decode speed on one layer of a model with the real engine: loads one middle
  * layer (the first when the model has fewer than 3), decodes `steps` single tokens into a fresh KV
  * cache and takes the median. One layer keeps the probe cheap even for models that do not fit this
- * node; the per-token graph overhead (~5–10 µs) is included, as it is in real decoding.
+ * node; the per-token graph overhead (~5–10 µs) is included, as it is in real decoding. With `onDevice` the
+ * layer runs on the GPU device (host ↔ device copies of the hidden state included, as at a stage's ends).
  */
 export async function probeLayerSpeed (engine: ShardEngine, options: ProbeOptions): Promise<ProbeResult> {
   const t0 = performance.now()
   throwIfAborted(options.signal)
   const meta = engine.readMetadata(options.modelPath)
   const layer = meta.nLayers >= 3 ? Math.floor(meta.nLayers / 2) : 0
-  const shard = await engine.loadShard({ modelPath: options.modelPath, range: { start: layer, end: layer + 1 }, threads: options.threads, flashAttention: options.flashAttention }, options.signal !== undefined ? { signal: options.signal } : {})
+  // on the device: the layer offloaded (its norms pinned there, as in a fully offloaded stage), the output not
+  const gpu = options.onDevice === true ? { gpuLayers: 1, gpuOutput: false, gpuFullOffload: true } : {}
+  const shard = await engine.loadShard({ modelPath: options.modelPath, range: { start: layer, end: layer + 1 }, threads: options.threads, flashAttention: options.flashAttention, ...gpu }, options.signal !== undefined ? { signal: options.signal } : {})
   try {
     const steps = Math.max(1, options.steps ?? 24)
     const session = shard.createSession({ contextSize: WARMUP_STEPS + steps + 1 })

@@ -8,6 +8,7 @@ import type { ViewState } from '../../mesh/membership/view.js'
 import type { LocalInfo } from '../../mesh/membership/membership-service.js'
 import type { ShardEngine } from '../shard-engine.js'
 import { probeLayerSpeed } from './capability-probe.js'
+import type { GpuOffload } from '../gpu-offload.js'
 import { decide, isPlanReady, stageReadiness } from './plan-agreement-core.js'
 import type { AgreementDecision } from './plan-agreement-core.js'
 import { PipelineMetrics } from './pipeline-metrics.js'
@@ -37,6 +38,10 @@ export interface PlanAgreementInit {
   memoryBudgetBytes?: number
   /** fetches a range's bytes from peers before it is loaded (the node lacks the model file) */
   prepareRange?: (range: { start: number, end: number }, signal: AbortSignal) => Promise<void>
+  /** GPU offload (`--gpu-layers`): the probe also times a layer on the device; stages offload their last layers */
+  gpu?: GpuOffload
+  /** the device probe's result, ms per layer (announced as the device's computeMsPerLayer) */
+  onDeviceSpeed?: (msPerLayer: number) => void
 }
 
 /** What the first stage of a request holds while it drives it; `release()` when the request ends. */
@@ -84,6 +89,7 @@ export class PlanAgreement implements ActivationsPort {
       dialNext: init.dialNext,
       ...(init.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: init.memoryBudgetBytes } : {}),
       ...(init.prepareRange !== undefined ? { prepareRange: init.prepareRange } : {}),
+      ...(init.gpu !== undefined ? { gpu: init.gpu } : {}),
       onStageCompute: this.metrics.onStageCompute,
       onChange: () => { this.init.announceSoon(); setTimeout(() => { this.tick() }, 80).unref() }
     })
@@ -108,6 +114,11 @@ export class PlanAgreement implements ActivationsPort {
       const r = await probeLayerSpeed(this.init.engine, { modelPath: this.init.model.path, threads: this.init.threads, flashAttention: this.init.flashAttention })
       this.msPerLayer = r.msPerLayer
       log.info({ model: this.init.model.id, msPerLayer: r.msPerLayer, layer: r.layer, probeMs: Math.round(r.probeMs) }, 'measured decode speed')
+      if (this.init.gpu !== undefined) {
+        const d = await probeLayerSpeed(this.init.engine, { modelPath: this.init.model.path, threads: this.init.threads, flashAttention: this.init.flashAttention, onDevice: true })
+        log.info({ model: this.init.model.id, msPerLayer: d.msPerLayer, layer: d.layer, probeMs: Math.round(d.probeMs) }, 'measured decode speed on the GPU device')
+        this.init.onDeviceSpeed?.(d.msPerLayer)
+      }
       this.init.announceSoon()
     } catch (err) {
       log.error({ err, model: this.init.model.id }, 'speed probe failed: this node takes no part in plans')

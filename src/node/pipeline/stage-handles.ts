@@ -9,6 +9,8 @@ import { StageRunner } from './stage-runner.js'
 import type { HopChannel } from './stage-runner.js'
 import { createStageSampler } from './stage-sampler.js'
 import { stageOf } from './plan-agreement-core.js'
+import { nodeGpuLayers } from '../gpu-offload.js'
+import type { GpuOffload } from '../gpu-offload.js'
 
 const log = createLogger('node:stages')
 
@@ -58,6 +60,8 @@ export interface StageHandlesInit {
    * and verified (peer fetch of a model this node lacks, src/node/peer-fetch/). Default: nothing.
    */
   prepareRange?: (range: { start: number, end: number }, signal: AbortSignal) => Promise<void>
+  /** GPU offload: a stage runs its last `gpuLayers` (the plan's, else `--gpu-layers` for its range) on the device */
+  gpu?: GpuOffload
 }
 
 /** `bytes`: what the plan's stage needs for the range (weights, edges, KV; planner memory model) */
@@ -92,7 +96,7 @@ export class StageHandles {
   blockedByMemory (plan: Plan): boolean {
     const budget = this.init.memoryBudgetBytes
     const st = stageOf(plan, this.init.selfId)
-    if (budget === undefined || st === undefined || this.handles.has(plan.id) || this.shards.has(`${st.start}:${st.end}`)) return false
+    if (budget === undefined || st === undefined || this.handles.has(plan.id) || this.shards.has(this.shardKey(plan, st))) return false
     return this.loadedBytes + plan.stages[st.index]!.memoryBytes > budget
   }
 
@@ -115,15 +119,16 @@ export class StageHandles {
     if (st === undefined || (this.failedUntil.get(plan.id) ?? 0) > now || this.blockedByMemory(plan)) return undefined
     const h: StageHandle = { plan, ...st, shard: undefined, ready: false, runner: undefined, returnHops: undefined, inflight: 0, leases: 0, unwantedSince: undefined, released: false }
     this.handles.set(plan.id, h)
-    const key = `${st.start}:${st.end}`
+    const { model, engine, threads, flashAttention, gpu } = this.init
+    const range = { start: st.start, end: st.end }
+    const gpuLayers = this.gpuLayersOf(plan, st)
+    const key = this.shardKey(plan, st)
     let entry = this.shards.get(key)
     if (entry === undefined) {
-      const { model, engine, threads, flashAttention } = this.init
-      log.info({ model: model.id, start: st.start, end: st.end, plan: plan.id.slice(0, 12) }, 'loading layers')
-      const range = { start: st.start, end: st.end }
+      log.info({ model: model.id, start: st.start, end: st.end, plan: plan.id.slice(0, 12), ...(gpu !== undefined ? { gpuLayers } : {}) }, 'loading layers')
       const prepare = this.init.prepareRange
       const promise = (prepare === undefined ? Promise.resolve() : prepare(range, AbortSignal.timeout(3_600_000)))
-        .then(async () => await engine.loadShard({ modelPath: model.path, range, threads, flashAttention }, {}))
+        .then(async () => await engine.loadShard({ modelPath: model.path, range, threads, flashAttention, ...(gpu !== undefined ? { gpuLayers } : {}) }, {}))
       entry = { promise, users: 0, bytes: plan.stages[st.index]!.memoryBytes }
       this.shards.set(key, entry)
       promise.catch(() => { if (this.shards.get(key) === entry) this.shards.delete(key) })
@@ -168,6 +173,19 @@ export class StageHandles {
     return h.inflight === 0 && (h.runner?.activeSessions ?? 0) === 0 && (h.returnHops?.pending ?? 0) === 0
   }
 
+  /** The plan's offload for this node's stage, else this node's own (`--gpu-layers` over the range). */
+  private gpuLayersOf (plan: Plan, st: { index: number, start: number, end: number }): number {
+    const { gpu, model, flashAttention } = this.init
+    if (gpu === undefined) return 0
+    const planned = plan.stages[st.index]?.gpuLayers
+    return Math.min(planned ?? nodeGpuLayers(gpu, model.metadata, [st], model.metadata.contextLength, flashAttention), st.end - st.start)
+  }
+
+  /** Loaded shards are shared by plans with the same range and the same offload. */
+  private shardKey (plan: Plan, st: { index: number, start: number, end: number }): string {
+    return `${st.start}:${st.end}${this.init.gpu === undefined ? '' : `:gpu${this.gpuLayersOf(plan, st)}`}`
+  }
+
   /** Drops the stage: refuses new streams, aborts what is left, frees the shard when no plan uses it. */
   release (h: StageHandle): void {
     if (h.released) return
@@ -175,7 +193,7 @@ export class StageHandles {
     h.ready = false
     h.runner?.dispose()
     if (this.handles.get(h.plan.id) === h) this.handles.delete(h.plan.id)
-    const key = `${h.start}:${h.end}`
+    const key = this.shardKey(h.plan, h)
     const entry = this.shards.get(key)
     if (entry === undefined) return
     entry.users--

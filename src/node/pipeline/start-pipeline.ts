@@ -26,6 +26,7 @@ import { PlanAgreement } from './plan-agreement.js'
 import { PipelineMetrics } from './pipeline-metrics.js'
 import type { PipelineGauges } from './pipeline-metrics.js'
 import type { HopChannel } from './stage-runner.js'
+import type { GpuOffload } from '../gpu-offload.js'
 
 const log = createLogger('node:pipeline')
 /** Streams per connection and protocol: one per request and hop, so this bounds concurrent requests per link. */
@@ -39,6 +40,10 @@ export interface StartPipelineInit {
   local: LocalInferenceService
   /** skip the speed probe (tests) */
   msPerLayer?: number
+  /** GPU offload of this node's stages (`--gpu`, `--gpu-layers`); undefined = CPU only */
+  gpu?: GpuOffload
+  /** the speed probe's ms per layer on the GPU device */
+  onDeviceSpeed?: (msPerLayer: number) => void
 }
 
 export interface NodePipeline {
@@ -88,7 +93,9 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       dialNext,
       memoryBudgetBytes: config.memoryBudgetBytes,
       ...(prepareRange !== undefined ? { prepareRange } : {}),
-      ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {})
+      ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {}),
+      ...(init.gpu !== undefined ? { gpu: init.gpu } : {}),
+      ...(init.onDeviceSpeed !== undefined ? { onDeviceSpeed: init.onDeviceSpeed } : {})
     })
   }
   const limits = { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS }

@@ -124,3 +124,13 @@ export class SplitPartMismatchError extends ExoError {
     super(`split part ${partPath} does not belong to the model: ${detail}`, options)
   }
 }
+
+/** `--gpu BACKEND` was requested but that backend's prebuilt package is not installed or found no device. */
+export class GpuBackendUnavailableError extends ExoError {
+  readonly code = 'ENGINE_GPU_UNAVAILABLE'
+  constructor (readonly backend: string, readonly packageName: string, reason: string, readonly devicesFound: readonly string[]) {
+    super(`--gpu ${backend}: ${reason} (package ${packageName}${reason.includes('not installed') ? `; install it with \`npm install ${packageName}\`` : ''}). ` +
+      `GPU devices found: ${devicesFound.length === 0 ? 'none' : devicesFound.join(', ')}` +
+      (backend === 'vulkan' ? ' (a CPU Vulkan driver such as Mesa lavapipe is used only with GGML_VK_VISIBLE_DEVICES=0)' : ''))
+  }
+}

@@ -6,7 +6,7 @@ import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
 import { decodeTensor, encodeTensor } from '../../../src/shared/tensor-codec.js'
 import { loadShard } from '../../../src/engine/index.js'
 import type { Llama, Token } from 'node-llama-cpp'
-import type { LoadedShard, ShardSession } from '../../../src/engine/index.js'
+import type { LoadedShard, ShardOptions, ShardSession } from '../../../src/engine/index.js'
 
 export interface Reference {
   /** prompt tokens followed by the greedy tokens fed back */
@@ -28,9 +28,10 @@ export function argmax (a: Float32Array): number {
 }
 
 /** node-llama-cpp: the prompt, then `decodeSteps` greedy tokens; logits after each evaluation. */
-export async function referenceLogits (modelPath: string, prompt: string | number[], decodeSteps: number, flashAttention: boolean, contextSize = 512): Promise<Reference> {
-  const l = await llama()
-  const model = await l.loadModel({ modelPath })
+export async function referenceLogits (modelPath: string, prompt: string | number[], decodeSteps: number, flashAttention: boolean, contextSize = 512,
+  gpu?: { llama: Llama, gpuLayers: number }): Promise<Reference> {
+  const l = gpu?.llama ?? await llama()
+  const model = await l.loadModel({ modelPath, ...(gpu !== undefined ? { gpuLayers: gpu.gpuLayers } : {}) })
   try {
     const ctx = await model.createContext({ contextSize, threads: 1, flashAttention, sequences: 1 })
     const seq = ctx.getSequence()
@@ -69,6 +70,13 @@ export class Pipeline {
     const shards: LoadedShard[] = []
     for (const range of ranges) shards.push(await loadShard({ modelPath, range, threads: 1, flashAttention }))
     return new Pipeline(shards, shards.map((s) => s.createSession({ contextSize })))
+  }
+
+  /** Shards with any engine options (e.g. gpuLayers); threads 1. */
+  static async loadOptions (shards: Array<Omit<ShardOptions, 'threads'>>, contextSize = 512): Promise<Pipeline> {
+    const loaded: LoadedShard[] = []
+    for (const o of shards) loaded.push(await loadShard({ ...o, threads: 1 }))
+    return new Pipeline(loaded, loaded.map((s) => s.createSession({ contextSize })))
   }
 
   /** Each shard from its own file (e.g. sparse copies that hold only that shard's tensors). */

@@ -24,6 +24,18 @@ describe('loadNodeConfig', () => {
     assert.ok(Object.isFrozen(c))
   })
 
+  it('--gpu / --gpu-device / --gpu-layers: defaults auto, 0, auto; flags > env; bad values are ConfigErrors', () => {
+    const d = loadNodeConfig({}, { HOME: dir }, dir)
+    assert.deepEqual([d.gpu, d.gpuDevice, d.gpuLayers], ['auto', 0, 'auto'])
+    const e = loadNodeConfig({}, { HOME: dir, EXO_P2P_GPU: 'vulkan', EXO_P2P_GPU_DEVICE: '1', EXO_P2P_GPU_LAYERS: '12' }, dir)
+    assert.deepEqual([e.gpu, e.gpuDevice, e.gpuLayers], ['vulkan', 1, 12])
+    const f = loadNodeConfig({ gpu: 'cpu', gpuLayers: 'auto' }, { HOME: dir, EXO_P2P_GPU: 'vulkan', EXO_P2P_GPU_LAYERS: '12' }, dir)
+    assert.deepEqual([f.gpu, f.gpuLayers], ['cpu', 'auto'])
+    assert.throws(() => loadNodeConfig({ gpu: 'opencl' }, { HOME: dir }, dir), (err: unknown) => err instanceof ConfigError && /gpu/.test(err.message))
+    assert.throws(() => loadNodeConfig({ gpuLayers: 'many' }, { HOME: dir }, dir), ConfigError)
+    assert.throws(() => loadNodeConfig({ gpuDevice: '-1' }, { HOME: dir }, dir), ConfigError)
+  })
+
   it('flags > env > config file > defaults', () => {
     const dataDir = join(dir, 'd1')
     const file = join(dir, 'c.json')
