@@ -216,7 +216,10 @@ export class MeshInferenceService implements InferenceService {
     const local = await this.init.local.listModels(options)
     throwIfAborted(options.signal)
     const byId = new Map<string, ModelInfo>(local.map((m) => [m.id, { ...m, heldBy: [] }]))
-    const members = [...this.init.view().members.values()].map((e) => e.announcement).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    // this node's own entry is left out: its disk (`local`) is newer than its last announcement, so a model
+    // deleted or pulled a moment ago is listed as it is now, not as it was announced
+    const members = [...this.init.view().members.values()].map((e) => e.announcement).filter((a) => a.peerId !== this.init.selfId)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     for (const a of members) {
       for (const m of a.models) {
         let info = byId.get(m.id)
