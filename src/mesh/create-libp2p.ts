@@ -12,6 +12,9 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { GOSSIP_HEARTBEAT_MS, MAX_RPC_BYTES, SCORE_THRESHOLDS, membershipScoreParams } from './gossip-scoring.js'
+import { bannedPeersGater } from './peer-bans.js'
+import type { PeerBans } from './peer-bans.js'
 
 export type MeshServices = {
   identify: Identify
@@ -30,6 +33,8 @@ export interface MeshLibp2pInit {
   /** 64 hex digits, or undefined for an open mesh */
   clusterKeyHex: string | undefined
   mdns: boolean
+  /** peers refused in both directions (PeerGuard fills it); none when absent */
+  bans?: PeerBans
 }
 
 export const MDNS_SERVICE_TAG = '_exo-p2p._udp.local'
@@ -45,7 +50,7 @@ export function clusterPrologue (clusterKeyHex: string | undefined): Uint8Array 
 
 /**
  * libp2p with TCP + Noise (cluster key in the prologue) + Yamux (window ≤ 1 MiB), identify, ping,
- * gossipsub (StrictSign) and optionally mDNS. Not started. `@libp2p/noise`/`@libp2p/yamux` replace the
+ * gossipsub (StrictSign, peer scoring of protocols/membership.md "Peer scoring") and optionally mDNS. Not started. `@libp2p/noise`/`@libp2p/yamux` replace the
  * `@chainsafe` builds (same code) because the latter pin uint8arraylist@2 and break `tsc`.
  */
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
@@ -56,11 +61,20 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     transports: [tcp()],
     connectionEncrypters: [noise({ prologueBytes: clusterPrologue(init.clusterKeyHex) })],
     streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_WINDOW_BYTES } })],
+    ...(init.bans !== undefined ? { connectionGater: bannedPeersGater(init.bans, () => performance.now()) } : {}),
     peerDiscovery: init.mdns ? [mdns({ interval: MDNS_INTERVAL_MS, serviceTag: MDNS_SERVICE_TAG })] : [],
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictSign' })
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        globalSignaturePolicy: 'StrictSign',
+        heartbeatInterval: GOSSIP_HEARTBEAT_MS,
+        scoreParams: membershipScoreParams(),
+        scoreThresholds: SCORE_THRESHOLDS,
+        maxInboundDataLength: MAX_RPC_BYTES
+      })
     }
   })
 }

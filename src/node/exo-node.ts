@@ -17,6 +17,9 @@ import type { MeshLibp2p } from '../mesh/create-libp2p.js'
 import { PEER_KEY_FILE, loadOrCreatePeerKey } from '../mesh/peer-identity.js'
 import { LinkProber } from '../mesh/link-prober.js'
 import { PeerDialer } from '../mesh/peer-dialer.js'
+import { PeerBans } from '../mesh/peer-bans.js'
+import { PeerGuard } from '../mesh/peer-guard.js'
+import { BAN_COOL_OFF_MS } from '../mesh/gossip-scoring.js'
 import { MembershipService } from '../mesh/membership/membership-service.js'
 import type { LocalInfo } from '../mesh/membership/membership-service.js'
 import type { DeviceInfo } from '../shared/device-info.js'
@@ -79,6 +82,7 @@ export class ExoNode {
   private prober: LinkProber | undefined
   private membership: MembershipService | undefined
   private dialer: PeerDialer | undefined
+  private guard: PeerGuard | undefined
   private server: Server | undefined
   private nodeInfo: ExoNodeInfo | undefined
   /** the node's generation backend, counted for /metrics */
@@ -117,8 +121,12 @@ export class ExoNode {
       this.log.warn('NO CLUSTER KEY: the mesh is open — anyone who can reach this node\'s port can join it. Create one with `exo-p2p keygen FILE` and start every node with `--cluster-key FILE`.')
     }
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
-    const libp2p = await createMeshLibp2p({ privateKey, host: config.host, port: config.p2pPort, clusterKeyHex: config.clusterKeyHex, mdns: config.mdns })
+    const bans = new PeerBans(BAN_COOL_OFF_MS)
+    const libp2p = await createMeshLibp2p({ privateKey, host: config.host, port: config.p2pPort, clusterKeyHex: config.clusterKeyHex, mdns: config.mdns, bans })
     this.libp2p = libp2p
+    const guard = new PeerGuard(libp2p, bans, createLogger('mesh:peer-guard'))
+    this.guard = guard
+    guard.start()
     try {
       await libp2p.start()
     } catch (err) {
@@ -154,7 +162,7 @@ export class ExoNode {
       devices: this.options.devices?.() ?? []
     })
     const registry = createNodeRegistry()
-    registerMeshMetrics(registry, () => ({ state: this.clusterState(), stats: this.membershipOrThrow().stats, connections: libp2p.getConnections().length }))
+    registerMeshMetrics(registry, () => ({ state: this.clusterState(), stats: this.membershipOrThrow().stats, connections: libp2p.getConnections().length, guard: guard.stats }))
     registerInferenceMetrics(registry, this.inference)
     const app = createHttpApp({
       inference: this.inference,
@@ -173,7 +181,8 @@ export class ExoNode {
     await this.prober.start()
     const prober = this.prober
     this.membership = new MembershipService({
-      libp2p, localInfo, links: () => prober.measurements(), log: createLogger('mesh:membership'), onJoin: () => { this.dialer?.tick() }
+      libp2p, localInfo, links: () => prober.measurements(), log: createLogger('mesh:membership'), onJoin: () => { this.dialer?.tick() },
+      isBanned: (id) => guard.isBanned(id)
     })
     this.membership.start()
     const membership = this.membership
@@ -216,6 +225,7 @@ export class ExoNode {
       await new Promise((resolve) => setTimeout(resolve, LEAVE_FLUSH_MS))
     }
     await this.prober?.stop().catch(() => {})
+    this.guard?.stop()
     await this.libp2p?.stop()
     if (this.server !== undefined) {
       const server = this.server
@@ -223,6 +233,7 @@ export class ExoNode {
       await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
     }
     this.dialer = undefined
+    this.guard = undefined
     this.membership = undefined
     this.prober = undefined
     this.libp2p = undefined

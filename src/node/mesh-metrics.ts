@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client'
 import type { ClusterStateJson } from '../shared/cluster-state.js'
 import type { MembershipStats } from '../mesh/membership/membership-service.js'
+import type { PeerGuardStats } from '../mesh/peer-guard.js'
 import { counterOf, gaugeOf } from './metrics/prom.js'
 
 /** What the mesh metrics read at each scrape. */
@@ -8,6 +9,7 @@ export interface MeshSnapshot {
   state: ClusterStateJson
   stats: MembershipStats
   connections: number
+  guard: PeerGuardStats
 }
 
 /**
@@ -33,6 +35,11 @@ export function registerMeshMetrics (registry: Registry, read: () => MeshSnapsho
   counterOf(registry, 'exo_p2p_gossip_messages_received_total', 'Membership gossip messages that reached validation.', [], () => [[{}, read().stats.received]])
   counterOf(registry, 'exo_p2p_gossip_messages_rejected_total', 'Membership gossip messages rejected by the validator, by reason.', ['reason'],
     () => Object.entries(read().stats.rejected).map(([reason, n]) => [{ reason }, n]))
+  counterOf(registry, 'exo_p2p_gossip_messages_ignored_total', 'Membership gossip messages dropped without charging the relay (rate limit reached through a relay, banned signer), by reason.', ['reason'],
+    () => Object.entries(read().stats.ignored).map(([reason, n]) => [{ reason }, n]))
+  counterOf(registry, 'exo_p2p_gossip_peers_banned_total', 'Peers disconnected and refused for the cool-off (gossip score under the graylist threshold, oversized RPC), by reason.', ['reason'],
+    () => Object.entries(read().guard.banned).map(([reason, n]) => [{ reason }, n]))
+  counterOf(registry, 'exo_p2p_gossip_peers_pruned_total', 'Times this node pruned a peer from the gossip mesh for a negative score.', [], () => [[{}, read().guard.pruned]])
   counterOf(registry, 'exo_p2p_gossip_messages_published_total', 'Membership messages published by this node.', [], () => [[{}, read().stats.published]])
   counterOf(registry, 'exo_p2p_gossip_bytes_received_total', 'Payload bytes of membership messages received.', [], () => [[{}, read().stats.receivedBytes]])
   counterOf(registry, 'exo_p2p_gossip_bytes_published_total', 'Payload bytes of membership messages published.', [], () => [[{}, read().stats.publishedBytes]])

@@ -13,10 +13,11 @@ import { createMeshLibp2p } from '../../src/mesh/create-libp2p.js'
 import type { MeshLibp2p } from '../../src/mesh/create-libp2p.js'
 import { MEMBERSHIP_TOPIC } from '../../src/mesh/membership/constants.js'
 import { readClusterKeyFile } from '../../src/config/cluster-key-file.js'
-import type { MemberJson } from '../../src/shared/cluster-state.js'
+import type { ClusterStateJson, MemberJson } from '../../src/shared/cluster-state.js'
 import {
-  REPO_ROOT, agreedView, clusterState, freePort, metrics, startMeshNode, stopProcess, waitFor
+  REPO_ROOT, agreedView, agreement, clusterState, freePort, metrics, startMeshNode, stopProcess, waitFor
 } from './helpers/mesh-node-process.js'
+import { GossipFlooder } from './helpers/gossip-flooder.js'
 import type { MeshNodeProcess } from './helpers/mesh-node-process.js'
 
 const run = promisify(execFile)
@@ -37,6 +38,7 @@ describe('mesh: 4 real nodes on 127.0.0.1', { timeout: 240_000 }, () => {
   let ports: number[] = []
   let seedAddr = ''
   let attacker: MeshLibp2p | undefined
+  let flooder: GossipFlooder | undefined
 
   const start = async (i: number): Promise<MeshNodeProcess> => await startMeshNode({
     name: `n${i}`, dataDir: join(dir, `n${i}`), p2pPort: ports[i], clusterKey: keyFile, peers: i === 0 ? [] : [seedAddr]
@@ -51,6 +53,7 @@ describe('mesh: 4 real nodes on 127.0.0.1', { timeout: 240_000 }, () => {
 
   after(async () => {
     await attacker?.stop()
+    await flooder?.stop()
     await Promise.all([...nodes, ...extra].map(async (n) => { await stopProcess(n, 'SIGKILL') }))
     rmSync(dir, { recursive: true, force: true })
   })
@@ -217,5 +220,48 @@ describe('mesh: 4 real nodes on 127.0.0.1', { timeout: 240_000 }, () => {
     assert.ok(seenMs < 1500, `leave seen after ${seenMs} ms`)
     assert.equal(leaving.proc.exitCode, 0)
     for (const n of rest) assert.ok(n.stderr.includes('"member left"'))
+  })
+
+  it('a keyed node flooding invalid, forged, oversized and too-frequent announcements is pruned, banned and cut off; 3 honest nodes keep one view and plan', async (t) => {
+    const honest = nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null)
+    assert.equal(honest.length, 3)
+    const ids = honest.map((n) => n.peerId)
+    const states = async (): Promise<ClusterStateJson[]> => await Promise.all(honest.map(clusterState))
+    const oneViewAndPlan = async (): Promise<string | undefined> => {
+      const s = await states()
+      const plans = new Set(s.map((x) => x.plan?.id))
+      return agreement(s, ids) !== undefined && plans.size === 1 && !plans.has(undefined) ? [...plans][0] : undefined
+    }
+    await waitFor('3 honest nodes on one view and plan', oneViewAndPlan, 15_000)
+    const f = flooder = await GossipFlooder.start(keyFile, honest)
+    await f.announce()
+    await waitFor('the flooder in every view', async () => (await states()).every((s) => s.members.some((m) => m.peerId === f.peerId)) ? true : undefined, 5000, 50)
+    const t0 = Date.now()
+    const cutOff = (): boolean => ids.every((id) => !f.connectedTo().has(id))
+    const sent = await f.flood(ids[0]!, cutOff, 15_000)
+    const cutMs = Date.now() - t0
+    t.diagnostic(`flooder cut off by all 3 after ${cutMs} ms, having published ${JSON.stringify(sent)}; PRUNE received from ${f.prunedBy.size}`)
+    assert.ok(cutOff(), 'every honest node closed its connections')
+    for (const n of honest) {
+      // refused right after Noise names the flooder: the dial fails, or the connection it returns is aborted at once
+      const conn = await f.libp2p.dial(multiaddr(n.p2pAddr), { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      await waitFor(`${n.name} to refuse a redial in the cool-off`, async () => conn === undefined || conn.status !== 'open' ? true : undefined, 3000, 20)
+      const m = await metrics(n)
+      assert.equal(m.get('exo_p2p_gossip_peers_banned_total{reason="graylisted"}'), 1, `${n.name} banned it`)
+      assert.ok((m.get('exo_p2p_gossip_peers_pruned_total') ?? 0) >= 1, `${n.name} pruned it from the mesh`)
+      const rejected = [...m].filter(([k]) => k.startsWith('exo_p2p_gossip_messages_rejected_total')).map(([k, v]) => `${/reason="([\w-]+)"/.exec(k)?.[1] ?? k}=${v}`)
+      t.diagnostic(`${n.name} rejected ${rejected.join(' ')}`)
+      assert.ok((m.get('exo_p2p_gossip_messages_rejected_total{reason="too-frequent"}') ?? 0) >= 1, `${n.name} rate-limited it`)
+      assert.match(n.stderr, new RegExp(`"peer":"${f.peerId}","reason":"graylisted".*"peer banned`))
+    }
+    const plan = await waitFor('3 honest nodes on one view and plan without the flooder', oneViewAndPlan, 8000, 50)
+    await new Promise((resolve) => setTimeout(resolve, 2500)) // a redial round of every node's dialer
+    assert.equal(f.connectedTo().size, 0, 'nobody dialled it back')
+    for (const s of await states()) {
+      assert.deepEqual(s.members.map((m) => m.peerId), [...ids].sort())
+      assert.equal(s.members.find((m) => m.peerId === ids[0])?.name, honest[0]?.name, 'the forged announcements changed nothing')
+      assert.equal(s.plan?.id, plan)
+      assert.ok(s.plan?.stages.every((st) => ids.includes(st.peerId)))
+    }
   })
 })

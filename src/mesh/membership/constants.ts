@@ -15,3 +15,9 @@ export const RTT_EWMA_ALPHA = 0.3
 export const MAX_LIST_ITEMS = 256
 /** devices per announcement (1.3) */
 export const MAX_DEVICES = 16
+/** Announcements a node sends: bursts of ≤ 20, ≤ 2 per second sustained (protocols/membership.md "Rate limits"). */
+export const SEND_RATE_BURST = 20
+export const SEND_RATE_PER_SECOND = 2
+/** Announcements accepted per signer: twice the send limit, so an honest sender never reaches it. */
+export const RECEIVE_RATE_BURST = 40
+export const RECEIVE_RATE_PER_SECOND = 4

@@ -8,19 +8,28 @@ import type { Announcement, LinkMeasurement, MembershipMessage } from './announc
 import { applyAnnouncement, applyMessage, applyUnreachable, emptyView, expire } from './view.js'
 import type { ViewState } from './view.js'
 import { canonicalView, viewHash } from './canonical-view.js'
-import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_JITTER_MS, EXPIRE_CHECK_INTERVAL_MS, MEMBERSHIP_TOPIC, MESSAGE_VERSION, UNREACHABLE_DIAL_TIMEOUT_MS } from './constants.js'
+import {
+  ANNOUNCE_INTERVAL_MS, ANNOUNCE_JITTER_MS, EXPIRE_CHECK_INTERVAL_MS, MEMBERSHIP_TOPIC, MESSAGE_VERSION, RECEIVE_RATE_BURST,
+  RECEIVE_RATE_PER_SECOND, SEND_RATE_BURST, SEND_RATE_PER_SECOND, UNREACHABLE_DIAL_TIMEOUT_MS
+} from './constants.js'
+import { RateLimiter } from './rate-limiter.js'
+import { gossipVerdict } from './gossip-verdict.js'
+import type { DecodeRejectReason } from './gossip-verdict.js'
 import type { MeshLibp2p } from '../create-libp2p.js'
 
 /** What the node tells the mesh about itself at each announcement (everything but ids and links). */
 export type LocalInfo = Pick<Announcement, 'name' | 'httpUrl' | 'capabilities' | 'models' | 'shards' | 'queueLength' | 'pipeline' | 'partials' | 'devices'>
 
-export type RejectReason = InvalidAnnouncementError['reason']
+export type RejectReason = DecodeRejectReason | 'too-frequent' | 'banned-signer'
+/** dropped without charging the relay (protocols/membership.md "Validation") */
+export type IgnoreReason = 'relayed-too-frequent' | 'banned-signer'
 
 export interface MembershipStats {
   /** messages on the topic that reached validation */
   received: number
   receivedBytes: number
   rejected: Record<RejectReason, number>
+  ignored: Record<IgnoreReason, number>
   published: number
   publishedBytes: number
 }
@@ -32,6 +41,8 @@ export interface MembershipInit {
   localInfo: () => LocalInfo
   links: () => LinkMeasurement[]
   log: Logger
+  /** peers banned by the PeerGuard: what they signed is dropped */
+  isBanned?: (peerId: string) => boolean
   /** monotonic ms; defaults to performance.now */
   now?: () => number
 }
@@ -53,8 +64,13 @@ export class MembershipService {
   private cachedHash: { state: ViewState, hash: string } | undefined
   readonly stats: MembershipStats = {
     received: 0, receivedBytes: 0, published: 0, publishedBytes: 0,
-    rejected: { unsigned: 0, oversized: 0, malformed: 0, foreign: 0 }
+    rejected: { unsigned: 0, oversized: 0, malformed: 0, foreign: 0, 'too-frequent': 0, 'banned-signer': 0 },
+    ignored: { 'relayed-too-frequent': 0, 'banned-signer': 0 }
   }
+
+  /** per-signer budget of received announcements, and this node's own sending budget */
+  private readonly receiveLimiter = new RateLimiter({ burst: RECEIVE_RATE_BURST, perSecond: RECEIVE_RATE_PER_SECOND })
+  private readonly sendLimiter = new RateLimiter({ burst: SEND_RATE_BURST, perSecond: SEND_RATE_PER_SECOND })
 
   private readonly now: () => number
   private readonly selfId: string
@@ -65,18 +81,39 @@ export class MembershipService {
     this.state = emptyView(this.selfId)
   }
 
-  private readonly validate = (_peer: PeerId, msg: Message): TopicValidatorResult => {
+  private readonly validate = (source: PeerId, msg: Message): TopicValidatorResult => {
     this.stats.received++
     this.stats.receivedBytes += msg.data.byteLength
-    try {
-      decodeMembershipMessage({ data: msg.data, from: msg.type === 'signed' ? msg.from.toString() : undefined })
-      return TopicValidatorResult.Accept
-    } catch (err) {
-      if (!(err instanceof InvalidAnnouncementError)) throw err
-      this.stats.rejected[err.reason]++
-      this.init.log.warn({ reason: err.reason, from: msg.type === 'signed' ? msg.from.toString() : undefined, relayedBy: _peer.toString(), detail: err.message }, 'rejected membership message')
-      return TopicValidatorResult.Reject
+    const signer = msg.type === 'signed' ? msg.from.toString() : undefined
+    let detail = ''
+    const now = this.now()
+    const { verdict, reason } = gossipVerdict({
+      signer,
+      source: source.toString(),
+      signerBanned: (id) => this.init.isBanned?.(id) ?? false,
+      takeToken: (id) => this.receiveLimiter.take(id, now),
+      decode: () => {
+        try {
+          decodeMembershipMessage({ data: msg.data, from: signer })
+          return undefined
+        } catch (err) {
+          if (!(err instanceof InvalidAnnouncementError)) throw err
+          detail = err.message
+          return err.reason
+        }
+      }
+    })
+    if (verdict === 'accept') return TopicValidatorResult.Accept
+    if (verdict === 'ignore') {
+      this.stats.ignored[reason as IgnoreReason]++
+      return TopicValidatorResult.Ignore
     }
+    const r = reason as RejectReason
+    // a flood is logged once per 100 rejections of a reason, not per message
+    if (this.stats.rejected[r]++ % 100 === 0) {
+      this.init.log.warn({ reason: r, from: signer, relayedBy: source.toString(), detail, count: this.stats.rejected[r] }, 'rejected membership message')
+    }
+    return TopicValidatorResult.Reject
   }
 
   private readonly onMessage = (e: CustomEvent<Message>): void => {
@@ -181,6 +218,15 @@ export class MembershipService {
   private announce (): void {
     if (!this.started) return
     clearTimeout(this.announceTimer)
+    // this node's own rate limit (protocols/membership.md "Rate limits"): wait for a token
+    const wait = this.sendLimiter.waitMs(this.selfId, this.now())
+    if (wait > 0) {
+      this.init.log.debug({ waitMs: wait }, 'announcement delayed by the send rate limit')
+      this.announceTimer = setTimeout(() => { this.announce() }, wait)
+      this.announceTimer.unref()
+      return
+    }
+    this.sendLimiter.take(this.selfId, this.now())
     // the next round is scheduled first, so a failing round never stops the announcements
     const delay = ANNOUNCE_INTERVAL_MS + (Math.random() * 2 - 1) * ANNOUNCE_JITTER_MS
     this.announceTimer = setTimeout(() => { this.announce() }, delay)

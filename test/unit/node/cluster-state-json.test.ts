@@ -43,8 +43,9 @@ describe('GET /cluster/state body', () => {
 
   it('metrics expose peers, per-link RTT and gossip counters', async () => {
     const registry = new Registry()
-    const stats = { received: 7, receivedBytes: 70, published: 3, publishedBytes: 30, rejected: { unsigned: 0, oversized: 1, malformed: 2, foreign: 0 } }
-    registerMeshMetrics(registry, () => ({ state: sample(), stats, connections: 1 }))
+    const stats = { received: 7, receivedBytes: 70, published: 3, publishedBytes: 30, rejected: { unsigned: 0, oversized: 1, malformed: 2, foreign: 0, 'too-frequent': 4, 'banned-signer': 0 }, ignored: { 'relayed-too-frequent': 0, 'banned-signer': 1 } }
+    const guard = { banned: { graylisted: 1, 'oversized-rpc': 0 }, pruned: 2 }
+    registerMeshMetrics(registry, () => ({ state: sample(), stats, connections: 1, guard }))
     const text = await registry.metrics()
     assert.match(text, /^exo_p2p_peers 1$/m)
     assert.match(text, /^exo_p2p_members\{state="suspect"\} 1$/m)
@@ -53,6 +54,10 @@ describe('GET /cluster/state body', () => {
     assert.match(text, /^exo_p2p_gossip_messages_received_total 7$/m)
     assert.match(text, /^exo_p2p_gossip_messages_rejected_total\{reason="malformed"\} 2$/m)
     assert.match(text, /^# TYPE exo_p2p_gossip_messages_rejected_total counter$/m)
+    assert.match(text, /^exo_p2p_gossip_messages_rejected_total\{reason="too-frequent"\} 4$/m)
+    assert.match(text, /^exo_p2p_gossip_messages_ignored_total\{reason="banned-signer"\} 1$/m)
+    assert.match(text, /^exo_p2p_gossip_peers_banned_total\{reason="graylisted"\} 1$/m)
+    assert.match(text, /^exo_p2p_gossip_peers_pruned_total 2$/m)
     stats.received = 9 // read again at the next scrape; a counter never goes back
     assert.match(await registry.metrics(), /^exo_p2p_gossip_messages_received_total 9$/m)
   })
