@@ -9,7 +9,7 @@ import type { LocalInfo } from '../../mesh/membership/membership-service.js'
 import type { ShardEngine } from '../shard-engine.js'
 import { probeLayerSpeed } from './capability-probe.js'
 import type { GpuOffload } from '../gpu-offload.js'
-import { decide, isPlanReady, stageReadiness } from './plan-agreement-core.js'
+import { decide, isPlanReady, stageOf, stageReadiness } from './plan-agreement-core.js'
 import type { AgreementDecision } from './plan-agreement-core.js'
 import { PipelineMetrics } from './pipeline-metrics.js'
 import { StageHandles } from './stage-handles.js'
@@ -70,8 +70,8 @@ export class PlanAgreement implements ActivationsPort {
   private probeRunning = false
   private readonly startedAt = performance.now()
   private memo: { key: string, result: Plan | NoPlan } | undefined
-  /** the proposal whose range does not fit next to this node's held ones, since when (node clock ms) */
-  private memoryBlocked: { planId: string, since: number } | undefined
+  /** this node's range in proposals that do not fit next to its held ranges, since when (node clock ms) */
+  private memoryBlocked: { range: string, since: number } | undefined
   /** the planner, recomputed only when its input (view, previous plan) changed: rounds run every 250 ms */
   private readonly planner = (view: PlannerView, card: ModelCard, previous?: Plan): Plan | NoPlan => {
     const key = JSON.stringify([view, card.id, previous?.id ?? null])
@@ -166,7 +166,11 @@ export class PlanAgreement implements ActivationsPort {
       // fail over (mesh-inference-service.ts) and resume once the new plan is ready. A stage of a plan
       // that still serves is kept for the grace period, so a proposal of a view in flux (which may
       // never be agreed) does not take a working plan down; a plan that lost a stage goes at once.
-      if (this.memoryBlocked?.planId !== p.id) this.memoryBlocked = { planId: p.id, since: now }
+      // keyed by this node's range, not the plan id: ids change with every RTT class change of a view in
+      // flux, and a grace restarted with each id never ends (seen after a partition healed on a loaded host)
+      const mine = stageOf(p, this.init.selfId)
+      const range = mine === undefined ? p.id : `${mine.start}-${mine.end}`
+      if (this.memoryBlocked?.range !== range) this.memoryBlocked = { range, since: now }
       const graceOver = now - this.memoryBlocked.since >= (this.init.releaseGraceMs ?? 3000)
       for (const h of [...this.stages.handles.values()]) {
         if (h.plan.id === p.id || (!graceOver && isPlanReady(h.plan, view))) continue

@@ -67,7 +67,9 @@ export class NetnsLab {
   /** Takes the trunk between the two bridges down (a partition: nodes [0, splitAt) | [splitAt, size)) or up (heal). */
   setTrunk (up: boolean): void {
     if (this.options.splitAt === undefined) throw new Error('this lab has one bridge (no splitAt)')
-    for (const end of ['trunk0', 'trunk1']) NetnsLab.ip('-n', this.switchNs, 'link', 'set', end, up ? 'up' : 'down')
+    // both ends in one `ip` call: the cut (or heal) happens at one moment, when the call returns
+    const state = up ? 'up' : 'down'
+    execFileSync('ip', ['-n', this.switchNs, '-batch', '-'], { input: `link set trunk0 ${state}\nlink set trunk1 ${state}\n`, stdio: ['pipe', 'ignore', 'pipe'] })
   }
 
   /** ['ip', 'netns', 'exec', ns] to prefix a command. */
