@@ -103,7 +103,7 @@ describe('partition 2 + 2 in network namespaces (root)', { skip: isRoot() ? fals
       for (let k = 0; loading; k++) {
         const r = await complete(client, targets[k % targets.length]!)
         outcomes.push(r)
-        if (r.status !== 200) await new Promise((resolve) => setTimeout(resolve, 500)) // B's 503s come back at once
+        if (r.status !== 200) await new Promise((resolve) => setTimeout(resolve, 1000)) // B's 503s come back at once
       }
     }
     const clients = [loop(0, SIDE_A), loop(2, SIDE_B)]
@@ -147,7 +147,7 @@ describe('partition 2 + 2 in network namespaces (root)', { skip: isRoot() ? fals
       const got = await statesOf([0, 1, 2, 3])
       if (rejoinedMs === undefined && got.every((s) => s.members.length === 4)) rejoinedMs = Date.now() - tHeal
       return await agreedPlan([0, 1, 2, 3], got)
-    }, 20_000, 100).catch(async (err: Error) => {
+    }, 20_000, 200).catch(async (err: Error) => {
       const s = await Promise.all([0, 1, 2, 3].map(state))
       throw new Error(`${err.message}; views: ${s.map((x, i) => `${nodes[i]!.name}: members ${x.members.map((m) => m.name).join(',')} links ${x.links.length} plan ${x.plan?.id.slice(0, 8)} ready ${x.plan?.ready} ${x.planReason ?? ''}`).join(' | ')}`)
     })
