@@ -3,7 +3,7 @@
  * choice of backend package + GPU device (`--gpu auto|cuda|vulkan|metal|cpu`, `--gpu-device I`).
  */
 import { GpuBackendUnavailableError, InvalidEngineOptionError } from '../../shared/errors/engine-errors.js'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { findGgmlLibDir, ggmlPackageName, selectGgmlPackage, selectedGgmlPackage } from './ggml-lib.js'
 import { ggml } from './ggml.js'
@@ -109,7 +109,8 @@ export function selectComputeBackend (gpu: GpuChoice, deviceIndex = 0): ComputeB
   if (gpu !== 'auto') {
     if (findGgmlLibDir(gpu) === undefined) throw new GpuBackendUnavailableError(gpu, ggmlPackageName(gpu), 'its npm package is not installed', [])
     selectGgmlPackage(gpu)
-    const devices = devicesOf(gpu)
+    let devices = devicesOf(gpu)
+    if (devices.length === 0 && gpu === 'cuda' && loadCudaFallback()) devices = devicesOf(gpu)
     const device = devices[deviceIndex]
     if (device === undefined) {
       const why = devices.length === 0 ? 'it found no device' : `it has no device ${deviceIndex}`
@@ -126,7 +127,8 @@ export function selectComputeBackend (gpu: GpuChoice, deviceIndex = 0): ComputeB
       try { selectGgmlPackage(pkg) } catch { continue }
       loaded = true
     } else if (!loadExtraBackend(pkg)) continue
-    const devices = devicesOf(pkg)
+    let devices = devicesOf(pkg)
+    if (devices.length === 0 && pkg === 'cuda' && loadCudaFallback()) devices = devicesOf(pkg)
     const device = devices[deviceIndex]
     // auto never picks a software rasterizer (Mesa's llvmpipe: visible with GGML_VK_VISIBLE_DEVICES, slower than the CPU backend)
     if (device !== undefined && !isSoftwareDevice(device)) {
@@ -150,5 +152,18 @@ function loadExtraBackend (pkg: GgmlPackage): boolean {
   if (dir === undefined) return false
   if (!readFileSync(join(dir, 'libggml-base.so')).equals(readFileSync(join(l.libDir, 'libggml-base.so')))) return false
   const reg = l.ggml_backend_load(join(dir, `libggml-${pkg}.so`)) as Ptr | null
+  return reg !== null && reg !== 0n
+}
+
+/**
+ * node-llama-cpp's CUDA fallback: `@node-llama-cpp/linux-x64-cuda-ext` ships a libggml-cuda.so built against the
+ * previous CUDA runtime (bins/<platform>-cuda/fallback), loaded when the main one finds no device (as node-llama-cpp does).
+ */
+function loadCudaFallback (): boolean {
+  const dir = findGgmlLibDir('cuda')
+  if (dir === undefined) return false
+  const fallback = join(dir, '..', '..', '..', `${ggmlPackageName('cuda').split('/')[1]!}-ext`, 'bins', dir.split('/').pop()!, 'fallback', 'libggml-cuda.so')
+  if (!existsSync(fallback)) return false
+  const reg = ggml().ggml_backend_load(fallback) as Ptr | null
   return reg !== null && reg !== 0n
 }
