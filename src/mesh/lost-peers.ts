@@ -32,6 +32,9 @@ export class LostPeers {
     return dropped
   }
 
+  /** Stops redialling `peerId` (this node refuses it: a ban); it is lost again only if it rejoins and drops out. */
+  forget (peerId: string): void { this.lost.delete(peerId) }
+
   /** The lost members to redial, with their last announced addresses. */
   targets (): DialTargetHint[] {
     return [...this.lost].map(([peerId, l]) => ({ peerId, addresses: l.addresses }))

@@ -18,6 +18,8 @@ export const DIAL_TIMEOUT_MS = 5000
  * seconds late. Once TCP is up, the handshake gets DIAL_TIMEOUT_MS.
  */
 export const LOST_CONNECT_TIMEOUT_MS = 900
+/** libp2p's errors when this node's connection gater refuses a peer (src/mesh/peer-bans.ts) */
+const REFUSED_BY_GATER = new Set(['DialDeniedError', 'ConnectionInterceptedError'])
 
 /**
  * Keeps connections up (libp2p v3 neither auto-dials discovered peers nor redials bootstrap peers):
@@ -110,7 +112,11 @@ export class PeerDialer {
       if (addrs.length > 0) await this.libp2p.peerStore.merge(peerId, { multiaddrs: addrs })
       await this.libp2p.dial(peerId, { signal: AbortSignal.any([noTcp.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]), onProgress })
     })()
-      .catch((err: Error) => { this.log.debug({ peer: id, err: err.message }, 'member dial failed') })
+      .catch((err: Error) => {
+        // our own connection gater refuses it (a gossip ban): a lost member that was banned is not redialled
+        if (REFUSED_BY_GATER.has(err.name)) this.lost.forget(id)
+        this.log.debug({ peer: id, err: err.message }, 'member dial failed')
+      })
       .finally(() => { clearTimeout(timer); this.inFlight.delete(id) })
   }
 }

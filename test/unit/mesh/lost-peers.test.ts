@@ -33,3 +33,12 @@ test('lost members are forgotten after keepMs; one never seen is never lost', ()
   assert.deepEqual(lost.update([], 22_000), [])
   assert.equal(lost.size, 1)
 })
+
+test('a lost member this node refuses (a ban) is forgotten and not redialled', () => {
+  const lost = new LostPeers(60_000)
+  lost.update([a, b], 0)
+  lost.update([a], 1000)
+  lost.forget('B')
+  assert.deepEqual(lost.targets(), [])
+  assert.deepEqual(lost.update([a], 2000), [], 'not reported again while it stays out')
+})
