@@ -63,7 +63,7 @@ async function child (path: string, split: number): Promise<void> {
   let lastFrame = -Infinity
   const busy = (): boolean => yieldToActivations && performance.now() - lastFrame < 300
   const source = new LocalWeightsSource({ list: async () => [{ id: modelIdOfPath(path), path, sizeBytes: 0 }] })
-  await n.handle(WEIGHTS_PROTOCOL, createWeightsHandler(source, { pace: busyPacer(busy), busy }))
+  await n.handle(WEIGHTS_PROTOCOL, createWeightsHandler(source, { pace: busyPacer(busy) }))
   const meta = readModelMetadata(path)
   const shard = await loadShard({ modelPath: path, range: { start: split, end: meta.nLayers }, threads: 1, flashAttention: true })
   await n.handle(STAGE_PROTOCOL, (stream) => {

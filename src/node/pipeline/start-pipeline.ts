@@ -170,7 +170,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   // a model pulled from the Hub: its file's sha256 as the Hub published it (`models/.meta`) → manifest provenance HUB
   const store = new ModelStore(join(config.dataDir, 'models'))
   const hubSha256 = async (id: string, fileName: string): Promise<string | undefined> => (await store.readMeta(id))?.files.find((f) => f.name === fileName)?.sha256
-  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy), busy })
+  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
   await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement, { onRefusal: agreement.metrics.onRefusal }), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)

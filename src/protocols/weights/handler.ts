@@ -36,16 +36,7 @@ export interface WeightsHandlerOptions {
    * activation traffic (protocols/weights.md "Priority of activations"). Default: no wait.
    */
   pace?: (bytes: number, signal: AbortSignal) => Promise<void>
-  /**
-   * While true (the node has activation traffic), each DATA frame goes out in slices of
-   * YIELD_SLICE_BYTES, each paced and after a turn of the event loop, so a 1 MiB frame is never one
-   * burst of encryption and writes in front of an activation frame. The bytes on the wire are the same.
-   */
-  busy?: () => boolean
 }
-
-/** bytes per write while the node is busy: one yamux message (64 KiB) */
-export const YIELD_SLICE_BYTES = 64 * 1024
 
 /** Served requests, for metrics and tests. */
 export interface WeightsServeStats { manifests: number, ranges: number, bytes: number, busy: number }
@@ -80,7 +71,7 @@ export function createWeightsHandler (source: WeightsSource, options: WeightsHan
         await framed.send(encodeWeightsFrame({ type: 'manifest', manifest }), gone.signal)
         stats.manifests++
       } else if (f.type === 'range-request') {
-        await serveRange(framed, source, f, gone.signal, stats, options)
+        await serveRange(framed, source, f, gone.signal, stats, options.pace)
         stats.ranges++
       } else {
         throw new ProtocolDecodeError(`a ${f.type} frame is not a request`)
@@ -110,7 +101,7 @@ export function createWeightsHandler (source: WeightsSource, options: WeightsHan
 }
 
 async function serveRange (framed: FramedStream, source: WeightsSource, f: RangeRequestFrame, signal: AbortSignal, stats: WeightsServeStats,
-  { pace, busy }: WeightsHandlerOptions): Promise<void> {
+  pace: WeightsHandlerOptions['pace']): Promise<void> {
   const m = await source.manifest(f.modelId, signal)
   if (!bytesEqual(m.sha256, f.sha256)) throw new WeightsRequestError(WeightsErrorCode.FileChanged, `model ${f.modelId}: this holder's file has another sha256 than the one requested`)
   const n = chunkCount(m)
@@ -123,20 +114,11 @@ async function serveRange (framed: FramedStream, source: WeightsSource, f: Range
       const { start, end } = chunkSpan(m, c)
       for (let off = 0; start + off < end; off += DATA_PIECE_BYTES) {
         const len = Math.min(DATA_PIECE_BYTES, end - start - off)
+        if (pace !== undefined) await pace(len, signal)
         // the file's bytes go straight into the frame: one buffer, no copy
         const frame = dataFrame(c, off, len)
         await reader.read(start + off, frame.piece)
-        if (busy?.() === true) {
-          for (let at = 0; at < frame.bytes.byteLength; at += YIELD_SLICE_BYTES) {
-            const slice = frame.bytes.subarray(at, at + YIELD_SLICE_BYTES)
-            if (pace !== undefined) await pace(slice.byteLength, signal)
-            await new Promise((resolve) => setImmediate(resolve))
-            await framed.send(slice, signal)
-          }
-        } else {
-          if (pace !== undefined) await pace(len, signal)
-          await framed.send(frame.bytes, signal)
-        }
+        await framed.send(frame.bytes, signal)
         stats.bytes += len
       }
     }
