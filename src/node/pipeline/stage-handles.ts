@@ -64,8 +64,8 @@ export interface StageHandlesInit {
   gpu?: GpuOffload
 }
 
-/** `bytes`: what the plan's stage needs for the range (weights, edges, KV; planner memory model) */
-interface ShardEntry { promise: Promise<LoadedShard>, users: number, bytes: number }
+/** `bytes` / `deviceBytes`: what the plan's stage needs for the range in host / device memory (planner memory model) */
+interface ShardEntry { promise: Promise<LoadedShard>, users: number, bytes: number, deviceBytes: number }
 
 /**
  * The stages this node holds, one per plan id, sharing loaded layer ranges (a new plan that keeps
@@ -89,15 +89,26 @@ export class StageHandles {
     return n
   }
 
+  /** Device bytes of the ranges loaded or loading (their offloaded layers: plan stages' `deviceBytes`). */
+  get loadedDeviceBytes (): number {
+    let n = 0
+    for (const e of this.shards.values()) n += e.deviceBytes
+    return n
+  }
+
   /**
    * Whether this node's stage of `plan` cannot be loaded next to the ranges held now without exceeding
-   * the memory budget (its range is not loaded yet). The caller then releases the other ranges first.
+   * the host memory budget or the device budget (`gpu.budgetBytes`; its range is not loaded yet). The
+   * caller then releases the other ranges first.
    */
   blockedByMemory (plan: Plan): boolean {
     const budget = this.init.memoryBudgetBytes
+    const device = this.init.gpu?.budgetBytes
     const st = stageOf(plan, this.init.selfId)
-    if (budget === undefined || st === undefined || this.handles.has(plan.id) || this.shards.has(this.shardKey(plan, st))) return false
-    return this.loadedBytes + plan.stages[st.index]!.memoryBytes > budget
+    if ((budget === undefined && device === undefined) || st === undefined || this.handles.has(plan.id) || this.shards.has(this.shardKey(plan, st))) return false
+    const stage = plan.stages[st.index]!
+    return (budget !== undefined && this.loadedBytes + stage.memoryBytes > budget) ||
+      (device !== undefined && this.loadedDeviceBytes + (stage.deviceBytes ?? 0) > device)
   }
 
   /** KV-cache sessions held: stages ≥ 1 (one per request) and stage 0 (one per request driven here) */
@@ -129,7 +140,7 @@ export class StageHandles {
       const prepare = this.init.prepareRange
       const promise = (prepare === undefined ? Promise.resolve() : prepare(range, AbortSignal.timeout(3_600_000)))
         .then(async () => await engine.loadShard({ modelPath: model.path, range, threads, flashAttention, ...(gpu !== undefined ? { gpuLayers } : {}) }, {}))
-      entry = { promise, users: 0, bytes: plan.stages[st.index]!.memoryBytes }
+      entry = { promise, users: 0, bytes: plan.stages[st.index]!.memoryBytes, deviceBytes: plan.stages[st.index]!.deviceBytes ?? 0 }
       this.shards.set(key, entry)
       promise.catch(() => { if (this.shards.get(key) === entry) this.shards.delete(key) })
     }

@@ -76,3 +76,29 @@ test('ranges that fit together load side by side (make before break); a shared r
   await new Promise((resolve) => setImmediate(resolve))
   assert.deepEqual(loaded, ['0:3', '0:4'])
 })
+
+test('offloaded layers count against the device budget (make before break never overcommits the GPU)', async () => {
+  const h = new StageHandles({
+    model: { id: asModelId('m'), path: '/nonexistent.gguf', metadata: meta },
+    engine: fakeEngine([], []),
+    threads: 1,
+    flashAttention: true,
+    selfId: 'me',
+    dialNext: async () => { throw new Error('unused') },
+    onChange: () => {},
+    memoryBudgetBytes: 1000,
+    gpu: { layers: 'auto', budgetBytes: 100 }
+  })
+  const gpuPlan = (id: string, gpuLayers: number, deviceBytes: number): Plan => {
+    const p = plan(id, 0, 3, 10)
+    p.stages[0] = { ...p.stages[0]!, gpuLayers, deviceBytes }
+    return p
+  }
+  h.ensure(gpuPlan('a', 2, 60), 0)
+  assert.equal(h.loadedDeviceBytes, 60)
+  assert.equal(h.blockedByMemory(gpuPlan('b', 3, 70)), true, 'device: 60 + 70 > 100 (the host has room)')
+  assert.equal(h.ensure(gpuPlan('b', 3, 70), 0), undefined)
+  assert.equal(h.blockedByMemory(gpuPlan('c', 2, 60)), false, 'same range, same offload: shared')
+  assert.equal(h.blockedByMemory(gpuPlan('d', 1, 30)), false, '60 + 30 ≤ 100')
+  await new Promise((resolve) => setImmediate(resolve))
+})

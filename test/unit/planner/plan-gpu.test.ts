@@ -216,3 +216,19 @@ test('hysteresis keeps a plan only while its stages would offload the same layer
   assert.notEqual(q.id, p.id)
   assertWithinMemory(q, m, smaller, 'replanned')
 })
+
+test('larger mixed clusters (heuristic path, 12 nodes): within memory, permutation-invariant, no slower than any single node', () => {
+  const m = model(32, { stageOverheadBytes: 2 * MB, layerOverheadBytes: MB })
+  const members = Array.from({ length: 12 }, (_, i) => {
+    const cpu = member(`big${String(i).padStart(2, '0')}`, 60 + ((i * 37) % 60), 0.2 + ((i * 13) % 10) / 10)
+    return i % 3 === 0 ? gpu(cpu, 40 + i * 10, 0.02 + i / 1000) : cpu
+  })
+  const p = mustPlan(plan(view(members, 0.5), m))
+  assertWithinMemory(p, m, members, 'heuristic')
+  assert.ok(p.stages.some((s) => (s.gpuLayers ?? 0) > 0), 'GPU nodes take part')
+  assert.deepEqual(plan(view([...members].reverse(), 0.5), m), p)
+  for (const x of members) {
+    const single = plan(view([x]), m)
+    if (single.kind === 'plan') assert.ok(p.predictedMsPerToken <= single.predictedMsPerToken)
+  }
+})
