@@ -3,14 +3,15 @@ import { GraphBuilder } from './native/graph-builder.js'
 import { GGML_TYPE, tensorGet, tensorSet } from './native/ggml.js'
 import { onDevice } from './shard-placement.js'
 import type { GraphAllocator } from './graph-allocator.js'
-import { buildKqMask } from './kq-mask.js'
+import { batchBaseMask, batchSwaMask } from './batch-inputs.js'
+import type { BatchInputs, BatchSegment } from './batch-inputs.js'
 import { layerWindow, swaWindowOf } from './swa-cells.js'
 import type { LayerContext } from './arch/arch-spec.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Tensor } from './native/ggml.js'
 
 /** nKvSwa: cells of the sliding-window cache the graph sees (0 when the shard owns no sliding-window layer) */
-export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden' }
+export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden', generation: number, nCtxSeq: number }
 
 export interface KvCacheView {
   kCache: (il: number) => Tensor
@@ -20,9 +21,6 @@ export interface KvCacheView {
   readonly swaCells: number
   readonly allocator: GraphAllocator
 }
-
-/** Where this chunk's tokens go in the sliding-window cache, and the position every cell then holds. */
-export interface SwaSlots { idxs: readonly number[], cellPos: Int32Array }
 
 /**
  * The attention inputs of one cache: rows for K and V, and the mask. A shard has one set for its full-attention
@@ -50,6 +48,8 @@ export class ForwardGraph implements GraphKey {
   readonly nKvSwa: number
   readonly nOut: number
   readonly kind: 'tokens' | 'hidden'
+  readonly generation: number
+  readonly nCtxSeq: number
   private readonly g: GraphBuilder
   private readonly inp: Tensor
   private readonly pos: Tensor
@@ -64,7 +64,7 @@ export class ForwardGraph implements GraphKey {
   private readonly kvCells: number
 
   constructor (private readonly shard: ShardRuntime, private readonly kv: KvCacheView, key: GraphKey) {
-    ({ nTokens: this.nTokens, nKv: this.nKv, nKvSwa: this.nKvSwa, nOut: this.nOut, kind: this.kind } = key)
+    ({ nTokens: this.nTokens, nKv: this.nKv, nKvSwa: this.nKvSwa, nOut: this.nOut, kind: this.kind, generation: this.generation, nCtxSeq: this.nCtxSeq } = key)
     const hp = shard.description.hparams
     const arch = shard.description.arch
     const n = this.nTokens
@@ -92,7 +92,7 @@ export class ForwardGraph implements GraphKey {
       const runsFinalLayer = shard.isLast
       this.outIds = runsFinalLayer ? g.input(GGML_TYPE.I32, [this.nOut], 'out_ids') : undefined
       const c: LayerContext = {
-        g, hp, w: (name) => shard.weights.get(name), nTokens: n, nKv: this.nKv, kvCells: kv.cells, flashAttention: this.flash,
+        g, hp, w: (name) => shard.weights.get(name), nTokens: n, nKv: this.nKv, kvCells: kv.cells, nCtxSeq: this.nCtxSeq, flashAttention: this.flash,
         pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, outIds: this.outIds, attnScale: this.attnScale,
         kCache: (il) => kv.kCache(il), vCache: (il) => kv.vCache(il)
       }
@@ -125,55 +125,42 @@ export class ForwardGraph implements GraphKey {
   }
 
   /**
-   * @param input token ids (n) or hidden state (n, nEmbd) f32 of this chunk
-   * @param pos0 position of the first token (= its KV cell)
-   * @param outRow the single row whose output is kept (undefined = all rows)
-   * @param slots the chunk's cells in the sliding-window cache (required when the shard owns sliding-window layers)
+   * @param input token ids (n) or hidden state (n, nEmbd) f32 of the batch, segment after segment
+   * @param segs the sequences' tokens in the batch, in order (batch-inputs.ts)
+   * @param b their positions, cells and output rows (`batchInputs(segs)`; b.nKv / b.nKvSwa / outIds match this graph's key)
    */
-  setInputs (input: { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array }, pos0: number, outRow?: number, slots?: SwaSlots): void {
+  setInputs (input: { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array }, segs: readonly BatchSegment[], b: BatchInputs): void {
     const n = this.nTokens
+    if (b.nTokens !== n || (this.outIds !== undefined && b.outIds.length !== this.nOut)) throw new Error('internal: batch inputs do not match the graph')
     tensorSet(this.inp, input.kind === 'tokens' ? input.tokens : input.hidden)
-    const pos = new Int32Array(n)
-    // i64 indices written as (low, high = 0) i32 pairs: cells < 2^31, little-endian host
-    const kIdx = new Int32Array(2 * n)
-    for (let i = 0; i < n; i++) { pos[i] = pos0 + i; kIdx[2 * i] = pos0 + i }
-    tensorSet(this.pos, pos)
+    tensorSet(this.pos, b.pos)
     const temp = this.shard.description.hparams.attnTemperature
-    if (this.attnScale !== undefined && temp !== undefined) tensorSet(this.attnScale, attnTemperatures(pos, temp))
+    if (this.attnScale !== undefined && temp !== undefined) tensorSet(this.attnScale, attnTemperatures(b.pos, temp))
     if (this.base !== undefined) {
+      const kIdx = i64Pairs(b.cells)
       tensorSet(this.base.kIdxs, kIdx)
       if (this.nEmbdKv === 0) {
         // no V cache in this shard
       } else if (this.flash) {
         tensorSet(this.base.vIdxs, kIdx)
       } else {
-        const cells: number[] = []
-        for (let i = 0; i < n; i++) cells.push(pos0 + i)
-        tensorSet(this.base.vIdxs, this.transposedVIdxs(cells, this.kvCells))
+        tensorSet(this.base.vIdxs, this.transposedVIdxs(b.cells, this.kvCells))
       }
-      // causal mask (nKv, n): cell j visible to token i iff j <= pos0 + i
-      tensorSet(this.base.mask, buildKqMask({ nKv: this.nKv, nTokens: n, pos0, f16: this.flash }))
+      tensorSet(this.base.mask, batchBaseMask(segs, this.nKv, this.flash))
     }
     if (this.swa !== undefined) {
-      if (slots === undefined || slots.idxs.length !== n) throw new Error('internal: sliding-window slots missing for a shard with sliding-window layers')
+      if (b.swaCells === undefined) throw new Error('internal: sliding-window cells missing for a shard with sliding-window layers')
       const hp = this.shard.description.hparams
-      const nSwa = swaWindowOf(hp)!
-      const sIdx = new Int32Array(2 * n)
-      for (let i = 0; i < n; i++) sIdx[2 * i] = slots.idxs[i]!
+      const sIdx = i64Pairs(b.swaCells)
       tensorSet(this.swa.kIdxs, sIdx)
-      if (this.nEmbdKv !== 0) tensorSet(this.swa.vIdxs, this.flash ? sIdx : this.transposedVIdxs(slots.idxs, this.kv.swaCells))
-      tensorSet(this.swa.mask, buildKqMask({ nKv: this.nKvSwa, nTokens: n, pos0, f16: this.flash, cellPos: slots.cellPos, swa: { nSwa, type: hp.swaType ?? 'standard' } }))
+      if (this.nEmbdKv !== 0) tensorSet(this.swa.vIdxs, this.flash ? sIdx : this.transposedVIdxs(b.swaCells, this.kv.swaCells))
+      tensorSet(this.swa.mask, batchSwaMask(segs, this.nKvSwa, this.flash, swaWindowOf(hp)!, hp.swaType ?? 'standard'))
     }
-    if (this.outIds !== undefined) {
-      const ids = new Int32Array(this.nOut)
-      if (outRow !== undefined) ids[0] = outRow
-      else for (let i = 0; i < this.nOut; i++) ids[i] = i
-      tensorSet(this.outIds, ids)
-    }
+    if (this.outIds !== undefined) tensorSet(this.outIds, b.outIds)
   }
 
   /** transposed V: element j of token i goes to j * cells + cell_i (i64 as (low, 0) i32 pairs) */
-  private transposedVIdxs (cellOf: readonly number[], cells: number): Int32Array {
+  private transposedVIdxs (cellOf: ArrayLike<number>, cells: number): Int32Array {
     const e = this.nEmbdKv
     const n = cellOf.length
     const vIdx = new Int32Array(2 * n * e)
@@ -195,4 +182,11 @@ export class ForwardGraph implements GraphKey {
     this.kv.allocator.forget(this.g.graph)
     this.g.free()
   }
+}
+
+/** i64 indices as (low, high = 0) i32 pairs: cells < 2^31, little-endian host */
+function i64Pairs (v: Int32Array): Int32Array {
+  const out = new Int32Array(2 * v.length)
+  for (let i = 0; i < v.length; i++) out[2 * i] = v[i]!
+  return out
 }

@@ -8,6 +8,7 @@ import { describeModel } from './model-description.js'
 import { ggmlTypeName } from './gguf/ggml-types.js'
 import { allocContextTensors, bufferSize, cpuBufferTypes, cpuWeightTypes, freeBackend, freeBuffer, freeContext, gpuBufferTypes, newContext, newCpuBackend, newDeviceBackend, newTensor, tensorSet, weightBufferTypeSupported } from './native/ggml.js'
 import { onDevice, resolvePlacement } from './shard-placement.js'
+import { BatchScheduler } from './batch-scheduler.js'
 import { ShardSessionImpl } from './shard-session.js'
 import type { ModelDescription } from './model-description.js'
 import type { ShardGpu, ShardRuntime } from './shard-runtime.js'
@@ -171,6 +172,7 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
   readonly isFirst: boolean
   readonly isLast: boolean
   readonly queue = new ComputeQueue()
+  readonly scheduler: BatchScheduler = new BatchScheduler(this)
   private readonly sessions = new Set<ShardSessionImpl>()
   private disposed = false
 
@@ -185,8 +187,9 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
 
   createSession (options: SessionOptions): ShardSession {
     if (this.disposed) throw new DisposedError('LoadedShard')
-    const s = new ShardSessionImpl(this, options, () => this.sessions.delete(s))
+    const s = new ShardSessionImpl(this, this.scheduler, options, () => this.sessions.delete(s))
     this.sessions.add(s)
+    this.scheduler.register(s)
     return s
   }
 
@@ -194,7 +197,9 @@ class LoadedShardImpl implements LoadedShard, ShardRuntime {
     if (this.disposed) return
     this.disposed = true
     for (const s of [...this.sessions]) s.dispose()
+    this.scheduler.stop()
     await this.queue.idle()
+    this.scheduler.dispose()
     freeBackend(this.backend)
     if (this.gpu !== undefined) freeBackend(this.gpu.backend)
     for (const b of this.buffers) freeBuffer(b)

@@ -81,12 +81,20 @@ export interface ForwardOptions {
   signal?: AbortSignal
   /** last shard only (ignored elsewhere): `last` = logits of the last token only (default), `all` = every token */
   logits?: 'last' | 'all'
+  /**
+   * Stages this sequence's decode steps travel through (default 1). A shard batches the pending forwards of all
+   * its sequences into one graph per step; with depth S it runs the decoding sequences of a pipeline in S groups,
+   * so that while one stage computes a group's next step the others compute other groups'.
+   */
+  pipelineDepth?: number
 }
 
 /**
- * One request's KV cache on one shard. `forward` evaluates any number of tokens (prompts are split into
- * graphs of ≤ 512 tokens, like llama.cpp's ubatch) at positions [position, position + n); compute runs off the
- * event loop and forwards of all sessions of a shard run one at a time. Errors (typed, see
+ * One request's KV cache on one shard: its own cells in the shard's shared KV store. `forward` evaluates any
+ * number of tokens at positions [position, position + n); compute runs off the event loop. Forwards of all
+ * sessions of a shard pending at once are evaluated together, one graph per step (continuous batching: a
+ * sequence alone gets graphs of ≤ 512 tokens, like llama.cpp's ubatch; together, decode tokens plus prefill
+ * chunks of ≤ 256 tokens each); each session's results are those of running it alone. Errors (typed, see
  * src/shared/errors/engine-errors.ts) leave `position` unchanged.
  */
 export interface ShardSession {

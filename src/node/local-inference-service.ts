@@ -14,7 +14,6 @@ import type { PrefixCache } from './prefix-cache.js'
 import type { LoadedShard, ModelMetadata, ShardSession } from '../engine/types.js'
 import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../shared/inference.js'
 import type { ModelEntry, ModelRegistryOptions } from './model-registry.js'
-import type { ShardScheduler } from './shard-chain.js'
 import type { ShardEngine } from './shard-engine.js'
 
 const log = createLogger('node:local-inference')
@@ -64,12 +63,11 @@ interface LoadedModel {
  * `InferenceService` for one node running whole models locally (in `shards` in-process stages).
  * Models are found by the registry (bundled default, `modelPaths`, `modelsDir/*.gguf`); tokenizer and
  * shards load lazily on first use and stay cached until `dispose()`. Each request gets its own sessions;
- * compute on a shard is serialised, so concurrent requests interleave token by token.
+ * the engine batches the forwards of concurrent requests on a shard into one graph per step.
  */
 export class LocalInferenceService implements InferenceService {
   readonly registry: ModelRegistry
   private readonly models = new Map<string, LoadedModel>()
-  private readonly queues = new Map<LoadedShard, Promise<unknown>>()
   /** aborts every running generation on dispose() */
   private readonly shutdown = new AbortController()
   private readonly active = new Set<Promise<void>>()
@@ -121,7 +119,6 @@ export class LocalInferenceService implements InferenceService {
         stop: [...req.stop, ...rendered.stop],
         contextSize,
         ...(this.options.prefillChunk !== undefined ? { prefillChunk: this.options.prefillChunk } : {}),
-        schedule: this.scheduler(shards),
         ...(grammar !== undefined ? { grammar } : {}),
         ...(req.resumeTokens !== undefined ? { resume: req.resumeTokens } : {}),
         prefix: { cache: prefix, requestId: `${req.id}#${++this.retainedIds}` },
@@ -255,17 +252,5 @@ export class LocalInferenceService implements InferenceService {
     }
     throwIfAborted(signal)
     return await model.shards
-  }
-
-  /** One FIFO per shard: a forward pass waits for the previous one on the same shard. */
-  private scheduler (shards: readonly LoadedShard[]): ShardScheduler {
-    return async (i, fn) => {
-      const shard = shards[i]!
-      const previous = this.queues.get(shard) ?? Promise.resolve()
-      const run = previous.then(fn, fn)
-      const settled = run.then(() => undefined, () => undefined)
-      this.queues.set(shard, settled)
-      try { return await run } finally { if (this.queues.get(shard) === settled) this.queues.delete(shard) }
-    }
   }
 }

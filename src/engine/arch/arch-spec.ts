@@ -27,8 +27,10 @@ export interface LayerContext {
   nTokens: number
   /** KV cells visible to this graph (padded) */
   nKv: number
-  /** KV cells allocated per layer */
+  /** KV cells allocated per layer (the shared store's: the cache tensors' row count) */
   kvCells: number
+  /** one sequence's own context, padded to 256 cells (llama.cpp's n_ctx_seq); the same for every sequence of the graph (see ArchSpec.contextClass) */
+  nCtxSeq: number
   flashAttention: boolean
   /** (nTokens) i32 positions */
   pos: Tensor
@@ -68,6 +70,11 @@ export interface ArchSpec {
   buildLayer: (c: LayerContext, il: number, inpL: Tensor) => Tensor
   /** (nEmbd, nOut) f32 → (nVocab, nOut) f32 logits */
   buildOutput: (c: LayerContext, cur: Tensor) => Tensor
+  /**
+   * Graphs whose result depends on the sequences' context size (phi3's long / short RoPE factors): sequences
+   * batch together only when this gives the same value for their padded contexts. Default: any sequences batch.
+   */
+  contextClass?: (hp: HParams, nCtxSeq: number) => number
   /** upper bound on the ggml tensors / graph nodes one layer creates (default 64; MoE layers need more) */
   nodesPerLayer?: (hp: HParams) => number
   /** upper bound on the f32 values per token a layer's graph holds at once (ModelMetadata.activationFloatsPerToken); default: not reported */

@@ -81,9 +81,9 @@ function buildMistral3Layer (c: LayerContext, il: number, inpL: Tensor): Tensor 
   const addOpt = (x: Tensor, b: Tensor | undefined): Tensor => b === undefined ? x : g.add(x, b)
   let inpSA = inpL
   let cur = rmsNorm(c, inpL, w('attn_norm.weight'))
-  // get_rope_factors: rope_freqs, else LongRoPE long / short by the session's padded context (kvCells: no sliding window here)
+  // get_rope_factors: rope_freqs, else LongRoPE long / short by the sequence's padded context (n_ctx_seq)
   const factors = (c.w('rope_freqs.weight') ??
-    (c.kvCells > hp.nCtxOrig ? c.w('rope_factors_long.weight') : c.w('rope_factors_short.weight'))) ?? null
+    (c.nCtxSeq > hp.nCtxOrig ? c.w('rope_factors_long.weight') : c.w('rope_factors_short.weight'))) ?? null
   let { q, k, v } = buildQkv(c, il, cur)
   const rope = {
     nDims: hp.nRot, mode: ROPE_MODE_NORMAL, nCtxOrig: hp.nCtxOrig, freqBase: hp.ropeFreqBase, freqScale: hp.rope.freqScale,
@@ -109,6 +109,8 @@ function buildMistral3Layer (c: LayerContext, il: number, inpL: Tensor): Tensor 
 export const mistral3: ArchSpec = {
   name: 'mistral3',
   hparams: mistral3HParams,
+  // with LongRoPE factors the graph depends on each sequence's context (see ArchSpec.contextClass)
+  contextClass: (hp, nCtxSeq) => nCtxSeq > (hp as Mistral3HParams).nCtxOrig ? 1 : 0,
   tensors: (hp) => mistral3Tensors(hp as Mistral3HParams),
   buildLayer: buildMistral3Layer,
   buildOutput: buildDecoderOutput

@@ -63,7 +63,7 @@ function buildPhi3Layer (c: LayerContext, il: number, inpL: Tensor): Tensor {
   const w = (s: string): Tensor => c.w(`blk.${il}.${s}`)!
   let residual = inpL
   // get_rope_factors: n_ctx_seq (the session's padded context, one sequence) > n_ctx_orig_yarn → long factors
-  const factors = (c.kvCells > hp.nCtxOrig ? c.w('rope_factors_long.weight') : c.w('rope_factors_short.weight')) ?? null
+  const factors = (c.nCtxSeq > hp.nCtxOrig ? c.w('rope_factors_long.weight') : c.w('rope_factors_short.weight')) ?? null
   const cur0 = rmsNorm(c, inpL, w('attn_norm.weight'))
   let { q, k, v } = buildQkv(c, il, cur0)
   const rope = {
@@ -88,6 +88,8 @@ function buildPhi3Layer (c: LayerContext, il: number, inpL: Tensor): Tensor {
 
 export const phi3: ArchSpec = {
   name: 'phi3',
+  // the RoPE factors depend on each sequence's context: only sequences on the same side of n_ctx_orig share a graph
+  contextClass: (hp, nCtxSeq) => nCtxSeq > (hp as Phi3HParams).nCtxOrig ? 1 : 0,
   hparams: phi3HParams,
   tensors: (hp) => phi3Tensors(hp as Phi3HParams),
   buildLayer: buildPhi3Layer,

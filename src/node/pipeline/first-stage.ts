@@ -98,7 +98,7 @@ export async function * generateAsFirstStage (input: FirstStageInput): AsyncGene
     session?.dispose()
     throw err
   }
-  const predictor = new PipelinePredictor(session, channel, returns, { requestId, planId: plan.id }, meta.nEmbd, input.timings)
+  const predictor = new PipelinePredictor(session, channel, returns, { requestId, planId: plan.id }, meta.nEmbd, input.timings, plan.stages.length)
   let finished = false
   try {
     for await (const event of runTokenLoop({ predictor, tokenizer, promptTokens: rendered.tokens, maxTokens: req.maxTokens, stop, cells, ...(resume.length > 0 ? { resume } : {}), signal })) {

@@ -38,7 +38,9 @@ export class PipelinePredictor implements TokenPredictor {
     private readonly returns: ReturnHop,
     private readonly ids: { requestId: RequestId, planId: PlanId },
     private readonly nEmbd: number,
-    private readonly timings: PipelineTimings = {}
+    private readonly timings: PipelineTimings = {},
+    /** stages of the plan: the engine runs this stage's decoding requests in that many groups (so stages overlap) */
+    private readonly pipelineDepth = 1
   ) {
     void this.watchDownstream()
   }
@@ -103,7 +105,7 @@ export class PipelinePredictor implements TokenPredictor {
   /** (t) token ids → (t, nEmbd) f32 hidden state of stage 0's last layer */
   private async run (tokens: readonly number[], signal: AbortSignal): Promise<Float32Array> {
     const t0 = performance.now()
-    const out = await this.session.forward({ kind: 'tokens', tokens: Int32Array.from(tokens) }, { signal })
+    const out = await this.session.forward({ kind: 'tokens', tokens: Int32Array.from(tokens) }, { signal, pipelineDepth: this.pipelineDepth })
     this.timings.onComputeMs?.(performance.now() - t0, tokens.length)
     if (out.kind !== 'hidden' || out.hidden.length !== tokens.length * this.nEmbd) {
       throw new GenerationPipelineError(`stage 0 returned ${out.kind === 'hidden' ? `${out.hidden.length} floats` : 'logits'}, expected (${tokens.length}, ${this.nEmbd})`)

@@ -1,0 +1,118 @@
+/**
+ * The inputs of one batched forward graph (pure): positions, the global cache cell of every token, the KQ masks
+ * that keep sequences apart (llama.cpp's set_input_kq_mask over a unified cache with seq ids: a token sees only
+ * cells of its own sequence at positions ≤ its own, and — in a sliding-window cache — inside the window), and the
+ * rows whose output is kept.
+ */
+import { isMaskedSwa } from './swa-cells.js'
+import { PAGE } from './kv-pages.js'
+import type { SeqPages } from './kv-pages.js'
+import type { SwaType } from './hparams.js'
+
+const F16_ZERO = 0x0000
+const F16_NEG_INF = 0xfc00
+
+/** One sequence's tokens in the batch: positions [pos0, pos0 + n). */
+export interface BatchSegment {
+  pos0: number
+  n: number
+  /** the sequence's pages in the base cache (local cell = position) */
+  pages: SeqPages
+  /** sliding-window cache: the tokens' ring slots, the position every slot then holds (-1 empty), the ring's pages */
+  swa?: { slots: readonly number[], cellPos: Int32Array, pages: SeqPages }
+  /** rows (0 … n − 1 within the segment) whose output is kept */
+  outRows: readonly number[]
+}
+
+export interface BatchInputs {
+  nTokens: number
+  /** (n) i32 */
+  pos: Int32Array
+  /** (n) global base-cache cell per token */
+  cells: Int32Array
+  /** (n) global sliding-window cell per token (undefined without sliding-window cache) */
+  swaCells: Int32Array | undefined
+  /** rows of the batch whose output is kept, in segment order */
+  outIds: Int32Array
+  /** cells the graph sees: base and sliding-window (padded to pages) */
+  nKv: number
+  nKvSwa: number
+}
+
+export function batchInputs (segs: readonly BatchSegment[]): BatchInputs {
+  const n = segs.reduce((a, s) => a + s.n, 0)
+  const pos = new Int32Array(n)
+  const cells = new Int32Array(n)
+  const hasSwa = segs.some((s) => s.swa !== undefined)
+  const swaCells = hasSwa ? new Int32Array(n) : undefined
+  const out: number[] = []
+  let nKv = PAGE
+  let nKvSwa = hasSwa ? PAGE : 0
+  let row = 0
+  for (const s of segs) {
+    for (let i = 0; i < s.n; i++) {
+      pos[row + i] = s.pos0 + i
+      cells[row + i] = s.pages.cellOf(s.pos0 + i)
+      if (swaCells !== undefined) swaCells[row + i] = s.swa!.pages.cellOf(s.swa!.slots[i]!)
+    }
+    for (const r of s.outRows) out.push(row + r)
+    nKv = Math.max(nKv, pageEnd(s.pages, s.pos0 + s.n))
+    if (s.swa !== undefined) nKvSwa = Math.max(nKvSwa, pageEnd(s.swa.pages, usedMaxP1(s.swa.cellPos)))
+    row += s.n
+  }
+  return { nTokens: n, pos, cells, swaCells, outIds: Int32Array.from(out), nKv, nKvSwa }
+}
+
+/** one past the global cell of the page holding local cell `localCells − 1` */
+function pageEnd (pages: SeqPages, localCells: number): number {
+  if (localCells <= 0) return PAGE
+  return pages.pages[Math.ceil(localCells / PAGE) - 1]! * PAGE + PAGE
+}
+
+function usedMaxP1 (cellPos: Int32Array): number {
+  for (let i = cellPos.length - 1; i >= 0; i--) if (cellPos[i]! >= 0) return i + 1
+  return 0
+}
+
+/** (nKv, n) base-cache mask, row-major by token: cell visible iff it is the token's sequence's, at a position ≤ its own. */
+export function batchBaseMask (segs: readonly BatchSegment[], nKv: number, f16: boolean): Float32Array | Uint16Array {
+  const n = segs.reduce((a, s) => a + s.n, 0)
+  const m = f16 ? new Uint16Array(nKv * n).fill(F16_NEG_INF) : new Float32Array(nKv * n).fill(-Infinity)
+  const keep = f16 ? F16_ZERO : 0
+  let row = 0
+  for (const s of segs) {
+    const pages = s.pages.pages
+    for (let i = 0; i < s.n; i++) {
+      const p = s.pos0 + i
+      const base = (row + i) * nKv
+      for (let k = 0; k * PAGE <= p; k++) {
+        const c0 = pages[k]! * PAGE
+        m.fill(keep, base + c0, base + c0 + Math.min(PAGE, p - k * PAGE + 1))
+      }
+    }
+    row += s.n
+  }
+  return m
+}
+
+/** (nKvSwa, n) sliding-window mask: the sequence's ring cells holding a position ≤ the token's, inside its window. */
+export function batchSwaMask (segs: readonly BatchSegment[], nKvSwa: number, f16: boolean, nSwa: number, type: SwaType): Float32Array | Uint16Array {
+  const n = segs.reduce((a, s) => a + s.n, 0)
+  const m = f16 ? new Uint16Array(nKvSwa * n).fill(F16_NEG_INF) : new Float32Array(nKvSwa * n).fill(-Infinity)
+  const keep = f16 ? F16_ZERO : 0
+  let row = 0
+  for (const s of segs) {
+    const w = s.swa!
+    const nLocal = Math.min(w.cellPos.length, w.pages.cells)
+    for (let i = 0; i < s.n; i++) {
+      const p1 = s.pos0 + i
+      const base = (row + i) * nKvSwa
+      for (let l = 0; l < nLocal; l++) {
+        const p0 = w.cellPos[l]!
+        if (p0 >= 0 && p0 <= p1 && !isMaskedSwa(nSwa, type, p0, p1)) m[base + w.pages.cellOf(l)] = keep
+      }
+    }
+    row += s.n
+  }
+  return m
+}

@@ -1,0 +1,253 @@
+import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
+import { batchInputs } from './batch-inputs.js'
+import { planStep } from './batch-step.js'
+import { ForwardGraph } from './forward-graph.js'
+import { KvStore } from './kv-store.js'
+import { PAGE } from './kv-pages.js'
+import type { BatchSegment } from './batch-inputs.js'
+import type { GraphKey } from './forward-graph.js'
+import type { PagePool, SeqPages } from './kv-pages.js'
+import type { ShardRuntime } from './shard-runtime.js'
+import type { SwaCells, SwaCellsState } from './swa-cells.js'
+import type { ForwardInput, ForwardOutput } from './types.js'
+import type { GraphAllocator } from './graph-allocator.js'
+
+/** What the scheduler reads and advances of a sequence (ShardSessionImpl). */
+export interface BatchSequence {
+  /** tokens in the cache */
+  pos: number
+  /** position after every forward already submitted */
+  queuedEnd: number
+  readonly disposed: boolean
+  readonly pages: SeqPages
+  readonly swa: SwaCells | undefined
+  readonly swaPages: SeqPages | undefined
+  readonly pipelineDepth: number
+  readonly paddedContext: number
+}
+
+interface Job {
+  seq: BatchSequence
+  input: ForwardInput
+  n: number
+  mode: 'last' | 'all'
+  signal: AbortSignal | undefined
+  /** tokens evaluated so far */
+  done: number
+  /** the sequence's position and sliding-window ring before its first token was placed */
+  start: number
+  swaBefore: SwaCellsState | undefined
+  /** output rows of the steps so far */
+  outs: Float32Array[]
+  resolve: (o: ForwardOutput) => void
+  reject: (e: unknown) => void
+}
+
+/**
+ * Continuous batching for one shard: forwards submitted by any of its sequences wait here; each step takes the
+ * oldest pending forward of every sequence (planStep decides how many tokens each), places their tokens in the
+ * shared KV store, evaluates ONE graph for all of them and hands every forward its rows. A forward joins at the
+ * next step; one that is aborted, or whose sequence is disposed, leaves at the next step without touching the
+ * others. Steps run one at a time on the shard's compute queue.
+ */
+export class BatchScheduler {
+  private pending: Job[] = []
+  private running = false
+  private store: KvStore | undefined
+  private graph: ForwardGraph | undefined
+  private readonly live = new Set<BatchSequence>()
+  private disposed = false
+
+  constructor (private readonly shard: ShardRuntime) {}
+
+  register (seq: BatchSequence): void { this.live.add(seq) }
+
+  /** the compute buffers of the store's graphs (after the first forward) */
+  get allocator (): GraphAllocator {
+    if (this.store === undefined) throw new DisposedError('KV store')
+    return this.store.allocator
+  }
+
+  /** bytes of the shared KV store (0 before the first forward) */
+  get kvBytes (): number { return this.store?.bytes ?? 0 }
+
+  submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined): Promise<ForwardOutput> {
+    return new Promise((resolve, reject) => {
+      if (this.disposed) { reject(new DisposedError('ShardSession')); return }
+      this.pending.push({ seq, input, n, mode, signal, done: 0, start: seq.pos, swaBefore: undefined, outs: [], resolve, reject })
+      if (!this.running) {
+        this.running = true
+        // forwards submitted in the same turn of the event loop (e.g. frames of one batch upstream) share a step
+        setImmediate(() => { void this.loop() })
+      }
+    })
+  }
+
+  private async loop (): Promise<void> {
+    try {
+      while (this.pending.length > 0 && !this.disposed) await this.shard.queue.run(async () => await this.step())
+    } finally {
+      this.running = false
+      if (this.disposed) for (const j of [...this.pending]) this.fail(j, new DisposedError('ShardSession'))
+    }
+  }
+
+  private async step (): Promise<void> {
+    for (const j of [...this.pending]) {
+      if (j.seq.disposed) this.fail(j, new DisposedError('ShardSession'))
+      else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
+    }
+    // one forward per sequence per step, its oldest: a sequence's forwards run in the order submitted
+    const heads = new Map<BatchSequence, Job>()
+    for (const j of this.pending) if (!heads.has(j.seq)) heads.set(j.seq, j)
+    const all = [...heads.values()]
+    if (all.length === 0) return
+    // sequences whose context changes the graph (ArchSpec.contextClass) share it only with their own kind
+    const { arch, hparams } = this.shard.description
+    const nCtxSeq = all[0]!.seq.paddedContext
+    const cls = arch.contextClass
+    const cands = cls === undefined ? all : all.filter((j) => cls(hparams, j.seq.paddedContext) === cls(hparams, nCtxSeq))
+    let grouped = 0
+    for (const s of this.live) if (s.pipelineDepth > 1) grouped++
+    const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped)
+    const chosen = cands.map((j, i) => ({ j, m: take[i]! })).filter((c) => c.m > 0)
+    const store = this.store ??= new KvStore(this.shard)
+    const { isLast } = this.shard
+    const segs: BatchSegment[] = []
+    for (const { j, m } of chosen) {
+      const seq = j.seq
+      if (j.done === 0) { j.start = seq.pos; j.swaBefore = seq.swa?.snapshot() }
+      this.ensure(seq.pages, seq.pos + m, store, store.base, false)
+      let swa: BatchSegment['swa']
+      if (seq.swa !== undefined) {
+        const slots = seq.swa.findSlot(m)
+        if (slots === undefined) throw new Error(`internal: no ${m} free cells in the sliding-window ring of ${seq.swa.size} cells`)
+        seq.swa.apply(slots, Array.from({ length: m }, (_, i) => seq.pos + i))
+        this.ensure(seq.swaPages!, Math.max(...slots) + 1, store, store.swaPool!, true)
+        swa = { slots, cellPos: seq.swa.cellPositions, pages: seq.swaPages! }
+      }
+      const final = j.done + m === j.n
+      const outRows = !isLast || j.mode === 'all' ? range(m) : final ? [m - 1] : []
+      segs.push({ pos0: seq.pos, n: m, pages: seq.pages, ...(swa !== undefined ? { swa } : {}), outRows })
+    }
+    const b = batchInputs(segs)
+    // a last shard computes at least one row (chunks whose logits nobody wants: their KV writes are what matters)
+    const padded = isLast && b.outIds.length === 0
+    if (padded) b.outIds = Int32Array.of(b.nTokens - 1)
+    try {
+      const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq }, store)
+      g.setInputs(this.concatInputs(chosen.map(({ j, m }) => ({ j, m }))), segs, b)
+      await g.compute()
+      const rows = g.readOutput()
+      const width = isLast ? this.shard.description.hparams.nVocab : this.shard.description.hparams.nEmbd
+      let r = 0
+      chosen.forEach(({ j, m }, i) => {
+        const k = padded ? 0 : segs[i]!.outRows.length
+        if (k > 0) j.outs.push(rows.subarray(r * width, (r + k) * width))
+        r += k
+        j.done += m
+        j.seq.pos += m
+      })
+    } catch (err) {
+      for (const { j } of chosen) this.fail(j, err)
+      return
+    }
+    for (const { j } of chosen) {
+      if (j.seq.disposed) this.fail(j, new DisposedError('ShardSession'))
+      else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
+      else if (j.done === j.n) this.finish(j)
+    }
+  }
+
+  /** Pages for local cells [0, cells) of `pages`, growing the store when no page above its last is free. */
+  private ensure (pages: SeqPages, cells: number, store: KvStore, pool: PagePool, swa: boolean): void {
+    while (!pages.ensure(cells, pool)) {
+      const more = pool.pages + Math.ceil((cells - pages.cells) / PAGE)
+      if (swa) store.grow(0, more)
+      else store.grow(more, 0)
+    }
+  }
+
+  private concatInputs (items: Array<{ j: Job, m: number }>): { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array } {
+    const nEmbd = this.shard.description.hparams.nEmbd
+    if (this.shard.isFirst) {
+      const t = new Int32Array(items.reduce((a, x) => a + x.m, 0))
+      let o = 0
+      for (const { j, m } of items) { if (j.input.kind === 'tokens') t.set(j.input.tokens.subarray(j.done, j.done + m), o); o += m }
+      return { kind: 'tokens', tokens: t }
+    }
+    const h = new Float32Array(items.reduce((a, x) => a + x.m, 0) * nEmbd)
+    let o = 0
+    for (const { j, m } of items) { if (j.input.kind === 'hidden') h.set(j.input.hidden.subarray(j.done * nEmbd, (j.done + m) * nEmbd), o); o += m * nEmbd }
+    return { kind: 'hidden', hidden: h }
+  }
+
+  /** The cached graph when its key is unchanged; a new one otherwise. */
+  private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore): ForwardGraph {
+    const key: GraphKey = { ...k, kind: this.shard.isFirst ? 'tokens' : 'hidden', generation: store.generation }
+    const g = this.graph
+    if (g !== undefined && (Object.keys(key) as Array<keyof GraphKey>).every((f) => g[f] === key[f])) return g
+    g?.free()
+    this.graph = undefined
+    this.graph = new ForwardGraph(this.shard, store, key)
+    return this.graph
+  }
+
+  private finish (j: Job): void {
+    this.remove(j)
+    const rows = j.outs.reduce((a, o) => a + o.length, 0)
+    const out = new Float32Array(rows)
+    let o = 0
+    for (const x of j.outs) { out.set(x, o); o += x.length }
+    const nVocab = this.shard.description.hparams.nVocab
+    j.resolve(this.shard.isLast ? { kind: 'logits', logits: out, nRows: rows / nVocab } : { kind: 'hidden', hidden: out, nTokens: j.n })
+  }
+
+  /** The forward fails: its sequence goes back to where it was before it (the ones queued after it start from there). */
+  private fail (j: Job, err: unknown): void {
+    this.remove(j)
+    if (j.done > 0 || j.swaBefore !== undefined) {
+      j.seq.pos = j.start
+      if (j.swaBefore !== undefined) j.seq.swa!.restore(j.swaBefore)
+    }
+    j.seq.queuedEnd = j.seq.pos + this.pending.filter((p) => p.seq === j.seq).reduce((a, p) => a + p.n - p.done, 0)
+    j.reject(err)
+  }
+
+  private remove (j: Job): void {
+    const i = this.pending.indexOf(j)
+    if (i >= 0) this.pending.splice(i, 1)
+  }
+
+  /** After truncate: pages past the sequence's position go back to the store. */
+  shrink (seq: BatchSequence): void { if (this.store !== undefined) seq.pages.shrink(seq.pos, this.store.base) }
+
+  /** A disposed sequence's pages go back to the store (its pending forwards fail at the next step). */
+  release (seq: BatchSequence): void {
+    this.live.delete(seq)
+    if (this.store === undefined) return
+    seq.pages.release(this.store.base)
+    if (seq.swaPages !== undefined) seq.swaPages.release(this.store.swaPool!)
+  }
+
+  /** No step starts after this; pending forwards fail. */
+  stop (): void {
+    this.disposed = true
+    for (const j of [...this.pending]) this.fail(j, new DisposedError('ShardSession'))
+  }
+
+  /** Frees the store and the graph; call after stop(), once the shard's queue is idle. */
+  dispose (): void {
+    this.stop()
+    this.graph?.free()
+    this.graph = undefined
+    this.store?.dispose()
+    this.store = undefined
+  }
+}
+
+function range (n: number): number[] { return Array.from({ length: n }, (_, i) => i) }
+
+function abortError (signal: AbortSignal): Error {
+  return new AbortedError('operation aborted', { cause: signal.reason })
+}

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { batchBaseMask, batchInputs, batchSwaMask } from '../../../src/engine/batch-inputs.js'
+import { DECODE_MAX, PREFILL_CHUNK, UBATCH, planStep } from '../../../src/engine/batch-step.js'
+import { buildKqMask } from '../../../src/engine/kq-mask.js'
+import { PAGE, PagePool, SeqPages } from '../../../src/engine/kv-pages.js'
+
+describe('KV pages', () => {
+  it('a sequence gets pages in increasing order; the pool must grow when none is free above its last', () => {
+    const pool = new PagePool(3)
+    const a = new SeqPages()
+    const b = new SeqPages()
+    assert.ok(a.ensure(1, pool))
+    assert.ok(b.ensure(PAGE + 1, pool))
+    assert.deepEqual([a.pages, b.pages], [[0], [1, 2]])
+    assert.equal(a.ensure(PAGE + 1, pool), false)
+    pool.grow(4)
+    assert.ok(a.ensure(PAGE + 1, pool))
+    assert.deepEqual(a.pages, [0, 3])
+    assert.equal(a.cellOf(PAGE + 5), 3 * PAGE + 5)
+    b.release(pool)
+    a.shrink(1, pool)
+    assert.equal(pool.usedPages, 1)
+    const c = new SeqPages()
+    assert.ok(c.ensure(3 * PAGE, pool))
+    assert.deepEqual(c.pages, [1, 2, 3])
+  })
+})
+
+describe('batch inputs', () => {
+  it('one sequence on pages [0, 1] gives the solo mask of kq-mask.ts', () => {
+    const pool = new PagePool(2)
+    const pages = new SeqPages()
+    pages.ensure(300, pool)
+    const segs = [{ pos0: 290, n: 10, pages, outRows: [9] }]
+    const b = batchInputs(segs)
+    assert.equal(b.nKv, 2 * PAGE)
+    assert.deepEqual([...b.cells], Array.from({ length: 10 }, (_, i) => 290 + i))
+    assert.deepEqual([...b.outIds], [9])
+    for (const f16 of [false, true]) assert.deepEqual(batchBaseMask(segs, b.nKv, f16), buildKqMask({ nKv: b.nKv, nTokens: 10, pos0: 290, f16 }))
+  })
+
+  it('two sequences see only their own cells; rows and cells follow segment order', () => {
+    const pool = new PagePool(4)
+    const a = new SeqPages()
+    const b = new SeqPages()
+    a.ensure(1, pool)
+    b.ensure(1, pool)
+    a.ensure(PAGE + 1, pool)
+    const segs = [{ pos0: PAGE, n: 1, pages: a, outRows: [0] }, { pos0: 3, n: 2, pages: b, outRows: [1] }]
+    const inp = batchInputs(segs)
+    assert.deepEqual([...inp.cells], [2 * PAGE, PAGE + 3, PAGE + 4])
+    assert.deepEqual([...inp.pos], [PAGE, 3, 4])
+    assert.deepEqual([...inp.outIds], [0, 2])
+    assert.equal(inp.nKv, 3 * PAGE)
+    const m = batchBaseMask(segs, inp.nKv, false) as Float32Array
+    const visible = (row: number): number[] => [...m.subarray(row * inp.nKv, (row + 1) * inp.nKv)].flatMap((v, j) => v === 0 ? [j] : [])
+    assert.deepEqual(visible(0), [...Array.from({ length: PAGE }, (_, j) => j), 2 * PAGE])
+    assert.deepEqual(visible(1), [PAGE, PAGE + 1, PAGE + 2, PAGE + 3])
+    assert.deepEqual(visible(2), [PAGE, PAGE + 1, PAGE + 2, PAGE + 3, PAGE + 4])
+  })
+
+  it('a sliding-window ring on page 1 matches the solo mask moved by one page', () => {
+    const pool = new PagePool(2)
+    const other = new SeqPages()
+    other.ensure(1, pool)
+    const ring = new SeqPages()
+    ring.ensure(8, pool)
+    const base = new SeqPages()
+    base.ensure(20, new PagePool(1))
+    const cellPos = Int32Array.from([8, 9, 10, 11, 4, 5, 6, 7])
+    const segs = [{ pos0: 10, n: 2, pages: base, swa: { slots: [2, 3], cellPos, pages: ring }, outRows: [1] }]
+    const inp = batchInputs(segs)
+    assert.deepEqual([...inp.swaCells!], [PAGE + 2, PAGE + 3])
+    assert.equal(inp.nKvSwa, 2 * PAGE)
+    const m = batchSwaMask(segs, inp.nKvSwa, false, 4, 'standard') as Float32Array
+    const solo = buildKqMask({ nKv: PAGE, nTokens: 2, pos0: 10, f16: false, cellPos, swa: { nSwa: 4, type: 'standard' } }) as Float32Array
+    for (let r = 0; r < 2; r++) {
+      assert.deepEqual(m.subarray(r * 2 * PAGE + PAGE, (r + 1) * 2 * PAGE), solo.subarray(r * PAGE, (r + 1) * PAGE))
+      assert.ok(m.subarray(r * 2 * PAGE, r * 2 * PAGE + PAGE).every((v) => v === -Infinity))
+    }
+  })
+})
+
+describe('step plan', () => {
+  it('alone: a whole ubatch; together: decoders first, then prefill chunks within one ubatch', () => {
+    assert.deepEqual(planStep([{ remaining: 1000, pipelineDepth: 1 }], 0), [UBATCH])
+    assert.deepEqual(planStep([{ remaining: 1000, pipelineDepth: 1 }, { remaining: 1, pipelineDepth: 1 }, { remaining: 600, pipelineDepth: 1 }], 0), [PREFILL_CHUNK, 1, UBATCH - 1 - PREFILL_CHUNK])
+    assert.deepEqual(planStep([{ remaining: DECODE_MAX, pipelineDepth: 1 }, { remaining: 1, pipelineDepth: 1 }], 0), [DECODE_MAX, 1])
+  })
+
+  it('a pipeline of depth 2 with 8 live sequences runs its decoders in groups of 4', () => {
+    const eight = Array.from({ length: 8 }, () => ({ remaining: 1, pipelineDepth: 2 }))
+    assert.deepEqual(planStep(eight, 8), [1, 1, 1, 1, 0, 0, 0, 0])
+    assert.deepEqual(planStep(eight.slice(0, 3), 8), [1, 1, 1])
+  })
+})
