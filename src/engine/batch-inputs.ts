@@ -5,7 +5,7 @@
  * rows whose output is kept.
  */
 import { isMaskedSwa } from './swa-cells.js'
-import { PAGE } from './kv-pages.js'
+import { PAGE, paddedKv } from './kv-pages.js'
 import type { SeqPages } from './kv-pages.js'
 import type { SwaType } from './hparams.js'
 
@@ -46,8 +46,8 @@ export function batchInputs (segs: readonly BatchSegment[]): BatchInputs {
   const hasSwa = segs.some((s) => s.swa !== undefined)
   const swaCells = hasSwa ? new Int32Array(n) : undefined
   const out: number[] = []
-  let nKv = PAGE
-  let nKvSwa = hasSwa ? PAGE : 0
+  let nKv = paddedKv(0)
+  let nKvSwa = hasSwa ? paddedKv(0) : 0
   let row = 0
   for (const s of segs) {
     for (let i = 0; i < s.n; i++) {
@@ -63,10 +63,10 @@ export function batchInputs (segs: readonly BatchSegment[]): BatchInputs {
   return { nTokens: n, pos, cells, swaCells, outIds: Int32Array.from(out), nKv, nKvSwa }
 }
 
-/** one past the global cell of the page holding local cell `localCells − 1` */
+/** cells a graph sees to cover local cells [0, localCells) of `pages`: one past the global end of the page holding the last, padded */
 function pageEnd (pages: SeqPages, localCells: number): number {
-  if (localCells <= 0) return PAGE
-  return pages.pages[Math.ceil(localCells / PAGE) - 1]! * PAGE + PAGE
+  if (localCells <= 0) return paddedKv(0)
+  return paddedKv(pages.pages[Math.ceil(localCells / PAGE) - 1]! * PAGE + PAGE)
 }
 
 function usedMaxP1 (cellPos: Int32Array): number {

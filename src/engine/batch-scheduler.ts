@@ -85,7 +85,12 @@ export class BatchScheduler {
 
   private async loop (): Promise<void> {
     try {
-      while (this.pending.length > 0 && !this.disposed) await this.shard.queue.run(async () => await this.step())
+      while (this.pending.length > 0 && !this.disposed) {
+        await this.shard.queue.run(async () => {
+          // a step that fails outside its graph (e.g. memory for a larger store) fails every pending forward, never leaves them waiting
+          try { await this.step() } catch (err) { for (const j of [...this.pending]) this.fail(j, err) }
+        })
+      }
     } finally {
       this.running = false
       if (this.disposed) for (const j of [...this.pending]) this.fail(j, new DisposedError('ShardSession'))

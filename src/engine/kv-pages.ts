@@ -1,23 +1,29 @@
 /**
- * Cells of one shared KV store, handed out to sequences in pages of KV_PAD cells (pure, no native code).
+ * Cells of one shared KV store, handed out to sequences in pages of PAGE cells (pure, no native code).
  *
  * Every sequence of a shard lives in one K/V tensor per layer, so that one graph attends for all of them (a
  * mask keeps them apart, as llama.cpp's unified KV cache does with seq ids). A sequence's local cell l (its
  * position in the base cache, its ring slot in a sliding-window cache) lies in global cell
- * pages[l / PAGE] · PAGE + l % PAGE. Pages are page-aligned and a sequence's pages are in increasing order, so
- * its cells meet the SIMD lanes of ggml's dot products at the same offsets and in the same order as when it
- * runs alone in a cache of its own (cells of other sequences add exact zeros under the mask): batched logits
- * equal solo logits bit for bit wherever the kernels do not depend on the batch size.
+ * pages[l / PAGE] · PAGE + l % PAGE. A sequence alone holds pages 0, 1, 2, … — exactly the cells of a cache of its
+ * own, so solo logits stay bit-identical to llama.cpp's. Together, each sequence's pages are in increasing order
+ * and aligned to 32 cells, so its cells meet the SIMD lanes of ggml's dot products (8 or 32 wide on AVX2) at the
+ * same offsets and in the same order as alone (cells of other sequences add exact zeros under the mask). Small
+ * pages keep the cells a graph attends over (padded to KV_PAD) close to the cells in use.
  */
 import { KV_PAD } from './swa-cells.js'
 
-export const PAGE = KV_PAD
+export const PAGE = 32
+/** pools hold a multiple of this many pages: a graph sees KV_PAD-padded cell counts */
+const POOL_UNIT = KV_PAD / PAGE
+
+/** cells a graph sees to cover [0, end): padded to KV_PAD (llama.cpp get_n_kv), at least KV_PAD */
+export function paddedKv (end: number): number { return Math.max(KV_PAD, Math.ceil(end / KV_PAD) * KV_PAD) }
 
 /** Free / used pages of one store. Grows by whole pages; pages are never moved. */
 export class PagePool {
   private used: Uint8Array
 
-  constructor (pages: number) { this.used = new Uint8Array(Math.max(1, pages)) }
+  constructor (pages: number) { this.used = new Uint8Array(unit(pages)) }
 
   get pages (): number { return this.used.length }
   get cells (): number { return this.used.length * PAGE }
@@ -34,11 +40,13 @@ export class PagePool {
   /** Room for `pages` pages in all (existing pages keep their index). */
   grow (pages: number): void {
     if (pages <= this.used.length) return
-    const next = new Uint8Array(pages)
+    const next = new Uint8Array(unit(pages))
     next.set(this.used)
     this.used = next
   }
 }
+
+function unit (pages: number): number { return Math.max(POOL_UNIT, Math.ceil(pages / POOL_UNIT) * POOL_UNIT) }
 
 /** One sequence's pages in one store. */
 export class SeqPages {

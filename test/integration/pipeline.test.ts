@@ -252,4 +252,27 @@ describe('pipeline of a generated 8-layer model (Llama 2 vocabulary, Q8_0)', () 
     assert.ok(reference.length > 0)
     for (const n of trio) assert.equal(await complete(n, 30, modelIdOfPath(path)), reference, `text from ${n.name}`)
   })
+
+  it('16 concurrent greedy requests (batched in every stage, staggered through the ring) each equal their solo output', async () => {
+    const model = modelIdOfPath(path)
+    const ask = async (n: MeshNodeProcess, prompt: string): Promise<string> => {
+      const res = await fetch(`${n.httpUrl}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, prompt, max_tokens: 12, temperature: 0 }),
+        signal: AbortSignal.timeout(60_000)
+      })
+      const body = await res.json() as { choices?: Array<{ text: string }> }
+      assert.equal(res.status, 200, JSON.stringify(body))
+      return body.choices![0]!.text
+    }
+    const words = ['red', 'green', 'blue', 'small', 'big', 'old', 'new', 'fast']
+    const prompts = Array.from({ length: 16 }, (_, i) => `${PROMPT} ${words[i % 8]} ${words[(i * 3 + 1) % 8]}${i >= 8 ? ' again and again' : ''}`)
+    const solo: string[] = []
+    for (const p of prompts) solo.push(await ask(trio[0]!, p))
+    const t0 = performance.now()
+    const together = await Promise.all(prompts.map(async (p, i) => await ask(trio[i % trio.length]!, p)))
+    process.stderr.write(`# 16 concurrent requests through the pipeline: ${(performance.now() - t0).toFixed(0)} ms\n`)
+    assert.deepEqual(together, solo)
+  })
 })

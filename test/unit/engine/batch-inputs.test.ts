@@ -6,18 +6,20 @@ import { buildKqMask } from '../../../src/engine/kq-mask.js'
 import { PAGE, PagePool, SeqPages } from '../../../src/engine/kv-pages.js'
 
 describe('KV pages', () => {
-  it('a sequence gets pages in increasing order; the pool must grow when none is free above its last', () => {
-    const pool = new PagePool(3)
+  it('a sequence gets pages in increasing order; the pool (a multiple of 256 cells) must grow when none is free above its last', () => {
+    const pool = new PagePool(1)
+    assert.equal(pool.cells, 256)
     const a = new SeqPages()
     const b = new SeqPages()
     assert.ok(a.ensure(1, pool))
-    assert.ok(b.ensure(PAGE + 1, pool))
-    assert.deepEqual([a.pages, b.pages], [[0], [1, 2]])
+    assert.ok(b.ensure(256 - PAGE, pool))
+    assert.deepEqual([a.pages, b.pages], [[0], [1, 2, 3, 4, 5, 6, 7]])
     assert.equal(a.ensure(PAGE + 1, pool), false)
-    pool.grow(4)
+    pool.grow(9)
+    assert.equal(pool.cells, 512)
     assert.ok(a.ensure(PAGE + 1, pool))
-    assert.deepEqual(a.pages, [0, 3])
-    assert.equal(a.cellOf(PAGE + 5), 3 * PAGE + 5)
+    assert.deepEqual(a.pages, [0, 8])
+    assert.equal(a.cellOf(PAGE + 5), 8 * PAGE + 5)
     b.release(pool)
     a.shrink(1, pool)
     assert.equal(pool.usedPages, 1)
@@ -28,20 +30,20 @@ describe('KV pages', () => {
 })
 
 describe('batch inputs', () => {
-  it('one sequence on pages [0, 1] gives the solo mask of kq-mask.ts', () => {
-    const pool = new PagePool(2)
+  it('one sequence on pages 0 … 9 gives the solo mask of kq-mask.ts', () => {
+    const pool = new PagePool(16)
     const pages = new SeqPages()
     pages.ensure(300, pool)
     const segs = [{ pos0: 290, n: 10, pages, outRows: [9] }]
     const b = batchInputs(segs)
-    assert.equal(b.nKv, 2 * PAGE)
+    assert.equal(b.nKv, 512)
     assert.deepEqual([...b.cells], Array.from({ length: 10 }, (_, i) => 290 + i))
     assert.deepEqual([...b.outIds], [9])
     for (const f16 of [false, true]) assert.deepEqual(batchBaseMask(segs, b.nKv, f16), buildKqMask({ nKv: b.nKv, nTokens: 10, pos0: 290, f16 }))
   })
 
-  it('two sequences see only their own cells; rows and cells follow segment order', () => {
-    const pool = new PagePool(4)
+  it('two sequences see only their own cells; rows and cells follow segment order; the cells seen are padded to 256', () => {
+    const pool = new PagePool(16)
     const a = new SeqPages()
     const b = new SeqPages()
     a.ensure(1, pool)
@@ -52,7 +54,7 @@ describe('batch inputs', () => {
     assert.deepEqual([...inp.cells], [2 * PAGE, PAGE + 3, PAGE + 4])
     assert.deepEqual([...inp.pos], [PAGE, 3, 4])
     assert.deepEqual([...inp.outIds], [0, 2])
-    assert.equal(inp.nKv, 3 * PAGE)
+    assert.equal(inp.nKv, 256)
     const m = batchBaseMask(segs, inp.nKv, false) as Float32Array
     const visible = (row: number): number[] => [...m.subarray(row * inp.nKv, (row + 1) * inp.nKv)].flatMap((v, j) => v === 0 ? [j] : [])
     assert.deepEqual(visible(0), [...Array.from({ length: PAGE }, (_, j) => j), 2 * PAGE])
@@ -60,10 +62,10 @@ describe('batch inputs', () => {
     assert.deepEqual(visible(2), [PAGE, PAGE + 1, PAGE + 2, PAGE + 3, PAGE + 4])
   })
 
-  it('a sliding-window ring on page 1 matches the solo mask moved by one page', () => {
-    const pool = new PagePool(2)
+  it('a sliding-window ring on page 8 matches the solo mask moved by 256 cells', () => {
+    const pool = new PagePool(16)
     const other = new SeqPages()
-    other.ensure(1, pool)
+    other.ensure(256, pool)
     const ring = new SeqPages()
     ring.ensure(8, pool)
     const base = new SeqPages()
@@ -71,13 +73,13 @@ describe('batch inputs', () => {
     const cellPos = Int32Array.from([8, 9, 10, 11, 4, 5, 6, 7])
     const segs = [{ pos0: 10, n: 2, pages: base, swa: { slots: [2, 3], cellPos, pages: ring }, outRows: [1] }]
     const inp = batchInputs(segs)
-    assert.deepEqual([...inp.swaCells!], [PAGE + 2, PAGE + 3])
-    assert.equal(inp.nKvSwa, 2 * PAGE)
+    assert.deepEqual([...inp.swaCells!], [256 + 2, 256 + 3])
+    assert.equal(inp.nKvSwa, 512)
     const m = batchSwaMask(segs, inp.nKvSwa, false, 4, 'standard') as Float32Array
-    const solo = buildKqMask({ nKv: PAGE, nTokens: 2, pos0: 10, f16: false, cellPos, swa: { nSwa: 4, type: 'standard' } }) as Float32Array
+    const solo = buildKqMask({ nKv: 256, nTokens: 2, pos0: 10, f16: false, cellPos, swa: { nSwa: 4, type: 'standard' } }) as Float32Array
     for (let r = 0; r < 2; r++) {
-      assert.deepEqual(m.subarray(r * 2 * PAGE + PAGE, (r + 1) * 2 * PAGE), solo.subarray(r * PAGE, (r + 1) * PAGE))
-      assert.ok(m.subarray(r * 2 * PAGE, r * 2 * PAGE + PAGE).every((v) => v === -Infinity))
+      assert.deepEqual(m.subarray(r * 512 + 256, (r + 1) * 512), solo.subarray(r * 256, (r + 1) * 256))
+      assert.ok(m.subarray(r * 512, r * 512 + 256).every((v) => v === -Infinity))
     }
   })
 })
