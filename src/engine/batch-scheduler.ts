@@ -116,7 +116,7 @@ export class BatchScheduler {
     for (const s of this.live) if (s.pipelineDepth > 1) grouped++
     const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped)
     const chosen = cands.map((j, i) => ({ j, m: take[i]! })).filter((c) => c.m > 0)
-    const store = this.store ??= new KvStore(this.shard)
+    const store = this.store ??= new KvStore(this.shard, { base: chosen[0]!.j.seq.paddedContext, swa: chosen[0]!.j.seq.swa?.size ?? 0 })
     const { isLast } = this.shard
     const segs: BatchSegment[] = []
     for (const { j, m } of chosen) {

@@ -36,15 +36,19 @@ export class KvStore implements KvCacheView {
   private readonly swaLayer: boolean[]
   private disposed = false
 
-  constructor (private readonly shard: ShardRuntime) {
+  /**
+   * @param cells initial cells of the base pool and the sliding-window pool: the first sequence's own cache sizes,
+   * so that a sequence alone sees the cache llama.cpp would give it (ggml-vulkan's kernels follow the V stride)
+   */
+  constructor (private readonly shard: ShardRuntime, cells: { base: number, swa: number }) {
     const { arch, hparams: hp } = shard.description
     const { start, end } = shard.range
     this.widths = Array.from({ length: end - start }, (_, i) => layerKvWidths(arch, hp, start + i))
     // a transposed V cache (no flash attention) has the widest V width in every layer, as llama.cpp's
     this.vMax = Math.max(0, ...this.widths.map((w) => w.v))
     this.swaLayer = this.widths.map((_, i) => layerWindow(hp, start + i) > 0)
-    this.base = new PagePool(1)
-    this.swaPool = swaWindowOf(hp, start, end) === undefined ? undefined : new PagePool(1)
+    this.base = new PagePool(Math.ceil(cells.base / PAGE))
+    this.swaPool = swaWindowOf(hp, start, end) === undefined ? undefined : new PagePool(Math.ceil(cells.swa / PAGE))
     this.allocate()
     this.allocator = newGraphAllocator(shard, graphNodeBound(shard))
   }
