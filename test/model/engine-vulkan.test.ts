@@ -23,6 +23,7 @@ import assert from 'node:assert/strict'
 import { describe, it, before } from 'node:test'
 import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
 import { readModelMetadata, selectComputeBackend } from '../../src/engine/index.js'
+import { liveBufferBytes } from '../../src/engine/native/ggml.js'
 import { generatedModel } from './helpers/generated-models.js'
 import { Pipeline, compareWithReference, referenceLogits } from './helpers/reference.js'
 import type { Llama } from 'node-llama-cpp'
@@ -83,6 +84,8 @@ describe('engine on Vulkan == node-llama-cpp Vulkan build', { skip }, () => {
         const ngl = refGpu(n)
         if (!refs.has(ngl)) refs.set(ngl, await referenceLogits(modelPath, PROMPT, STEPS, false, 512, { llama, gpuLayers: ngl }))
         const p = await Pipeline.loadOptions(shards(modelPath, n).map((o) => ({ ...o, flashAttention: false })))
+        const device = selectComputeBackend('vulkan').device!.name
+        assert.ok((liveBufferBytes().get(device) ?? 0) > 0, 'weights and KV cache of the offloaded layers are in device buffers')
         try {
           const diff = await compareWithReference(p, refs.get(ngl)!)
           console.log(`# ${name} ${label} (llama.cpp n_gpu_layers ${ngl}): max |diff| = ${diff} over ${STEPS + 1} steps`)
@@ -90,6 +93,7 @@ describe('engine on Vulkan == node-llama-cpp Vulkan build', { skip }, () => {
         } finally {
           await p.dispose()
         }
+        assert.equal(liveBufferBytes().get(device) ?? 0, 0, 'dispose freed every device buffer')
       }
     })
   }

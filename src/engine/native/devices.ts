@@ -3,7 +3,7 @@
  * choice of backend package + GPU device (`--gpu auto|cuda|vulkan|metal|cpu`, `--gpu-device I`).
  */
 import { GpuBackendUnavailableError, InvalidEngineOptionError } from '../../shared/errors/engine-errors.js'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { findGgmlLibDir, ggmlPackageName, selectGgmlPackage, selectedGgmlPackage } from './ggml-lib.js'
 import { ggml } from './ggml.js'
@@ -120,9 +120,10 @@ export function selectComputeBackend (gpu: GpuChoice, deviceIndex = 0): ComputeB
     return chosen
   }
   // auto: the first installed package loads base + CPU + its GPU backend; a later one adds only its GPU
-  // backend library (its libggml-base is byte-identical, checked, so one base serves both)
+  // backend library (its libggml-base is byte-identical, checked, so one base serves both). A package whose
+  // devices cannot exist here (no device node) is not loaded at all: a CPU-only machine pays nothing.
   let loaded = false
-  for (const pkg of AUTO_ORDER.filter((p) => findGgmlLibDir(p) !== undefined)) {
+  for (const pkg of AUTO_ORDER.filter((p) => findGgmlLibDir(p) !== undefined && mayHaveDevice(p))) {
     if (!loaded) {
       try { selectGgmlPackage(pkg) } catch { continue }
       loaded = true
@@ -138,6 +139,21 @@ export function selectComputeBackend (gpu: GpuChoice, deviceIndex = 0): ComputeB
   }
   chosen = { backend: selectedGgmlPackage(), device: undefined, devices: [] }
   return chosen
+}
+
+/**
+ * Whether a hardware device of `pkg` can be present: CUDA needs NVIDIA's device nodes (/dev/nvidiactl) or driver
+ * (/proc/driver/nvidia); Vulkan a DRM render node (/dev/dri/renderD*) or NVIDIA's nodes. Metal: always (macOS).
+ */
+function mayHaveDevice (pkg: GgmlPackage): boolean {
+  const nvidia = existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia')
+  if (pkg === 'cuda') return nvidia
+  if (pkg === 'vulkan') {
+    let render = false
+    try { render = readdirSync('/dev/dri').some((f) => f.startsWith('renderD')) } catch { /* no DRM */ }
+    return nvidia || render
+  }
+  return true
 }
 
 /** A CPU implementation of a GPU API (Mesa lavapipe reports itself as "llvmpipe (LLVM …)"). */

@@ -209,12 +209,23 @@ export function allocContextTensors (ctx: Ptr, buft: Ptr, weights: boolean): Ptr
   const buf = l.ggml_backend_alloc_ctx_tensors_from_buft(ctx, buft) as Ptr | null
   if (buf === null || buf === 0n) throw new NativeCallError('ggml_backend_alloc_ctx_tensors_from_buft failed (out of memory?)')
   if (weights) l.ggml_backend_buffer_set_usage(buf, BUFFER_USAGE_WEIGHTS)
+  live.set(buf, { buft: String(l.ggml_backend_buft_name(buft)), bytes: Number(l.ggml_backend_buffer_get_size(buf)) })
   return buf
+}
+
+/** weight and KV buffers allocated and not yet freed, by buffer */
+const live = new Map<Ptr, { buft: string, bytes: number }>()
+
+/** Bytes of the weight / KV buffers alive now, per buffer type name (e.g. "Vulkan0", "CPU"): what dispose must return. */
+export function liveBufferBytes (): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const { buft, bytes } of live.values()) out.set(buft, (out.get(buft) ?? 0) + bytes)
+  return out
 }
 
 export function bufferSize (buf: Ptr): number { return Number(ggml().ggml_backend_buffer_get_size(buf)) }
 export function clearBuffer (buf: Ptr, value: number): void { ggml().ggml_backend_buffer_clear(buf, value) }
-export function freeBuffer (buf: Ptr): void { ggml().ggml_backend_buffer_free(buf) }
+export function freeBuffer (buf: Ptr): void { live.delete(buf); ggml().ggml_backend_buffer_free(buf) }
 
 /** Copies host bytes into a tensor (always through the backend: some buffer types re-layout data). */
 export function tensorSet (t: Ptr, data: ArrayBufferView, offset = 0): void {
