@@ -60,6 +60,18 @@ describe('partition 2 + 2 in network namespaces (root)', { skip: isRoot() ? fals
       return { client, node, status: 0, error: (err as Error).message, startedAt, ms: Date.now() - startedAt }
     }
   }
+  /** epoch ms of the node's last log line after `since` that `match` accepts (0 when none) */
+  const lastLogAt = (n: MeshNodeProcess, since: number, match: (j: { msg?: string, plan?: string }) => boolean): number => {
+    let last = 0
+    for (const line of n.stderr.split('\n')) {
+      if (!line.startsWith('{')) continue
+      try {
+        const j = JSON.parse(line) as { time?: number, msg?: string, plan?: string }
+        if ((j.time ?? 0) > since && match(j)) last = Math.max(last, j.time ?? 0)
+      } catch { /* a partial line */ }
+    }
+    return last
+  }
   const refusals = async (i: number): Promise<Map<string, number>> => {
     const text = (await lab.http(i, `${nodes[i]!.httpUrl}/metrics`)).body
     return new Map([...text.matchAll(/^exo_p2p_activation_refusals_total\{reason="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]))
@@ -151,8 +163,12 @@ describe('partition 2 + 2 in network namespaces (root)', { skip: isRoot() ? fals
       const s = await Promise.all([0, 1, 2, 3].map(state))
       throw new Error(`${err.message}; views: ${s.map((x, i) => `${nodes[i]!.name}: members ${x.members.map((m) => m.name).join(',')} links ${x.links.length} plan ${x.plan?.id.slice(0, 8)} ready ${x.plan?.ready} ${x.planReason ?? ''}`).join(' | ')}`)
     })
-    const healMs = Date.now() - tHeal
-    t.diagnostic(`healed: all four serve plan ${healed.id.slice(0, 12)} (${healed.stages.map((s) => s.name).join(' → ')}) ${healMs} ms after the trunk came back (every view had 4 members after ${rejoinedMs} ms)`)
+    const seenMs = Date.now() - tHeal
+    // when the nodes themselves got there (their logs; one clock): the last rejoin or switch to the healed plan
+    const reached = nodes.map((n) => lastLogAt(n, tHeal, (j) => j.msg === 'member joined' || (j.msg === 'plan ready: serving requests' && j.plan === healed.id.slice(0, 12))))
+    assert.ok(reached.every((x) => x > 0), 'every node logged the other side rejoining')
+    const healMs = Math.max(...reached) - tHeal
+    t.diagnostic(`healed: all four serve plan ${healed.id.slice(0, 12)} (${healed.stages.map((s) => s.name).join(' → ')}) ${healMs} ms after the trunk came back by the nodes' logs (seen by the test's polls after ${seenMs} ms; every view had 4 members by poll ${rejoinedMs} ms)`)
     for (const i of [0, 1, 2, 3]) {
       const r = await complete(i, i)
       assert.equal(r.status, 200, `${nodes[i]!.name} after the heal: ${r.error}`)
