@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { clusterState, stopProcess, waitFor } from './helpers/mesh-node-process.js'
 import { MODEL_PATH, MODEL, PROMPT, running, start, stopAll, agreedReadyPlan, complete } from './helpers/peer-fetch-cluster.js'
@@ -51,5 +53,9 @@ describe('peer fetch when holders fail', () => {
     assert.ok(plan.stages.some((s) => s.peerId === f.node.peerId && s.fetch !== undefined))
     const expected = (await reference).text.replace(/^ /, '')
     for (const n of duo) assert.equal((await complete(n, 16)).replace(/^ /, ''), expected, `text from ${n.name}`)
+    // it fetched every layer: the copy was checked whole, promoted into the store, and is announced as held
+    await waitFor('the fetcher announces the model as held', async () => (await clusterState(f.node)).members.find((m) => m.peerId === f.node.peerId)?.models.some((m) => m.id === MODEL) === true ? true : undefined, 20_000, 200)
+    assert.ok(readFileSync(join(f.dataDir, 'models', `${MODEL}.gguf`)).equals(readFileSync(MODEL_PATH)), 'the promoted file is the model')
+    assert.deepEqual(readdirSync(join(f.dataDir, 'models', '.partial')), [], 'no partial copy left')
   })
 })
