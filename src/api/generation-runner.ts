@@ -1,6 +1,6 @@
 import { UnknownModelError } from '../shared/errors/model-errors.js'
 import { createLogger } from '../shared/log.js'
-import { errorPayload } from './http-errors.js'
+import { errorPayload, retryAfterSeconds } from './http-errors.js'
 import { ndjsonSink, sseSink } from './sse.js'
 import { withToolCalls } from './tool-call-events.js'
 import type { Request, Response } from 'express'
@@ -83,6 +83,7 @@ export function sendError (res: Response, dialect: Dialect, err: unknown): void 
   if (status >= 500) log.error({ err }, 'request failed')
   if (res.headersSent) { if (!res.writableEnded) res.end(); return }
   if (status === 503) res.setHeader('Retry-After', '2') // no ready plan yet: the mesh is (re)planning
+  if (status === 429) res.setHeader('Retry-After', String(retryAfterSeconds(err))) // the node's admission queue is full
   res.status(status).json(body)
 }
 

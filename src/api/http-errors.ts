@@ -93,3 +93,9 @@ function anthropicType (status: number): string {
   if (status >= 500) return 'api_error'
   return 'invalid_request_error'
 }
+
+/** Seconds a client refused with 429 should wait: the admission gate's estimate, else 1. */
+export function retryAfterSeconds (err: unknown): number {
+  const s = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds
+  return typeof s === 'number' && Number.isInteger(s) && s >= 1 ? s : 1
+}

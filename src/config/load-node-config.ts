@@ -28,6 +28,9 @@ export const ENV_VARS = {
   EXO_P2P_GPU: 'gpu',
   EXO_P2P_GPU_DEVICE: 'gpuDevice',
   EXO_P2P_GPU_LAYERS: 'gpuLayers',
+  EXO_P2P_MAX_SEQUENCES: 'maxSequences',
+  EXO_P2P_MAX_QUEUE: 'maxQueue',
+  EXO_P2P_PREFIX_CACHE: 'prefixCacheMb',
   EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights'
 } as const
 
@@ -75,7 +78,10 @@ function fromFlags (flags: NodeConfigFlags): RawConfig {
     fetchWhole: flags.fetchWhole,
     gpu: flags.gpu,
     gpuDevice: flags.gpuDevice,
-    gpuLayers: flags.gpuLayers
+    gpuLayers: flags.gpuLayers,
+    maxSequences: flags.maxSequences,
+    maxQueue: flags.maxQueue,
+    prefixCacheMb: flags.prefixCacheMb
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k]
   return parseSource('flags', raw)
@@ -135,6 +141,9 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     gpu: pick('gpu', ...src) ?? 'auto',
     gpuDevice: pick('gpuDevice', ...src) ?? 0,
     gpuLayers: pick('gpuLayers', ...src) ?? 'auto',
+    maxSequences: pick('maxSequences', ...src),
+    maxQueue: pick('maxQueue', ...src),
+    prefixCacheBytes: ((mb) => mb === undefined ? undefined : mb * 2 ** 20)(pick('prefixCacheMb', ...src)),
     testTamperWeights: pick('testTamperWeights', f, e) ?? false,
     configFile
   }

@@ -49,6 +49,12 @@ export interface NodeConfig {
   readonly gpuDevice: number
   /** How many of this node's layers go to the GPU (its last ones); `auto` = as many as fit the device's free memory. Defaults to `auto`. */
   readonly gpuLayers: number | 'auto'
+  /** Sequences this node runs at once; undefined = derived from the memory budget (KV per sequence). */
+  readonly maxSequences: number | undefined
+  /** Requests that wait for a slot beyond maxSequences (more → HTTP 429); undefined = as many as the limit. */
+  readonly maxQueue: number | undefined
+  /** Cap on the KV of finished requests kept for prefix reuse, bytes (0 = none); undefined = what the memory budget leaves. */
+  readonly prefixCacheBytes: number | undefined
   /** TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): serve model chunks with a flipped byte. Defaults to off. */
   readonly testTamperWeights: boolean
   /** Config file that was read, if any. */
@@ -78,6 +84,9 @@ export interface NodeConfigFlags {
   gpu?: string
   gpuDevice?: string | number
   gpuLayers?: string | number
+  maxSequences?: string | number
+  maxQueue?: string | number
+  prefixCacheMb?: string | number
 }
 
 /** `--gpu`: a backend of src/shared/device-info.ts, or auto. */
@@ -108,6 +117,9 @@ export const rawConfigSchema = z.object({
   gpu: z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']).optional(),
   gpuDevice: z.coerce.number().int().min(0).max(255).optional(),
   gpuLayers: z.union([z.literal('auto'), z.coerce.number().int().min(0).max(1 << 20)]).optional(),
+  maxSequences: z.coerce.number().int().min(1).max(4096).optional(),
+  maxQueue: z.coerce.number().int().min(0).max(65536).optional(),
+  prefixCacheMb: z.coerce.number().int().min(0).max(1 << 30).optional(),
   testTamperWeights: z.boolean().optional()
 }).strict()
 

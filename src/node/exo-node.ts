@@ -40,6 +40,9 @@ import type { LocalInferenceService } from './local-inference-service.js'
 import { startPipeline } from './pipeline/start-pipeline.js'
 import type { NodePipeline } from './pipeline/start-pipeline.js'
 import { registerPipelineMetrics } from './pipeline/pipeline-metrics.js'
+import { registerServingMetrics } from './metrics/serving-metrics.js'
+import { sumPrefixStats } from './prefix-reuse.js'
+import type { AdmissionStats } from './admission-gate.js'
 
 export interface ExoNodeOptions {
   version: string
@@ -198,6 +201,17 @@ export class ExoNode {
       const pipeline = this.pipeline
       registerPipelineMetrics(registry, pipeline.metrics, () => pipeline.gauges())
     }
+    const local = this.options.pipeline?.local
+    registerServingMetrics(registry, {
+      gates: () => [
+        ...(this.pipeline !== undefined ? [['pipeline', this.pipeline.admission.stats] as [string, AdmissionStats]] : []),
+        ...(local !== undefined ? [['local', local.admission.stats] as [string, AdmissionStats]] : [])
+      ],
+      prefix: () => {
+        const parts = [this.pipeline?.prefixStats(), local?.prefixStats()].filter((p) => p !== undefined)
+        return parts.length === 0 ? undefined : sumPrefixStats(parts.map((p) => ({ stats: p, bytes: p.bytes, size: p.entries })))
+      }
+    })
 
     this.nodeInfo = {
       peerId: libp2p.peerId.toString(),

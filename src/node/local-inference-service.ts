@@ -9,8 +9,10 @@ import type { GpuOffload } from './gpu-offload.js'
 import { generateLocal } from './local-generator.js'
 import { createGrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 import { ModelRegistry } from './model-registry.js'
-import { sessionChainCache, sessionKvBytes } from './prefix-reuse.js'
+import { sessionChainCache, sessionKvBytes, sumPrefixStats } from './prefix-reuse.js'
+import type { PrefixTotals } from './prefix-reuse.js'
 import type { PrefixCache } from './prefix-cache.js'
+import { AdmissionGate, DEFAULT_SEQUENCES, maxSequencesFor } from './admission-gate.js'
 import type { LoadedShard, ModelMetadata, ShardSession } from '../engine/types.js'
 import type { GenerationEvent, InferenceRequest, InferenceService, ModelInfo } from '../shared/inference.js'
 import type { ModelEntry, ModelRegistryOptions } from './model-registry.js'
@@ -46,6 +48,10 @@ export interface LocalInferenceServiceOptions extends ModelRegistryOptions {
   prefixCacheBytes?: number
   /** GPU offload of the node's last layers (`--gpu-layers`); undefined = CPU-only shards */
   gpu?: GpuOffload
+  /** sequences run at once; default from the memory budget (full-context KV per sequence), else DEFAULT_SEQUENCES */
+  maxSequences?: number
+  /** requests waiting for a slot beyond that (more → ServerBusyError, HTTP 429); default maxSequences */
+  maxQueue?: number
 }
 
 /** Retained-KV cap of a service given neither a memory budget nor prefixCacheBytes. */
@@ -75,11 +81,31 @@ export class LocalInferenceService implements InferenceService {
   /** KV bytes the running requests hold */
   private activeKvBytes = 0
   private retainedIds = 0
+  /** admission (issue 12 point 5): how many sequences run at once, how many wait */
+  readonly admission: AdmissionGate
 
   constructor (private readonly options: LocalInferenceServiceOptions) {
     this.registry = new ModelRegistry(options)
     const threads = options.threads ?? 1
     if (!Number.isInteger(threads) || threads < 1) throw new InvalidGenerationRequestError(`threads must be an integer ≥ 1, got ${threads}`)
+    const limit = (): number => options.maxSequences ?? this.derivedMaxSequences()
+    this.admission = new AdmissionGate({ limit, maxQueue: () => options.maxQueue ?? limit(), capacityBytes: () => this.kvCapacityBytes() })
+  }
+
+  /** KV bytes the memory budget leaves beside the loaded weights (no bound without a budget). */
+  private kvCapacityBytes (): number {
+    const budget = this.options.memoryBudgetBytes
+    if (budget === undefined) return Number.POSITIVE_INFINITY
+    let weights = 0
+    for (const m of this.models.values()) weights += m.metadata.fileBytes
+    return Math.max(0, budget - weights)
+  }
+
+  /** Smallest sessions (256 cells) of the widest loaded model that fit the KV capacity. */
+  private derivedMaxSequences (): number {
+    if (this.options.memoryBudgetBytes === undefined || this.models.size === 0) return DEFAULT_SEQUENCES
+    const perSequence = Math.max(...[...this.models.values()].map((m) => sessionKvBytes(m.metadata, 256)))
+    return maxSequencesFor(this.kvCapacityBytes(), perSequence)
   }
 
   async * generate (req: InferenceRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<GenerationEvent> {
@@ -103,11 +129,13 @@ export class LocalInferenceService implements InferenceService {
     if (rendered.tokens.length >= contextSize) throw new ContextTooLongError(rendered.tokens.length, contextSize)
     const shards = await this.shardsOf(entry, model, signal)
     log.debug({ request: req.id, model: entry.id, promptTokens: rendered.tokens.length, shards: shards.length }, 'generating')
-    const grammar = req.grammar !== undefined ? await createGrammarConstraint(entry.path, req.grammar, { signal }) : undefined
     const prefix = this.prefixOf(model)
     const kv = sessionKvBytes(model.metadata, Math.min(contextSize, rendered.tokens.length + req.maxTokens))
+    const release = await this.admission.acquire(signal, kv)
     this.activeKvBytes += kv
+    let grammar: Awaited<ReturnType<typeof createGrammarConstraint>> | undefined
     try {
+      grammar = req.grammar !== undefined ? await createGrammarConstraint(entry.path, req.grammar, { signal }) : undefined
       // retained KV yields to the running requests
       prefix.trim()
       yield * generateLocal({
@@ -126,6 +154,7 @@ export class LocalInferenceService implements InferenceService {
       })
     } finally {
       this.activeKvBytes -= kv
+      release()
       grammar?.dispose()
     }
   }
@@ -146,17 +175,8 @@ export class LocalInferenceService implements InferenceService {
   }
 
   /** Retained-KV counters summed over the loaded models (for /metrics). */
-  prefixStats (): { hits: number, misses: number, evictions: number, reusedTokens: number, bytes: number } {
-    const out = { hits: 0, misses: 0, evictions: 0, reusedTokens: 0, bytes: 0 }
-    for (const m of this.models.values()) {
-      if (m.prefix === undefined) continue
-      out.hits += m.prefix.stats.hits
-      out.misses += m.prefix.stats.misses
-      out.evictions += m.prefix.stats.evictions
-      out.reusedTokens += m.prefix.stats.reusedTokens
-      out.bytes += m.prefix.bytes
-    }
-    return out
+  prefixStats (): PrefixTotals {
+    return sumPrefixStats([...this.models.values()].map((m) => m.prefix))
   }
 
   async countTokens (req: Pick<InferenceRequest, 'model' | 'prompt'>, { signal }: { signal: AbortSignal }): Promise<number> {

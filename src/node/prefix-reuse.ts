@@ -41,7 +41,7 @@ export function sessionChainCache (budgetBytes: () => number): PrefixCache<reado
  * the last prompt token must be run to get logits. Undefined (a cold start) when no entry fits or truncation
  * is impossible (a sliding-window cache that no longer holds the window before the cut).
  */
-export function takeRetainedChain (cache: PrefixCache<readonly ShardSession[]>, tokens: readonly number[], cells: number): { sessions: readonly ShardSession[], reused: number } | undefined {
+export function takeRetainedChain (cache: PrefixCache<readonly ShardSession[]>, tokens: readonly number[], cells: number): { id: string, sessions: readonly ShardSession[], reused: number } | undefined {
   const hit = cache.take(tokens, (e) => e.value.every((s) => s.contextSize >= cells))
   if (hit === undefined) return undefined
   const reused = Math.min(hit.common, tokens.length - 1)
@@ -56,5 +56,22 @@ export function takeRetainedChain (cache: PrefixCache<readonly ShardSession[]>, 
     return undefined
   }
   cache.stats.reusedTokens += reused
-  return { sessions, reused }
+  return { id: hit.entry.id, sessions, reused }
+}
+
+/** Counters of retained KV for /metrics, summed over caches. */
+export interface PrefixTotals { hits: number, misses: number, evictions: number, reusedTokens: number, bytes: number, entries: number }
+
+export function sumPrefixStats (caches: ReadonlyArray<Pick<PrefixCache<unknown>, 'stats' | 'bytes' | 'size'> | undefined>): PrefixTotals {
+  const out: PrefixTotals = { hits: 0, misses: 0, evictions: 0, reusedTokens: 0, bytes: 0, entries: 0 }
+  for (const c of caches) {
+    if (c === undefined) continue
+    out.hits += c.stats.hits
+    out.misses += c.stats.misses
+    out.evictions += c.stats.evictions
+    out.reusedTokens += c.stats.reusedTokens
+    out.bytes += c.bytes
+    out.entries += c.size
+  }
+  return out
 }

@@ -32,6 +32,9 @@ export default function register (program: Command): void {
     .option('--threads <n>', 'CPU threads per loaded shard (default: 1)')
     .option('--fetch-max-rate <MB/s>', 'cap on fetching model layers from peers, MB/s (default: no cap)')
     .option('--fetch-whole', 'when fetching layers from peers, also fetch the rest of the model file (after them), then hold the model (default: only the layers this node runs)')
+    .option('--max-sequences <n>', 'sequences this node runs at once (default: what the memory budget holds of full-context KV caches, ≤ 64)')
+    .option('--max-queue <n>', 'requests that wait for a slot beyond that; more get HTTP 429 (default: as many as --max-sequences)')
+    .option('--prefix-cache-mb <MB>', 'cap on the KV of finished requests kept for prefix reuse; 0 = off (default: what the memory budget leaves)')
     .option('--no-flash-attention', 'disable flash attention; must match on every node (default: on)')
     .option('--gpu <backend>', 'auto|cuda|vulkan|metal|cpu: the best installed GPU backend with a device, one by name, or none (default: auto)')
     .option('--gpu-device <i>', 'GPU device index within the backend (default: 0)')
@@ -64,7 +67,10 @@ export default function register (program: Command): void {
           modelPaths: [...config.models],
           modelsDir: join(config.dataDir, 'models'),
           nodeName: config.name,
-          memoryBudgetBytes: config.memoryBudgetBytes
+          memoryBudgetBytes: config.memoryBudgetBytes,
+          ...(config.prefixCacheBytes !== undefined ? { prefixCacheBytes: config.prefixCacheBytes } : {}),
+          ...(config.maxSequences !== undefined ? { maxSequences: config.maxSequences } : {}),
+          ...(config.maxQueue !== undefined ? { maxQueue: config.maxQueue } : {})
         })
         node = new ExoNode(config, {
           version,

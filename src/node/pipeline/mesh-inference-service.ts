@@ -15,6 +15,7 @@ import type { PipelineMetrics } from './pipeline-metrics.js'
 import type { Plan } from '../../planner/index.js'
 import type { HopChannel } from './stage-runner.js'
 import type { OpenFrame } from '../../protocols/activations/index.js'
+import type { AdmissionGate } from '../admission-gate.js'
 
 const log = createLogger('node:mesh-inference')
 
@@ -35,6 +36,8 @@ export interface MeshInferenceServiceInit {
   readyWaitMs?: number
   /** how long a request whose pipeline broke waits for the next plan. Default FAILOVER_WAIT_MS. */
   failoverWaitMs?: number
+  /** admission of the requests this node drives as first stage (the limit follows its memory) */
+  admission?: AdmissionGate
 }
 
 /** A request waits this long for a plan whose stages are still loading before it fails with 503. */
@@ -198,6 +201,8 @@ export class MeshInferenceService implements InferenceService {
         tokenizer,
         ...(this.init.contextSize !== undefined ? { contextSize: this.init.contextSize } : {}),
         ...(handle.returnHops !== undefined ? { returnHops: handle.returnHops } : {}),
+        ...(handle.prefix !== undefined ? { prefix: handle.prefix } : {}),
+        ...(this.init.admission !== undefined ? { admit: async (cells: number, s: AbortSignal) => await this.init.admission!.acquire(s, agreement.stages.kvBytesOf(handle, cells)) } : {}),
         ...(stage1 !== undefined ? { dialStage1: async (open: OpenFrame, s: AbortSignal) => await this.init.dialNext(stage1, open, s) } : {}),
         timings: { onComputeMs: m.onFirstCompute, onRingMs: m.onRing, onToken: m.onToken },
         signal

@@ -20,6 +20,13 @@ export interface PipelineTimings {
   onToken?: () => void
 }
 
+export interface PipelinePredictorOptions {
+  /** prefix reuse: every stage's session already holds this many leading prompt positions; the first call feeds only the rest */
+  reused?: number
+  /** finish() leaves stage 0's session alive (the caller retains it) instead of freeing it */
+  keepSession?: boolean
+}
+
 /**
  * Stage 0's side of one request on a multi-stage plan (protocols/activations.md): runs its own layers
  * on the tokens, sends the hidden state downstream (PREFILL chunks, then one DECODE per token) and
@@ -40,7 +47,8 @@ export class PipelinePredictor implements TokenPredictor {
     private readonly nEmbd: number,
     private readonly timings: PipelineTimings = {},
     /** stages of the plan: the engine runs this stage's decoding requests in that many groups (so stages overlap) */
-    private readonly pipelineDepth = 1
+    private readonly pipelineDepth = 1,
+    private readonly options: PipelinePredictorOptions = {}
   ) {
     void this.watchDownstream()
   }
@@ -78,6 +86,9 @@ export class PipelinePredictor implements TokenPredictor {
     const decoding = this.prefilled
     let sentAt = 0
     if (!this.prefilled) {
+      const reused = this.options.reused ?? 0
+      if (reused !== start || reused >= tokens.length) throw new GenerationPipelineError(`reused ${reused} prompt positions, stage 0 holds ${start} of ${tokens.length}`)
+      tokens = tokens.slice(reused)
       const size = prefillChunkTokens(this.nEmbd)
       for (let off = 0; off < tokens.length; off += size) {
         const count = Math.min(size, tokens.length - off)
@@ -113,22 +124,28 @@ export class PipelinePredictor implements TokenPredictor {
     return out.hidden
   }
 
-  /** Normal end: END travels the ring, every stage frees its session; waits (bounded) for it to come back. */
-  async finish (): Promise<void> {
-    if (this.closed) return
+  /**
+   * Normal end: END travels the ring, every stage frees (or retains) its session; waits (bounded) for it to come
+   * back. True when it did (every stage saw END); false when the hop had to be reset.
+   */
+  async finish (): Promise<boolean> {
+    if (this.closed) return false
     this.closed = true
+    let clean = false
     try {
       await this.channel.send({ ...this.ids, type: 'end' }, AbortSignal.timeout(END_ROUND_TRIP_TIMEOUT_MS))
       await this.channel.close()
       const back = AbortSignal.timeout(END_ROUND_TRIP_TIMEOUT_MS)
       for (;;) if (await this.returns.next(back) === undefined) break
+      clean = true
     } catch (err) {
       /** a stage that went away meanwhile: resetting frees whatever is left */
       this.channel.abort(err instanceof Error ? err : new AbortedError(String(err)))
     } finally {
       this.returns.release()
-      this.session.dispose()
+      if (this.options.keepSession !== true || !clean) this.session.dispose()
     }
+    return clean
   }
 
   /** Cancellation or failure: reset the hop (the reset travels the ring) and free stage 0's session. */

@@ -13,7 +13,7 @@ import { decide, isPlanReady, stageOf, stageReadiness } from './plan-agreement-c
 import type { AgreementDecision } from './plan-agreement-core.js'
 import { PipelineMetrics } from './pipeline-metrics.js'
 import { StageHandles } from './stage-handles.js'
-import type { ServedModel, StageHandle } from './stage-handles.js'
+import type { ServedModel, StageHandle, StageHandlesInit } from './stage-handles.js'
 import type { HopChannel } from './stage-runner.js'
 
 const log = createLogger('node:plan-agreement')
@@ -42,6 +42,7 @@ export interface PlanAgreementInit {
   gpu?: GpuOffload
   /** the device probe's result, ms per layer (announced as the device's computeMsPerLayer) */
   onDeviceSpeed?: (msPerLayer: number) => void
+  serving?: Pick<StageHandlesInit, 'maxSessionsPerStage' | 'prefixCacheBytes'> // --max-sequences, --prefix-cache-mb
 }
 
 /** What the first stage of a request holds while it drives it; `release()` when the request ends. */
@@ -89,7 +90,7 @@ export class PlanAgreement implements ActivationsPort {
       dialNext: init.dialNext,
       ...(init.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: init.memoryBudgetBytes } : {}),
       ...(init.prepareRange !== undefined ? { prepareRange: init.prepareRange } : {}),
-      ...(init.gpu !== undefined ? { gpu: init.gpu } : {}),
+      ...(init.gpu !== undefined ? { gpu: init.gpu } : {}), ...init.serving,
       onStageCompute: this.metrics.onStageCompute,
       onChange: () => { this.init.announceSoon(); setTimeout(() => { this.tick() }, 80).unref() }
     })

@@ -11,6 +11,12 @@ import { createStageSampler } from './stage-sampler.js'
 import { stageOf } from './plan-agreement-core.js'
 import { nodeGpuLayers } from '../gpu-offload.js'
 import type { GpuOffload } from '../gpu-offload.js'
+import { StageRetention } from './stage-retention.js'
+import { sessionChainCache, sessionKvBytes, sumPrefixStats } from '../prefix-reuse.js'
+import type { PrefixTotals } from '../prefix-reuse.js'
+import { DEFAULT_SEQUENCES, maxSequencesFor } from '../admission-gate.js'
+import type { PrefixCache } from '../prefix-cache.js'
+import type { ShardSession } from '../../engine/types.js'
 
 const log = createLogger('node:stages')
 
@@ -33,6 +39,10 @@ export interface StageHandle {
   runner: StageRunner | undefined
   /** stage 0 of a multi-stage plan: where the last hop's RESULTs arrive */
   returnHops: ReturnHops | undefined
+  /** stage 0: the retained KV of finished requests (prefix reuse) */
+  prefix: PrefixCache<readonly ShardSession[]> | undefined
+  /** stages ≥ 1: the retained KV their runner keeps */
+  retention: StageRetention | undefined
   /** hops being served + requests being driven as first stage */
   inflight: number
   /** requests being driven as first stage (each holds a stage-0 KV cache) */
@@ -53,6 +63,8 @@ export interface StageHandlesInit {
   /** a handle became ready or failed to load */
   onChange: () => void
   maxSessionsPerStage?: number
+  /** cap on retained KV bytes (prefix reuse; 0 = none) below what the budget leaves */
+  prefixCacheBytes?: number
   /** this node's memory budget: the ranges loaded at once never need more (undefined: no limit) */
   memoryBudgetBytes?: number
   /**
@@ -66,6 +78,8 @@ export interface StageHandlesInit {
 
 /** `bytes` / `deviceBytes`: what the plan's stage needs for the range in host / device memory (planner memory model) */
 interface ShardEntry { promise: Promise<LoadedShard>, users: number, bytes: number, deviceBytes: number }
+/** Retained-KV cap of a node without a memory budget. */
+const DEFAULT_RETAIN_BYTES = 256 * 2 ** 20
 
 /**
  * The stages this node holds, one per plan id, sharing loaded layer ranges (a new plan that keeps
@@ -128,7 +142,7 @@ export class StageHandles {
     if (existing !== undefined) return existing
     const st = stageOf(plan, this.init.selfId)
     if (st === undefined || (this.failedUntil.get(plan.id) ?? 0) > now || this.blockedByMemory(plan)) return undefined
-    const h: StageHandle = { plan, ...st, shard: undefined, ready: false, runner: undefined, returnHops: undefined, inflight: 0, leases: 0, unwantedSince: undefined, released: false }
+    const h: StageHandle = { plan, ...st, shard: undefined, ready: false, runner: undefined, returnHops: undefined, prefix: undefined, retention: undefined, inflight: 0, leases: 0, unwantedSince: undefined, released: false }
     this.handles.set(plan.id, h)
     const { model, engine, threads, flashAttention, gpu } = this.init
     const range = { start: st.start, end: st.end }
@@ -161,8 +175,58 @@ export class StageHandles {
     return h
   }
 
+  /** KV bytes of one session of `contextSize` cells on `h`'s layers */
+  kvBytesOf (h: StageHandle, contextSize: number): number {
+    return sessionKvBytes(this.init.model.metadata, contextSize, { start: h.start, end: h.end })
+  }
+
+  /**
+   * Bytes retained KV may hold now: the memory budget less the loaded ranges (weights, compute and one
+   * full-context KV each, the planner's model) and what running requests hold beyond that reserve.
+   */
+  retainBudgetBytes (): number {
+    const budget = this.init.memoryBudgetBytes
+    const cap = this.init.prefixCacheBytes ?? Number.POSITIVE_INFINITY
+    if (budget === undefined) return Math.min(cap, DEFAULT_RETAIN_BYTES)
+    let running = 0
+    for (const h of this.handles.values()) {
+      const full = this.kvBytesOf(h, this.init.model.metadata.contextLength)
+      const active = h.runner?.activeKvBytes ?? h.leases * full
+      running += Math.max(0, active - full)
+    }
+    return Math.min(cap, Math.max(0, budget - this.loadedBytes - running))
+  }
+
+  /**
+   * Sequences this node can run at once: full-context KV caches of its widest stage that fit the budget beside
+   * the loaded ranges, plus the one each range's planned bytes already hold; DEFAULT_SEQUENCES without a budget.
+   */
+  maxSequences (): number {
+    const hs = [...this.handles.values()]
+    if (this.init.memoryBudgetBytes === undefined || hs.length === 0) return DEFAULT_SEQUENCES
+    return maxSequencesFor(this.kvCapacityBytes(), Math.max(...hs.map((h) => this.kvBytesOf(h, 256))))
+  }
+
+  /**
+   * KV bytes this node's running sequences may hold: what the budget leaves beside the loaded ranges, plus the
+   * full-context KV the planner counted in each range's bytes. No bound without a budget.
+   */
+  kvCapacityBytes (): number {
+    const budget = this.init.memoryBudgetBytes
+    if (budget === undefined) return Number.POSITIVE_INFINITY
+    let reserved = 0
+    for (const h of this.handles.values()) reserved += this.kvBytesOf(h, this.init.model.metadata.contextLength)
+    return Math.max(0, budget - this.loadedBytes + reserved)
+  }
+
+  /** Retained-KV counters of every stage this node holds (/metrics). */
+  prefixStats (): PrefixTotals {
+    return sumPrefixStats([...this.handles.values()].flatMap((h) => [h.prefix, h.retention?.cache]))
+  }
+
   private createPort (h: StageHandle, shard: LoadedShard): void {
     const n = h.plan.stages.length
+    if (h.index === 0) h.prefix = sessionChainCache(() => this.retainBudgetBytes())
     if (n === 1) return
     if (h.index === 0) { h.returnHops = new ReturnHops(h.plan.id); return }
     const next = h.plan.stages[(h.index + 1) % n]!.peerId
@@ -174,6 +238,8 @@ export class StageHandles {
       shard,
       dialNext: async (open, signal) => await this.init.dialNext(next, open, signal),
       createSampler: async (open, signal) => await createStageSampler(open, modelPath, signal),
+      retention: h.retention = new StageRetention(() => this.retainBudgetBytes()),
+      kvBytes: (contextSize) => this.kvBytesOf(h, contextSize),
       ...(this.init.maxSessionsPerStage !== undefined ? { maxSessions: this.init.maxSessionsPerStage } : {}),
       ...(this.init.onStageCompute !== undefined ? { onComputeMs: this.init.onStageCompute } : {})
     })
@@ -203,6 +269,7 @@ export class StageHandles {
     h.released = true
     h.ready = false
     h.runner?.dispose()
+    h.prefix?.clear()
     if (this.handles.get(h.plan.id) === h) this.handles.delete(h.plan.id)
     const key = this.shardKey(h.plan, h)
     const entry = this.shards.get(key)

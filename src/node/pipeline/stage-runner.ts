@@ -3,6 +3,7 @@ import { ActivationErrorCode, ActivationStageError, ProtocolDecodeError } from '
 import type { PlanId } from '../../shared/ids.js'
 import type { LoadedShard, ShardSession } from '../../engine/types.js'
 import type { ActivationsPort, OpenFrame, PayloadFrame } from '../../protocols/activations/index.js'
+import type { StageRetention } from './stage-retention.js'
 
 /** The part of an activation hop the runner uses (ActivationChannel satisfies it). */
 export interface HopChannel {
@@ -35,6 +36,10 @@ export interface StageRunnerOptions {
   maxSessions?: number
   /** ms of each forward pass of this stage (metrics) */
   onComputeMs?: (ms: number, tokens: number) => void
+  /** prefix reuse: sessions of requests that ended with END are retained here; OPEN's `prefix` takes them back */
+  retention?: StageRetention
+  /** KV bytes of one session of `contextSize` cells on this stage (memory accounting). Default 0. */
+  kvBytes?: (contextSize: number) => number
 }
 
 /**
@@ -48,6 +53,7 @@ export class StageRunner implements ActivationsPort {
   private readonly sessions = new Map<string, ShardSession>()
   private readonly disposed = new AbortController()
   private readonly maxSessions: number
+  private kvInUse = 0
 
   constructor (private readonly options: StageRunnerOptions) {
     if (options.stageIndex < 1 || options.stageIndex >= options.nStages) throw new RangeError(`stage index ${options.stageIndex} not in [1, ${options.nStages})`)
@@ -58,6 +64,8 @@ export class StageRunner implements ActivationsPort {
   get planId (): PlanId { return this.options.planId }
   /** requests whose KV cache this stage currently holds */
   get activeSessions (): number { return this.sessions.size }
+  /** KV bytes the running requests' sessions hold */
+  get activeKvBytes (): number { return this.kvInUse }
 
   async serve (open: OpenFrame, channel: HopChannel, context: { signal: AbortSignal }): Promise<void> {
     const o = this.options
@@ -69,8 +77,15 @@ export class StageRunner implements ActivationsPort {
     const maxContext = o.shard.metadata.contextLength
     if (open.contextSize > maxContext) throw new ActivationStageError(ActivationErrorCode.ContextFull, `context ${open.contextSize} > the model's ${maxContext}`)
 
-    const session = o.shard.createSession({ contextSize: open.contextSize })
+    const create = (): ShardSession => o.shard.createSession({ contextSize: open.contextSize })
+    if (open.prefix !== undefined && o.retention === undefined) throw new ActivationStageError(ActivationErrorCode.PrefixMissing, 'this stage retains no KV')
+    const session = o.retention?.acquire(open, create) ?? create()
+    const kv = o.kvBytes?.(session.contextSize) ?? 0
+    this.kvInUse += kv
+    // retained KV yields to running requests
+    o.retention?.cache.trim()
     this.sessions.set(open.requestId, session)
+    let ended = false
     const downstreamFailed = new AbortController()
     const signal = AbortSignal.any([context.signal, this.disposed.signal, downstreamFailed.signal])
     let next: HopChannel | undefined
@@ -78,6 +93,7 @@ export class StageRunner implements ActivationsPort {
       next = await o.dialNext({ ...open, toStage: (o.stageIndex + 1) % o.nStages }, signal)
       void this.watchDownstream(next, downstreamFailed)
       await this.pump(open, channel, session, next, signal)
+      ended = true
     } catch (err) {
       next?.abort(err instanceof Error ? err : new Error(String(err)))
       const reason: unknown = downstreamFailed.signal.aborted ? downstreamFailed.signal.reason : err
@@ -88,8 +104,10 @@ export class StageRunner implements ActivationsPort {
       if (this.disposed.signal.aborted && !context.signal.aborted) throw new ActivationStageError(ActivationErrorCode.NotReady, new DisposedError('stage runner').message)
       throw reason
     } finally {
-      session.dispose()
+      this.kvInUse -= kv
       this.sessions.delete(open.requestId)
+      if (o.retention !== undefined && open.retain === true && !this.disposed.signal.aborted) o.retention.release(open.requestId, session, ended, kv)
+      else session.dispose()
     }
   }
 
@@ -149,5 +167,6 @@ export class StageRunner implements ActivationsPort {
   /** Aborts every hop in flight (their sessions are freed); later OPENs are refused with NOT_READY. */
   dispose (): void {
     this.disposed.abort(new DisposedError('stage runner'))
+    this.options.retention?.clear()
   }
 }

@@ -27,6 +27,8 @@ import { PipelineMetrics } from './pipeline-metrics.js'
 import type { PipelineGauges } from './pipeline-metrics.js'
 import type { HopChannel } from './stage-runner.js'
 import type { GpuOffload } from '../gpu-offload.js'
+import { AdmissionGate, DEFAULT_SEQUENCES } from '../admission-gate.js'
+import type { PrefixTotals } from '../prefix-reuse.js'
 
 const log = createLogger('node:pipeline')
 /** Streams per connection and protocol: one per request and hop, so this bounds concurrent requests per link. */
@@ -58,6 +60,10 @@ export interface NodePipeline {
   modelsChanged: () => Promise<void>
   /** what this node served to fetching peers (protocols/weights.md) */
   weightsServed: WeightsServeStats
+  /** admission of the requests this node drives as first stage */
+  admission: AdmissionGate
+  /** retained KV (prefix reuse) of this node's stages */
+  prefixStats: () => PrefixTotals | undefined
   stop: () => Promise<void>
 }
 
@@ -92,6 +98,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       announceSoon: () => { membership.announceSoon() },
       dialNext,
       memoryBudgetBytes: config.memoryBudgetBytes,
+      serving: { ...(config.maxSequences !== undefined ? { maxSessionsPerStage: config.maxSequences } : {}), ...(config.prefixCacheBytes !== undefined ? { prefixCacheBytes: config.prefixCacheBytes } : {}) },
       ...(prepareRange !== undefined ? { prepareRange } : {}),
       ...(init.msPerLayer !== undefined ? { msPerLayer: init.msPerLayer } : {}),
       ...(init.gpu !== undefined ? { gpu: init.gpu } : {}),
@@ -158,7 +165,10 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     log.warn({ model: DEFAULT_MODEL_ID }, 'the model to serve is not on disk: this node takes no part in shard plans (it still routes requests)')
   }
   const metrics = agreement?.metrics ?? new PipelineMetrics()
+  const limit = (): number => config.maxSequences ?? agreement?.stages.maxSequences() ?? DEFAULT_SEQUENCES
+  const admission = new AdmissionGate({ limit, maxQueue: () => config.maxQueue ?? limit(), capacityBytes: () => agreement?.stages.kvCapacityBytes() ?? Number.POSITIVE_INFINITY })
   const inference = new MeshInferenceService({
+    admission,
     selfId,
     get agreement () { return agreement },
     metrics,
@@ -187,6 +197,8 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       if (hit !== undefined) await adoptWhole(hit.path)
     },
     weightsServed: weights.stats,
+    admission,
+    prefixStats: () => agreement?.stages.prefixStats(),
     gauges: () => {
       const plan = agreement?.serving().plan
       return { activeSessions: agreement?.stages.activeSessions ?? 0, loadedShards: agreement?.stages.loadedShards ?? 0, planId: plan?.id, planReady: plan !== undefined }

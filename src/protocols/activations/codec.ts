@@ -30,6 +30,10 @@ export interface OpenFrame {
   recentTokens?: number[]
   /** failover: tokens generated before this ring took the request over (the last stage replays its grammar and draws) */
   resumedTokens?: number[]
+  /** prefix reuse (1.2.0): keep this request's KV after END */
+  retain?: boolean
+  /** prefix reuse (1.2.0): start from the KV retained when `requestId` ended, cut to its first `keep` positions */
+  prefix?: { requestId: RequestId, keep: number }
 }
 
 interface RequestScoped { requestId: RequestId, planId: PlanId }
@@ -62,7 +66,9 @@ const openSchema = z.strictObject({
   sampling: samplingSchema.optional(),
   grammar: grammarSchema.optional(),
   recentTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RECENT_TOKENS).optional(),
-  resumedTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RESUMED_TOKENS).optional()
+  resumedTokens: z.array(z.number().int().min(0).max(0xffffffff)).max(MAX_RESUMED_TOKENS).optional(),
+  retain: z.boolean().optional(),
+  prefix: z.strictObject({ requestId: z.string().regex(REQUEST_ID_PATTERN), keep: z.number().int().min(0).max(MAX_CONTEXT_SIZE) }).optional()
 })
 
 /** Tokens per PREFILL chunk for a hidden size: ≤ PREFILL_CHUNK_BYTES of payload, ≤ 512 tokens, ≥ 1. */
@@ -212,7 +218,8 @@ export function decodeActivationFrame (raw: RawFrame, known?: KnownRequestHeader
         const issue = r.error.issues[0]
         throw new ProtocolDecodeError(`OPEN: ${issue === undefined ? 'invalid' : `${issue.path.join('.') || '(root)'}: ${issue.message}`}`)
       }
-      return { type: 'open', ...r.data, requestId: asRequestId(r.data.requestId), planId: asPlanId(r.data.planId) }
+      const { prefix, ...rest } = r.data
+      return { type: 'open', ...rest, requestId: asRequestId(r.data.requestId), planId: asPlanId(r.data.planId), ...(prefix !== undefined ? { prefix: { requestId: asRequestId(prefix.requestId), keep: prefix.keep } } : {}) }
     }
     case ActivationFrameType.Prefill: return decodeHidden(raw, 'prefill', known)
     case ActivationFrameType.Decode: return decodeHidden(raw, 'decode', known)
@@ -231,7 +238,7 @@ export function decodeActivationFrame (raw: RawFrame, known?: KnownRequestHeader
       if (n > MAX_ERROR_MESSAGE_BYTES) throw new ProtocolDecodeError(`ERROR: message of ${n} bytes exceeds ${MAX_ERROR_MESSAGE_BYTES}`)
       const message = decodeUtf8(r.bytes(n, 'message'), 'ERROR message')
       r.end()
-      const known = code >= ActivationErrorCode.PlanMismatch && code <= ActivationErrorCode.Internal
+      const known = code >= ActivationErrorCode.PlanMismatch && code <= ActivationErrorCode.PrefixMissing
       return { type: 'error', code: known ? code : ActivationErrorCode.Internal, message }
     }
     case ActivationFrameType.End: {

@@ -1,5 +1,5 @@
 /** protocols/activations.md "Limits" */
-export const ACTIVATIONS_PROTOCOL = '/exo-p2p/activations/1.1.0'
+export const ACTIVATIONS_PROTOCOL = '/exo-p2p/activations/1.2.0'
 /** Hard limit of one frame (type + body); larger → stream reset. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024
 /** Senders split prefill so every PREFILL tensor payload is ≤ this. */

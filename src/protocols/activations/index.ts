@@ -1,5 +1,5 @@
 /**
- * `/exo-p2p/activations/1.1.0` — one stream per request and hop around the stage ring.
+ * `/exo-p2p/activations/1.2.0` — one stream per request and hop around the stage ring.
  * @packageDocumentation spec: protocols/activations.md
  */
 export * from './constants.js'

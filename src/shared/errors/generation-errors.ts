@@ -40,3 +40,14 @@ export class InvalidGenerationRequestError extends ExoError {
 export class GenerationPipelineError extends ExoError {
   readonly code = 'GENERATION_PIPELINE'
 }
+
+/**
+ * The node runs as many sequences as its memory allows and its admission queue is full (HTTP 429 with
+ * `Retry-After`; `BUSY` on the inference protocol).
+ */
+export class ServerBusyError extends ExoError {
+  readonly code = 'BUSY'
+  constructor (readonly running: number, readonly queued: number, readonly retryAfterSeconds: number) {
+    super(`the node is at its limit: ${running} sequences running and ${queued} queued; retry in ${retryAfterSeconds} s`)
+  }
+}

@@ -54,7 +54,9 @@ export enum ActivationErrorCode {
   DuplicateRequest = 8,
   Busy = 9,
   Cancelled = 10,
-  Internal = 11
+  Internal = 11,
+  /** since 1.2.0: OPEN's `prefix` names KV this stage does not retain */
+  PrefixMissing = 12
 }
 
 const ACTIVATION_CODE_NAMES: Record<ActivationErrorCode, string> = {
@@ -68,7 +70,8 @@ const ACTIVATION_CODE_NAMES: Record<ActivationErrorCode, string> = {
   [ActivationErrorCode.DuplicateRequest]: 'DUPLICATE_REQUEST',
   [ActivationErrorCode.Busy]: 'BUSY',
   [ActivationErrorCode.Cancelled]: 'CANCELLED',
-  [ActivationErrorCode.Internal]: 'INTERNAL'
+  [ActivationErrorCode.Internal]: 'INTERNAL',
+  [ActivationErrorCode.PrefixMissing]: 'PREFIX_MISSING'
 }
 
 /** Name of a wire code (`PLAN_MISMATCH`); unknown codes read as `INTERNAL`. */

@@ -5,6 +5,7 @@ import { ggmlShardEngine } from '../../../src/node/ggml-shard-engine.js'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import type { InferenceService } from '../../../src/shared/inference.js'
+import type { LocalInferenceServiceOptions } from '../../../src/node/local-inference-service.js'
 
 /**
  * A real HTTP server (createHttpApp + listen on 127.0.0.1:0) over the real local inference service
@@ -18,8 +19,8 @@ export interface ApiServer {
   close: () => Promise<void>
 }
 
-export async function startApiServer (options: { apiKey?: string, wrap?: (s: LocalInferenceService) => InferenceService } = {}): Promise<ApiServer> {
-  const local = new LocalInferenceService({ engine: ggmlShardEngine, threads: 1, nodeName: 'test-node' })
+export async function startApiServer (options: { apiKey?: string, wrap?: (s: LocalInferenceService) => InferenceService, local?: Partial<LocalInferenceServiceOptions> } = {}): Promise<ApiServer> {
+  const local = new LocalInferenceService({ engine: ggmlShardEngine, threads: 1, nodeName: 'test-node', ...options.local })
   const inference = options.wrap !== undefined ? options.wrap(local) : local
   const app = createHttpApp({
     inference,

@@ -9,9 +9,9 @@ import { asModelId } from '../../../src/shared/ids.js'
  * one layer more: k nodes can hold the model, fewer cannot. Returns the budget and the most layers a
  * stage can take under it.
  */
-export function budgetForSplitMiB (modelPath: string, id: string, k: number): { mib: number, maxLayersPerStage: number } {
+export function budgetForSplitMiB (modelPath: string, id: string, k: number, flashAttention = true): { mib: number, maxLayersPerStage: number } {
   const meta = readModelMetadata(modelPath)
-  const card = modelCardFromMetadata(asModelId(id), meta, meta.contextLength, true)
+  const card = modelCardFromMetadata(asModelId(id), meta, meta.contextLength, flashAttention)
   // the costliest layer (weights + its KV: sliding-window layers hold fewer cells, card.kvBytesPerLayer)
   const layerCost = (i: number): number => card.layerBytes[i]! + (card.kvBytesPerLayer?.[i] ?? card.kvBytesPerTokenPerLayer * card.contextSize) + (card.layerOverheadBytes ?? 0)
   const layer = Math.max(...card.layerBytes.map((_, i) => layerCost(i)))

@@ -163,3 +163,14 @@ test('a stream\'s cached request header encodes the same bytes, and decodes its 
   const g = decodeActivationFrame(raw({ type: 'end', requestId: longer, planId }), known)
   assert.equal(g.type === 'end' ? g.requestId : '', longer)
 })
+
+test('1.2.0: OPEN with retain and prefix round-trips, a bad prefix is refused, ERROR PREFIX_MISSING keeps its code', () => {
+  const open: ActivationFrame = { type: 'open', requestId, planId, toStage: 1, contextSize: 768, retain: true, prefix: { requestId: asRequestId('r-older'), keep: 700 } }
+  assert.deepEqual(roundTrip(open), open)
+  const body = (o: object): RawFrame => ({ type: 1, body: new TextEncoder().encode(JSON.stringify({ requestId, planId, toStage: 1, contextSize: 8, ...o })) })
+  for (const prefix of [{ requestId: 'bad id', keep: 1 }, { requestId: 'r', keep: -1 }, { requestId: 'r', keep: 1, extra: 0 }, { keep: 1 }]) {
+    assert.throws(() => decodeActivationFrame(body({ prefix })), ProtocolDecodeError, JSON.stringify(prefix))
+  }
+  const err: ActivationFrame = { type: 'error', code: ActivationErrorCode.PrefixMissing, message: 'the KV of r-older is not retained here' }
+  assert.deepEqual(roundTrip(err), err)
+})

@@ -1,0 +1,149 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * Prefix reuse (issue 12 point 4): time to first token of turn 2 of a ~1,000-token conversation vs turn 1.
+ * Turn 1 is a fresh ~1,000-token prompt (cold prefill); turn 2 is turn 1's prompt, its answer and a new
+ * message, so only the new suffix is prefilled when the retained KV is reused. Each round starts a new
+ * conversation (another first line, so no prefix is shared with earlier rounds); medians over the rounds.
+ *
+ *   npx tsx scripts/bench-prefix.ts [--model PATH] [--rounds 5] [--url http://127.0.0.1:52415] [--json]
+ *
+ * Without --url: one node in this process (LocalInferenceService, 1 thread, flash attention on, as nodes run).
+ * With --url: a running node (any plan: one node or a pipeline of processes), OpenAI /v1/completions streamed.
+ * `measurePrefixTtft` is exported for scripts/bench-serve.ts.
+ */
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { ggmlShardEngine } from '../src/node/ggml-shard-engine.js'
+import { LocalInferenceService } from '../src/node/local-inference-service.js'
+import { modelIdOfPath } from '../src/node/model-registry.js'
+import { asModelId, asRequestId } from '../src/shared/ids.js'
+
+export interface PrefixTtftOptions {
+  /** GGUF path (in-process) — default the bundled stories260k */
+  model?: string
+  /** a running node's base URL instead of an in-process one */
+  url?: string
+  /** model id on that node (default: the file's id) */
+  modelId?: string
+  rounds?: number
+  /** prompt words of turn 1 (≈ tokens on the bundled model) */
+  words?: number
+  /** tokens generated per turn */
+  maxTokens?: number
+}
+
+export interface PrefixTtftResult {
+  turn1Ms: number
+  turn2Ms: number
+  /** median turn-2 TTFT / median turn-1 TTFT (goal ≤ 0.3) */
+  ttftTurn2VsTurn1: number
+  promptTokensTurn1: number
+  promptTokensTurn2: number
+  rounds: number
+}
+
+const WORDS = 'the little girl saw a big red ball in the park and she ran to get it with her dog who liked to play all day long in the sun'.split(' ')
+
+function story (round: number, words: number): string {
+  const out = [`Story ${round + 1}: Once upon a time.`]
+  for (let i = 0; i < words; i++) out.push(WORDS[(i * 7 + round * 3) % WORDS.length]!)
+  return `${out.join(' ')}.`
+}
+
+type Turn = (prompt: string, id: string) => Promise<{ ttftMs: number, text: string, promptTokens: number }>
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+/** Runs `rounds` two-turn conversations and returns the median TTFTs. */
+export async function measurePrefixTtft (o: PrefixTtftOptions = {}): Promise<PrefixTtftResult> {
+  const model = o.model ?? fileURLToPath(new URL('../models/stories260k-f32.gguf', import.meta.url))
+  const modelId = asModelId(o.modelId ?? modelIdOfPath(model))
+  const maxTokens = o.maxTokens ?? 16
+  let service: LocalInferenceService | undefined
+  let turn: Turn
+  if (o.url === undefined) {
+    const local = new LocalInferenceService({ engine: ggmlShardEngine, threads: 1, modelPaths: [model] })
+    service = local
+    turn = async (prompt, id) => {
+      const t0 = performance.now()
+      let ttftMs = 0
+      let text = ''
+      for await (const e of local.generate({ id: asRequestId(id), model: modelId, prompt: { kind: 'text', text: prompt }, maxTokens, sampling: { temperature: 0 }, stop: [] }, { signal: AbortSignal.timeout(120_000) })) {
+        if (e.type === 'token') { if (ttftMs === 0) ttftMs = performance.now() - t0; text += e.text } else return { ttftMs, text, promptTokens: e.usage.promptTokens }
+      }
+      throw new Error('no done event')
+    }
+  } else {
+    const url = o.url
+    turn = async (prompt) => await streamedTurn(url, modelId, prompt, maxTokens)
+  }
+  const t1: number[] = []
+  const t2: number[] = []
+  let p1 = 0
+  let p2 = 0
+  try {
+    // warm-up: load the model, fill caches of the tokenizer and graphs
+    await turn(story(999, 50), 'warmup')
+    for (let r = 0; r < (o.rounds ?? 5); r++) {
+      const first = story(r, o.words ?? 640)
+      const a = await turn(first, `r${r}t1`)
+      const b = await turn(`${first}${a.text} Then she went home and slept.`, `r${r}t2`)
+      t1.push(a.ttftMs)
+      t2.push(b.ttftMs)
+      p1 = a.promptTokens
+      p2 = b.promptTokens
+    }
+  } finally {
+    await service?.dispose()
+  }
+  const turn1Ms = median(t1)
+  const turn2Ms = median(t2)
+  return { turn1Ms, turn2Ms, ttftTurn2VsTurn1: turn2Ms / turn1Ms, promptTokensTurn1: p1, promptTokensTurn2: p2, rounds: t1.length }
+}
+
+async function streamedTurn (url: string, model: string, prompt: string, maxTokens: number): Promise<{ ttftMs: number, text: string, promptTokens: number }> {
+  const t0 = performance.now()
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+    signal: AbortSignal.timeout(120_000)
+  })
+  if (res.status !== 200 || res.body === null) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`)
+  let ttftMs = 0
+  let text = ''
+  let promptTokens = 0
+  let buf = ''
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += Buffer.from(chunk).toString('utf8')
+    let i
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const line = buf.slice(0, i).replace(/^data: /, '')
+      buf = buf.slice(i + 2)
+      if (line === '[DONE]') return { ttftMs, text, promptTokens }
+      const j = JSON.parse(line) as { choices?: Array<{ text?: string }>, usage?: { prompt_tokens: number } | null }
+      const t = j.choices?.[0]?.text ?? ''
+      if (t !== '' && ttftMs === 0) ttftMs = performance.now() - t0
+      text += t
+      if (j.usage != null) promptTokens = j.usage.prompt_tokens
+    }
+  }
+  return { ttftMs, text, promptTokens }
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({ options: { model: { type: 'string' }, url: { type: 'string' }, 'model-id': { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' } } })
+  const r = await measurePrefixTtft({
+    ...(values.model !== undefined ? { model: values.model } : {}),
+    ...(values.url !== undefined ? { url: values.url } : {}),
+    ...(values['model-id'] !== undefined ? { modelId: values['model-id'] } : {}),
+    ...(values.rounds !== undefined ? { rounds: Number(values.rounds) } : {})
+  })
+  console.log(`turn 1 (${r.promptTokensTurn1} prompt tokens, cold): TTFT ${r.turn1Ms.toFixed(1)} ms`)
+  console.log(`turn 2 (${r.promptTokensTurn2} prompt tokens, prefix reused): TTFT ${r.turn2Ms.toFixed(1)} ms`)
+  console.log(`turn 2 / turn 1: ${r.ttftTurn2VsTurn1.toFixed(3)} (goal ≤ 0.3), median of ${r.rounds} conversations`)
+  if (values.json === true) console.log(JSON.stringify({ ttft_turn2_vs_turn1: r.ttftTurn2VsTurn1, turn1_ms: r.turn1Ms, turn2_ms: r.turn2Ms, prompt_tokens_turn1: r.promptTokensTurn1, prompt_tokens_turn2: r.promptTokensTurn2 }))
+}
