@@ -14,10 +14,10 @@ import type { MeshNodeProcess } from '../test/integration/helpers/mesh-node-proc
 
 export interface Cluster { k: number, nodes: MeshNodeProcess[], dirs: string[], first: MeshNodeProcess, model: string }
 
-/** Whole-MiB budget so that `k` nodes hold the model and fewer cannot (the planner's memory model). */
+/** Whole-MiB budget so that `k` nodes hold the model and fewer cannot (the planner's memory model, flash attention off as the nodes here run). */
 function budgetMiB (path: string, k: number): number {
   const meta = readModelMetadata(path)
-  const card = modelCardFromMetadata(modelIdOfPath(path), meta, meta.contextLength, true)
+  const card = modelCardFromMetadata(modelIdOfPath(path), meta, meta.contextLength, false)
   const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0)
   const stage = card.stageOverheadBytes ?? 0
   const whole = card.embeddingBytes + card.outputBytes + stage + card.nLayers * layer

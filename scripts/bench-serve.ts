@@ -9,7 +9,7 @@
  * 3. Time to first token of a conversation's 2nd turn (≈ 1,000 tokens of history) vs its 1st, on one node.
  *
  *   node --import tsx scripts/bench-serve.ts [--json] [--layers 8] [--embd 1024] [--ff 2816] [--tokens 24]
- *     [--concurrency 1,4,8,16] [--rounds 3] [--stages 1,2,3] [--cpus 0,1] [--model FILE] [--skip-cluster]
+ *     [--concurrency 1,4,8,16] [--rounds 3] [--stages 1,2,3] [--cpus 0,1] [--model FILE] [--skip-cluster] [--skip-engine]
  *
  * `--json`: the last line is one JSON object with ratio_vs_llamacpp (by concurrency), pipeline2_vs_node_at_8,
  * ttft_turn2_vs_turn1 and the raw numbers.
@@ -30,7 +30,7 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' },
     tokens: { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' }, stages: { type: 'string' },
-    cpus: { type: 'string' }, model: { type: 'string' }, 'skip-cluster': { type: 'boolean', default: false }
+    cpus: { type: 'string' }, model: { type: 'string' }, 'skip-cluster': { type: 'boolean', default: false }, 'skip-engine': { type: 'boolean', default: false }
   }
 })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number.parseInt(v, 10)
@@ -131,7 +131,7 @@ async function main (): Promise<void> {
   const meta = readModelMetadata(path)
   say(`model ${path}: ${(meta.fileBytes / 1e6).toFixed(0)} MB, ${meta.nLayers} layers, nEmbd ${meta.nEmbd}; 1 thread, flash attention off; ${TOKENS} decode tokens per stream; ${ROUNDS} alternating rounds (medians)`)
   say('\nengine, one process: ours vs node-llama-cpp (n sequences in one context)')
-  const engine = await engineVsLlamaCpp(path)
+  const engine = values['skip-engine'] ? new Map<number, { ours: number, nlc: number }>() : await engineVsLlamaCpp(path)
   const pipes = new Map<number, Map<number, number>>()
   let ttft: { turn1: number, turn2: number } | undefined
   if (!values['skip-cluster']) {

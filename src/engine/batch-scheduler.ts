@@ -1,6 +1,6 @@
 import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
 import { batchInputs } from './batch-inputs.js'
-import { planStep } from './batch-step.js'
+import { UBATCH, planStep } from './batch-step.js'
 import { ForwardGraph } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
 import { PAGE } from './kv-pages.js'
@@ -114,7 +114,12 @@ export class BatchScheduler {
     const cands = cls === undefined ? all : all.filter((j) => cls(hparams, j.seq.paddedContext) === cls(hparams, nCtxSeq))
     let grouped = 0
     for (const s of this.live) if (s.pipelineDepth > 1) grouped++
-    const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped)
+    // attention scores are (rows × cells): keep them within UBATCH rows over the largest sequence's own context (the compute-buffer budget)
+    let maxContext = 0
+    for (const s of this.live) maxContext = Math.max(maxContext, s.paddedContext)
+    const cells = this.store?.cells ?? 0
+    const maxRows = cells > maxContext ? Math.floor(UBATCH * maxContext / cells) : UBATCH
+    const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped, maxRows)
     const chosen = cands.map((j, i) => ({ j, m: take[i]! })).filter((c) => c.m > 0)
     const store = this.store ??= new KvStore(this.shard, { base: chosen[0]!.j.seq.paddedContext, swa: chosen[0]!.j.seq.swa?.size ?? 0 })
     const { isLast } = this.shard

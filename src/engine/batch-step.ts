@@ -24,12 +24,15 @@ export interface StepCandidate {
  * in a pipeline (so the stages work on different groups at once), then prefills in chunks of PREFILL_CHUNK,
  * UBATCH tokens in all.
  * @param liveGrouped live sequences of this shard that run in a pipeline (pipelineDepth > 1)
+ * @param maxRows tokens the graph may hold (fewer than UBATCH when the store is so large that UBATCH rows over all
+ *   its cells would outgrow the compute buffer budgeted for one sequence's context)
  */
-export function planStep (candidates: readonly StepCandidate[], liveGrouped: number): number[] {
+export function planStep (candidates: readonly StepCandidate[], liveGrouped: number, maxRows = UBATCH): number[] {
   const take: number[] = candidates.map(() => 0)
   if (candidates.length === 0) return take
-  if (candidates.length === 1) { take[0] = Math.min(candidates[0]!.remaining, UBATCH); return take }
-  let budget = UBATCH
+  const rows = Math.max(1, Math.min(UBATCH, maxRows))
+  if (candidates.length === 1) { take[0] = Math.min(candidates[0]!.remaining, rows); return take }
+  let budget = rows
   const depth = Math.max(1, ...candidates.map((c) => c.pipelineDepth))
   const groupCap = depth > 1 ? Math.max(1, Math.ceil(liveGrouped / depth)) : Number.POSITIVE_INFINITY
   let grouped = 0
@@ -44,6 +47,6 @@ export function planStep (candidates: readonly StepCandidate[], liveGrouped: num
     take[i] = Math.min(c.remaining, PREFILL_CHUNK, budget)
     budget -= take[i]!
   })
-  if (!take.some((t) => t > 0)) take[0] = Math.min(candidates[0]!.remaining, UBATCH)
+  if (!take.some((t) => t > 0)) take[0] = Math.min(candidates[0]!.remaining, rows)
   return take
 }

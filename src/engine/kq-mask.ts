@@ -1,7 +1,8 @@
 /**
  * The KQ mask of one graph (llama.cpp set_input_kq_mask, one sequence, causal): row i (token at position pos0 + i)
  * keeps cell j (0, else -inf) when the cell holds a position p0 <= pos0 + i — and, for a sliding-window cache,
- * one inside the window. Pure.
+ * one inside the window. Pure. The engine builds its masks in batch-inputs.ts (several sequences in one shared
+ * store); this single-sequence form is what a sequence alone must get (tests compare the two).
  */
 import { isMaskedSwa } from './swa-cells.js'
 import type { SwaType } from './hparams.js'

@@ -91,6 +91,12 @@ describe('step plan', () => {
     assert.deepEqual(planStep([{ remaining: DECODE_MAX, pipelineDepth: 1 }, { remaining: 1, pipelineDepth: 1 }], 0), [DECODE_MAX, 1])
   })
 
+  it('a store larger than one context caps the rows of a step (decoders first)', () => {
+    assert.deepEqual(planStep([{ remaining: 1000, pipelineDepth: 1 }], 0, 100), [100])
+    assert.deepEqual(planStep([{ remaining: 1000, pipelineDepth: 1 }, { remaining: 1, pipelineDepth: 1 }], 0, 64), [63, 1])
+    assert.deepEqual(planStep([{ remaining: 1000, pipelineDepth: 1 }], 0, 0), [1])
+  })
+
   it('a pipeline of depth 2 with 8 live sequences runs its decoders in groups of 4', () => {
     const eight = Array.from({ length: 8 }, () => ({ remaining: 1, pipelineDepth: 2 }))
     assert.deepEqual(planStep(eight, 8), [1, 1, 1, 1, 0, 0, 0, 0])
