@@ -91,6 +91,7 @@ export async function measurePrefixTtft (o: PrefixTtftOptions = {}): Promise<Pre
       const first = story(r, o.words ?? 640)
       const a = await turn(first, `r${r}t1`)
       const b = await turn(`${first}${a.text} Then she went home and slept.`, `r${r}t2`)
+      if (process.env.BENCH_VERBOSE !== undefined) console.error(`round ${r}: turn 1 ${a.ttftMs.toFixed(1)} ms, turn 2 ${b.ttftMs.toFixed(1)} ms`)
       t1.push(a.ttftMs)
       t2.push(b.ttftMs)
       p1 = a.promptTokens

@@ -99,7 +99,7 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
   } finally {
     const p = input.prefix
     if (p !== undefined && ended && chain.position === held.length) {
-      const bytes = shards.reduce((n, s, i) => n + sessionKvBytes(meta, sessions[i]!.contextSize, s.range), 0)
+      const bytes = shards.reduce((n, s) => n + sessionKvBytes(meta, held.length, s.range), 0)
       p.cache.put({ id: p.requestId, tokens: held, bytes, value: sessions })
     } else {
       chain.dispose()

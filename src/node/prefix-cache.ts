@@ -34,11 +34,17 @@ export interface PrefixCacheOptions<T> {
   /** bytes the cache may hold now (re-read on every put and trim) */
   budgetBytes: () => number
   dispose: (value: T) => void
+  /**
+   * most entries kept (default DEFAULT_MAX_ENTRIES): with a batching engine every retained sequence's cells stay in
+   * the shared KV store that each step's graph spans, so many idle ones slow every request down
+   */
+  maxEntries?: number
   /** shortest common prefix worth a hit (default DEFAULT_MIN_MATCH: a shared BOS or first word is not worth an entry) */
   minMatch?: number
 }
 
 export const DEFAULT_MIN_MATCH = 16
+export const DEFAULT_MAX_ENTRIES = 4
 
 /** Length of the longest common prefix of a and b. */
 export function commonPrefixLength (a: readonly number[], b: readonly number[]): number {
@@ -96,8 +102,9 @@ export class PrefixCache<T> {
   /** Evicts least recently used entries until the total fits the budget (minus `reserve` bytes). */
   trim (reserve = 0): void {
     const budget = Math.max(0, this.options.budgetBytes() - reserve)
+    const maxEntries = this.options.maxEntries ?? DEFAULT_MAX_ENTRIES
     for (const e of this.entries.values()) {
-      if (this.total <= budget) return
+      if (this.total <= budget && this.entries.size <= maxEntries) return
       this.remove(e.id)
       this.stats.evictions++
       this.options.dispose(e.value)

@@ -19,6 +19,9 @@ const UBATCH = 512
 export function sessionCells (cells: number, cap: number, meta: Pick<ModelMetadata, 'swaWindow'>): number {
   const slides = meta.swaWindow?.some((w) => w > 0) ?? false
   if (slides && cells < UBATCH) return cells
+  // the engine's KV store gives a sequence pages as it fills them: a larger cap costs nothing, and lets the next
+  // turn of a conversation (more tokens) reuse this one's KV; a sliding-window ring is sized from it, so round only
+  if (!slides) return Math.max(cells, cap)
   return Math.max(cells, Math.min(cap, Math.ceil(cells / KV_PAD) * KV_PAD))
 }
 

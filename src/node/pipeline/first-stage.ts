@@ -164,7 +164,7 @@ async function * ringAttempt (input: FirstStageInput, base: Omit<OpenFrame, 'req
         finished = true
         const clean = await predictor.finish()
         if (retain && clean) {
-          if (session.position === held.length) input.prefix!.put({ id: requestId, tokens: held, bytes: sessionKvBytes(shard.metadata, session.contextSize, shard.range), value: [session] })
+          if (session.position === held.length) input.prefix!.put({ id: requestId, tokens: held, bytes: sessionKvBytes(shard.metadata, held.length, shard.range), value: [session] })
           else session.dispose()
         }
       }

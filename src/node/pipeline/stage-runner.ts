@@ -80,7 +80,8 @@ export class StageRunner implements ActivationsPort {
     const create = (): ShardSession => o.shard.createSession({ contextSize: open.contextSize })
     if (open.prefix !== undefined && o.retention === undefined) throw new ActivationStageError(ActivationErrorCode.PrefixMissing, 'this stage retains no KV')
     const session = o.retention?.acquire(open, create) ?? create()
-    const kv = o.kvBytes?.(session.contextSize) ?? 0
+    // an estimate (pages are taken as the sequence grows): what it holds plus a chunk
+    const kv = o.kvBytes?.(Math.min(session.contextSize, session.position + 256)) ?? 0
     this.kvInUse += kv
     // retained KV yields to running requests
     o.retention?.cache.trim()
@@ -106,7 +107,7 @@ export class StageRunner implements ActivationsPort {
     } finally {
       this.kvInUse -= kv
       this.sessions.delete(open.requestId)
-      if (o.retention !== undefined && open.retain === true && !this.disposed.signal.aborted) o.retention.release(open.requestId, session, ended, kv)
+      if (o.retention !== undefined && open.retain === true && !this.disposed.signal.aborted) o.retention.release(open.requestId, session, ended, o.kvBytes?.(Math.max(1, session.position)) ?? 0)
       else session.dispose()
     }
   }

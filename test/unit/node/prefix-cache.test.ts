@@ -54,3 +54,11 @@ test('the least recently used entries go first when the budget shrinks; an entry
   assert.deepEqual(disposed.slice(-1), ['F2'])
   assert.equal(c.size, 0)
 })
+
+test('at most maxEntries entries are kept, the least recently used go first', () => {
+  const disposed: string[] = []
+  const c = new PrefixCache<string>({ budgetBytes: () => 1e9, dispose: (v) => { disposed.push(v) }, maxEntries: 2 })
+  for (const v of ['A', 'B', 'C']) c.put({ id: v, tokens: seq(20), bytes: 1, value: v })
+  assert.deepEqual(disposed, ['A'])
+  assert.equal(c.size, 2)
+})
