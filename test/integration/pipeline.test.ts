@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { asModelId } from '../../src/shared/ids.js'
+import { asModelId, asRequestId } from '../../src/shared/ids.js'
 import type { ClusterStateJson } from '../../src/shared/cluster-state.js'
 import { clusterState, metrics, REPO_ROOT, startMeshNode, stopProcess, waitFor } from './helpers/mesh-node-process.js'
 import { budgetForSplitMiB } from './helpers/split-budget.js'
@@ -17,7 +17,6 @@ import { referenceGreedy } from '../model/helpers/completion-reference.js'
 import { modelIdOfPath } from '../../src/node/model-registry.js'
 import { LocalInferenceService } from '../../src/node/local-inference-service.js'
 import { ggmlShardEngine } from '../../src/node/ggml-shard-engine.js'
-import { asRequestId } from '../../src/shared/ids.js'
 import type { InferenceRequest } from '../../src/shared/inference.js'
 
 /**
@@ -30,7 +29,6 @@ const PROMPT = 'Once upon a time'
 /** node-llama-cpp 3.22.1 LlamaCompletion, greedy, 30 tokens (test/fixtures/models/README.md) */
 const REFERENCE = ', there was a little girl named Lily. She loved to play outside in the park. One day,'
 
-
 let nodes: MeshNodeProcess[] = []
 const dirs: string[] = []
 let agreedAfterMs = 0
@@ -39,8 +37,7 @@ let maxLayersPerStage = 0
 
 async function complete (node: MeshNodeProcess, maxTokens = 30, model = MODEL): Promise<string> {
   const res = await fetch(`${node.httpUrl}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model, prompt: PROMPT, max_tokens: maxTokens, temperature: 0 }),
     signal: AbortSignal.timeout(30_000)
   })
