@@ -1,4 +1,3 @@
-import type { Stream } from '@libp2p/interface'
 import { readdir } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { readGguf } from '../../engine/gguf/gguf-reader.js'
@@ -6,7 +5,6 @@ import { shardFileRanges } from '../../engine/index.js'
 import type { LayerRange } from '../../engine/index.js'
 import { AbortedError } from '../../shared/errors/exo-error.js'
 import { NoHolderError } from '../../shared/errors/model-errors.js'
-import type { Logger } from '../../shared/log.js'
 import { parseSplitGgufName, splitGgufPaths } from '../../shared/split-gguf-name.js'
 import { chunksCovering } from '../../protocols/weights/index.js'
 import type { WeightsManifest } from '../../protocols/weights/index.js'
@@ -14,16 +12,9 @@ import type { ChunkFetcher } from './chunk-fetcher.js'
 import { FetchedFile } from './fetched-file.js'
 import type { FetchedFileInit } from './fetched-file.js'
 
-export interface PeerModelFetchInit {
+/** What every file of the model is fetched with (FetchedFileInit less the file id), plus: */
+export interface PeerModelFetchInit extends Omit<FetchedFileInit, 'fileId'> {
   modelId: string
-  /** `<data dir>/models/.partial` */
-  dir: string
-  holders: () => string[]
-  dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
-  log: Logger
-  maxBytesPerSec?: number
-  /** yield to activations after each chunk (busyPacer) */
-  pace?: (bytes: number, signal: AbortSignal) => Promise<void>
   /** also fetch every other chunk, after the stages' ones (`--fetch-whole`), so the copy is promoted. Default false */
   completeCopy?: boolean
   /** the copy was verified whole and now is the model at `path` (`<data dir>/models/…`, part 1 of a split model) */
@@ -74,14 +65,7 @@ export class PeerModelFetch {
   /** Waits for holders, chooses the manifests, fetches every file's header; resolves with part 1's path. */
   async prepareHeader (signal: AbortSignal): Promise<string> {
     const all = AbortSignal.any([signal, this.controller.signal])
-    const common: Omit<FetchedFileInit, 'fileId'> = {
-      dir: this.init.dir,
-      holders: this.init.holders,
-      dial: this.init.dial,
-      log: this.init.log,
-      ...(this.init.maxBytesPerSec !== undefined ? { maxBytesPerSec: this.init.maxBytesPerSec } : {}),
-      ...(this.init.pace !== undefined ? { pace: this.init.pace } : {})
-    }
+    const { modelId: _modelId, completeCopy: _completeCopy, onPromoted: _onPromoted, ...common } = this.init
     const first = await FetchedFile.open({ ...common, fileId: await this.firstFileId() }, all)
     this.parts = [first]
     const count = splitCount(first.path)
