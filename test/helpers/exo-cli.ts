@@ -26,7 +26,7 @@ function tsFiles (dir: string): string[] {
 
 function build (): string {
   const files = tsFiles(join(REPO_ROOT, 'src'))
-  const hash = createHash('sha256')
+  const hash = createHash('sha256').update('layout 2\0') // bumped when the build's layout changes
   for (const f of [...files, join(REPO_ROOT, 'tsconfig.json')]) hash.update(f).update('\0').update(readFileSync(f)).update('\0')
   const base = join(tmpdir(), 'exo-p2p-build')
   const out = join(base, hash.digest('hex').slice(0, 16))
@@ -42,7 +42,8 @@ function build (): string {
   if (r.status !== 0) throw new Error(`esbuild failed (${r.error?.message ?? `exit ${String(r.status)}`}): ${r.stderr}`)
   mkdirSync(join(tmp, 'bin'))
   writeFileSync(join(tmp, 'bin', 'exo-p2p.js'), "process.setSourceMapsEnabled(true)\nawait import('../src/cli/cli.js')\n")
-  for (const p of ['package.json', 'models', 'src/api/dashboard/static']) {
+  // node_modules too: the build may sit outside the repository (TMPDIR=/tmp on CI), where no parent holds one
+  for (const p of ['package.json', 'models', 'node_modules', 'src/api/dashboard/static']) {
     mkdirSync(dirname(join(tmp, p)), { recursive: true })
     symlinkSync(join(REPO_ROOT, p), join(tmp, p))
   }
