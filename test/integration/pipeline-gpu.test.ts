@@ -50,7 +50,8 @@ async function complete (node: MeshNodeProcess): Promise<string> {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: MODEL, prompt: 'Once upon a time', max_tokens: 30, temperature: 0 }),
-    signal: AbortSignal.timeout(60_000)
+    // the Vulkan node's first request may compile shader pipelines on a loaded CPU (lavapipe)
+    signal: AbortSignal.timeout(150_000)
   })
   const body = await res.json() as { choices?: Array<{ text: string }> }
   assert.equal(res.status, 200, `${node.name}: ${JSON.stringify(body)}`)

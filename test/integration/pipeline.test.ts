@@ -191,8 +191,8 @@ describe('pipeline across three processes', () => {
     const during: Array<Promise<string>> = []
     const load = (async () => {
       for (let i = 0; changing; i++) {
-        during.push(complete(nodes[i % 3]!))
-        await new Promise((resolve) => setTimeout(resolve, 150))
+        during.push(complete(nodes[i % 3]!)) // one per 150 ms, at most 8 in flight (stages admit 16; a loaded machine is slower)
+        await Promise.all([new Promise((resolve) => setTimeout(resolve, 150)), during.at(-8)?.catch(() => undefined)])
       }
     })()
     const after = await waitFor('all four nodes to serve a new plan', async () => {
