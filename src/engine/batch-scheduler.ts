@@ -1,9 +1,11 @@
 import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
+import { KvStoreBrokenError } from '../shared/errors/engine-errors.js'
 import { batchInputs } from './batch-inputs.js'
 import { UBATCH, planStep } from './batch-step.js'
 import { ForwardGraph } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
-import { PAGE } from './kv-pages.js'
+import { KvCompactor } from './kv-compactor.js'
+import { PAGE, paddedKv } from './kv-pages.js'
 import type { BatchSegment } from './batch-inputs.js'
 import type { GraphKey } from './forward-graph.js'
 import type { PagePool, SeqPages } from './kv-pages.js'
@@ -11,6 +13,7 @@ import type { ShardRuntime } from './shard-runtime.js'
 import type { SwaCells, SwaCellsState } from './swa-cells.js'
 import type { ForwardInput, ForwardOutput } from './types.js'
 import type { GraphAllocator } from './graph-allocator.js'
+import type { KvCompactionStats } from './kv-compactor.js'
 
 /** What the scheduler reads and advances of a sequence (ShardSessionImpl). */
 export interface BatchSequence {
@@ -56,9 +59,12 @@ export class BatchScheduler {
   private store: KvStore | undefined
   private graph: ForwardGraph | undefined
   private readonly live = new Set<BatchSequence>()
+  private readonly compactor: KvCompactor
+  /** a failed move of KV pages: every later forward fails with it */
+  private broken: KvStoreBrokenError | undefined
   private disposed = false
 
-  constructor (private readonly shard: ShardRuntime) {}
+  constructor (private readonly shard: ShardRuntime) { this.compactor = new KvCompactor(shard) }
 
   register (seq: BatchSequence): void { this.live.add(seq) }
 
@@ -70,6 +76,9 @@ export class BatchScheduler {
 
   /** bytes of the shared KV store (0 before the first forward) */
   get kvBytes (): number { return this.store?.bytes ?? 0 }
+
+  /** pages moved to keep the computing sequences at the bottom of the store, and the store's cells */
+  get kvStats (): KvCompactionStats & { cells: number } { return { ...this.compactor.stats, cells: this.store?.cells ?? 0 } }
 
   submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined): Promise<ForwardOutput> {
     return new Promise((resolve, reject) => {
@@ -88,7 +97,10 @@ export class BatchScheduler {
       while (this.pending.length > 0 && !this.disposed) {
         await this.shard.queue.run(async () => {
           // a step that fails outside its graph (e.g. memory for a larger store) fails every pending forward, never leaves them waiting
-          try { await this.step() } catch (err) { for (const j of [...this.pending]) this.fail(j, err) }
+          try { await this.step() } catch (err) {
+            if (err instanceof KvStoreBrokenError) this.broken = err
+            for (const j of [...this.pending]) this.fail(j, err)
+          }
         })
       }
     } finally {
@@ -98,6 +110,7 @@ export class BatchScheduler {
   }
 
   private async step (): Promise<void> {
+    if (this.broken !== undefined) throw this.broken
     for (const j of [...this.pending]) {
       if (j.seq.disposed) this.fail(j, new DisposedError('ShardSession'))
       else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
@@ -114,14 +127,16 @@ export class BatchScheduler {
     const cands = cls === undefined ? all : all.filter((j) => cls(hparams, j.seq.paddedContext) === cls(hparams, nCtxSeq))
     let grouped = 0
     for (const s of this.live) if (s.pipelineDepth > 1) grouped++
+    const store = this.store ??= new KvStore(this.shard, { base: cands[0]!.seq.paddedContext, swa: cands[0]!.seq.swa?.size ?? 0 })
+    // the sequences computing now or lately go to the bottom of the store, idle ones above them
+    await this.compactor.compact(store, [...this.live], new Set(heads.keys()))
     // attention scores are (rows × cells): keep them within UBATCH rows over the largest sequence's own context (the compute-buffer budget)
     let maxContext = 0
     for (const s of this.live) maxContext = Math.max(maxContext, s.paddedContext)
-    const cells = this.store?.cells ?? 0
+    const cells = this.spanBound(store, cands.map((j) => j.seq))
     const maxRows = cells > maxContext ? Math.floor(UBATCH * maxContext / cells) : UBATCH
     const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped, maxRows)
     const chosen = cands.map((j, i) => ({ j, m: take[i]! })).filter((c) => c.m > 0)
-    const store = this.store ??= new KvStore(this.shard, { base: chosen[0]!.j.seq.paddedContext, swa: chosen[0]!.j.seq.swa?.size ?? 0 })
     const { isLast } = this.shard
     const segs: BatchSegment[] = []
     for (const { j, m } of chosen) {
@@ -158,6 +173,7 @@ export class BatchScheduler {
         j.done += m
         j.seq.pos += m
       })
+      this.compactor.stepped(chosen.map(({ j }) => j.seq))
     } catch (err) {
       for (const { j } of chosen) this.fail(j, err)
       return
@@ -167,6 +183,17 @@ export class BatchScheduler {
       else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
       else if (j.done === j.n) this.finish(j)
     }
+  }
+
+  /**
+   * Cells the step's graph can span at most: the base pages of `seqs` plus the new pages a step of UBATCH tokens
+   * can take (each the lowest free page above its sequence's last), or the whole store when fewer are free.
+   */
+  private spanBound (store: KvStore, seqs: readonly BatchSequence[]): number {
+    let top = -1
+    for (const s of seqs) if (s.pages.pages.length > 0) top = Math.max(top, s.pages.pages[s.pages.pages.length - 1]!)
+    const last = store.base.nthFreeAbove(top, Math.ceil(UBATCH / PAGE) + seqs.length)
+    return last === undefined ? store.cells : Math.min(store.cells, paddedKv((last + 1) * PAGE))
   }
 
   /** Pages for local cells [0, cells) of `pages`, growing the store when no page above its last is free. */
@@ -235,6 +262,7 @@ export class BatchScheduler {
   /** A disposed sequence's pages go back to the store (its pending forwards fail at the next step). */
   release (seq: BatchSequence): void {
     this.live.delete(seq)
+    this.compactor.forget(seq)
     if (this.store === undefined) return
     seq.pages.release(this.store.base)
     if (seq.swaPages !== undefined) seq.swaPages.release(this.store.swaPool!)

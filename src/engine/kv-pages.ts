@@ -8,7 +8,8 @@
  * own, so solo logits stay bit-identical to llama.cpp's. Together, each sequence's pages are in increasing order
  * and aligned to 32 cells, so its cells meet the SIMD lanes of ggml's dot products (8 or 32 wide on AVX2) at the
  * same offsets and in the same order as alone (cells of other sequences add exact zeros under the mask). Small
- * pages keep the cells a graph attends over (padded to KV_PAD) close to the cells in use.
+ * pages keep the cells a graph attends over (padded to KV_PAD) close to the cells in use; pages move only as
+ * kv-compaction.ts plans (every sequence's pages stay in increasing order).
  */
 import { KV_PAD } from './swa-cells.js'
 
@@ -19,7 +20,7 @@ const POOL_UNIT = KV_PAD / PAGE
 /** cells a graph sees to cover [0, end): padded to KV_PAD (llama.cpp get_n_kv), at least KV_PAD */
 export function paddedKv (end: number): number { return Math.max(KV_PAD, Math.ceil(end / KV_PAD) * KV_PAD) }
 
-/** Free / used pages of one store. Grows by whole pages; pages are never moved. */
+/** Free / used pages of one store. Grows by whole pages. */
 export class PagePool {
   private used: Uint8Array
 
@@ -36,6 +37,19 @@ export class PagePool {
   }
 
   free (pages: Iterable<number>): void { for (const p of pages) this.used[p] = 0 }
+
+  /** The pages of `moves` change places: sources are freed, then destinations taken. */
+  remap (moves: ReadonlyArray<{ from: number, to: number }>): void {
+    for (const m of moves) this.used[m.from] = 0
+    for (const m of moves) this.used[m.to] = 1
+  }
+
+  /** The n-th (1-based) free page above page `after`, undefined when fewer are free. */
+  nthFreeAbove (after: number, n: number): number | undefined {
+    let k = 0
+    for (let p = after + 1; p < this.used.length; p++) if (this.used[p] === 0 && ++k >= n) return p
+    return undefined
+  }
 
   /** Room for `pages` pages in all (existing pages keep their index). */
   grow (pages: number): void {
@@ -82,4 +96,10 @@ export class SeqPages {
   }
 
   release (pool: PagePool): void { pool.free(this.list.splice(0)) }
+
+  /** Takes `pages` (increasing, as many as held) in place of the pages held: the pool's bookkeeping is the caller's. */
+  assign (pages: readonly number[]): void {
+    if (pages.length !== this.list.length || pages.some((p, i) => i > 0 && p <= pages[i - 1]!)) throw new Error(`internal: pages ${pages.join(',')} do not replace ${this.list.join(',')}`)
+    this.list.splice(0, this.list.length, ...pages)
+  }
 }

@@ -7,6 +7,7 @@ import { graphNodeBound } from './forward-graph.js'
 import { newGraphAllocator } from './graph-allocator.js'
 import { onDevice } from './shard-placement.js'
 import type { KvCacheView } from './forward-graph.js'
+import type { CacheLayer } from './kv-page-mover.js'
 import type { GraphAllocator } from './graph-allocator.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Ptr, Tensor } from './native/ggml.js'
@@ -62,6 +63,19 @@ export class KvStore implements KvCacheView {
     if (v === undefined) throw new NativeCallError(`layer ${il} has no V cache (its V is a view of K); the graph builder must not read it`)
     return v
   }
+
+  /** the caches of the layers whose cells are the sliding-window pool's (`swa`) or the base pool's (kv-page-mover.ts) */
+  cacheLayers (swa: boolean): CacheLayer[] {
+    const out: CacheLayer[] = []
+    for (let i = 0; i < this.widths.length; i++) {
+      if (this.swaLayer[i] !== swa) continue
+      out.push({ k: this.kCaches[i]!, v: this.vCaches[i], kWidth: this.widths[i]!.k, vWidth: this.widths[i]!.v === 0 ? 0 : this.vWidth(i) })
+    }
+    return out
+  }
+
+  /** V caches are stored transposed (no flash attention) */
+  get vTransposed (): boolean { return this.shard.options.flashAttention !== true }
 
   /** bytes of all K/V tensors */
   get bytes (): number {

@@ -58,6 +58,12 @@ export interface ShardOptions {
    * which backend runs a boundary norm, so the numbers). Default: this shard offloads all its layers (and the output).
    */
   gpuFullOffload?: boolean
+  /**
+   * Keep the pages of the sequences that compute at the bottom of the shard's KV store, idle ones (retained
+   * prefixes, streams waiting on other stages) above them, so a step's graph spans about the cells it uses
+   * (default true; false: pages never move — for measurements).
+   */
+  kvCompaction?: boolean
 }
 
 export interface SessionOptions {

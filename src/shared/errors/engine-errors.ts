@@ -134,3 +134,8 @@ export class GpuBackendUnavailableError extends ExoError {
       (backend === 'vulkan' ? ' (a CPU Vulkan driver such as Mesa lavapipe is used only with GGML_VK_VISIBLE_DEVICES=0)' : ''))
   }
 }
+
+/** Moving pages of a shard's shared KV store failed half-way: the sequences in it no longer hold their KV (the shard must be reloaded). */
+export class KvStoreBrokenError extends ExoError {
+  readonly code = 'ENGINE_KV_STORE_BROKEN'
+}
