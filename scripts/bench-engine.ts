@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -18,6 +18,7 @@ import { loadShard, readModelMetadata } from '../src/engine/index.js'
 import { DEFAULTS, makeModel } from './make-model.js'
 import type { MakeModelOptions } from './make-model.js'
 import type { Token } from 'node-llama-cpp'
+import type { ForwardOutput } from '../src/engine/index.js'
 
 const BENCH_DIR = join(tmpdir(), 'exo-p2p-bench')
 const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'context'> & { file: string }> = [
@@ -31,8 +32,11 @@ const GENERATED: Array<Omit<MakeModelOptions, 'out' | 'vocabFrom' | 'seed' | 'co
 /** decode is measured in this many interleaved blocks per run */
 const BLOCKS = 4
 const out = (s: string): void => { process.stdout.write(s + '\n') }
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
 const argmax = (a: Float32Array): number => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i; return b }
+/** CPU ms of this process (all threads: both engines compute on worker threads) */
+const cpuMs = (): number => { const c = process.cpuUsage(); return (c.user + c.system) / 1000 }
+const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ')
 
 function ensureModels (): string[] {
   mkdirSync(BENCH_DIR, { recursive: true })
@@ -46,8 +50,28 @@ function ensureModels (): string[] {
   })
 }
 
-interface Result { model: string, decodeOurs: number, decodeNlc: number, prefillOurs: number, prefillNlc: number }
+/** wall tok/s (median over the measured blocks) and CPU ms per token (over all of them), per side */
+interface Side { decode: number, prefill: number, decodeCpuMs: number, prefillCpuMs: number }
+interface Result { model: string, ours: Side, nlc: Side }
 
+/** Times `fn` (which evaluates `tokens` tokens) into `into`: wall tok/s and CPU ms. */
+async function timed (tokens: number, into: { tps: number[], cpu: number[], n: number }, fn: () => Promise<void>): Promise<void> {
+  const c0 = cpuMs()
+  const t0 = performance.now()
+  await fn()
+  into.tps.push(tokens / ((performance.now() - t0) / 1000))
+  into.cpu.push(cpuMs() - c0)
+  into.n += tokens
+}
+
+/**
+ * Prefill and decode of both engines on one model. Both are warmed up first (one prefill and a block of decode,
+ * not counted: node-llama-cpp reserves its buffers when its context is created, ours on the first forward). Then
+ * every run prefills the prompt on each side and decodes in BLOCKS interleaved blocks, the side that goes first
+ * alternating from run to run and block to block, so a drift of the machine's load hits both alike. Wall-clock
+ * ratios are what a user sees; CPU time per token (this process's, which only the measured side uses at the time)
+ * is far less sensitive to other processes taking the cores.
+ */
 async function benchModel (path: string, threads: number, flashAttention: boolean, runs: number): Promise<Result> {
   const meta = readModelMetadata(path)
   const big = meta.fileBytes > 50e6
@@ -56,40 +80,50 @@ async function benchModel (path: string, threads: number, flashAttention: boolea
   const contextSize = 512
   const prompt = [1]
   for (let i = 1; i < prefillTokens; i++) prompt.push(1 + ((i * 7919) % (meta.nVocab - 1)))
+  const block = Math.max(1, Math.floor(decodeTokens / BLOCKS))
 
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   const model = await llama.loadModel({ modelPath: path })
   const ctx = await model.createContext({ contextSize, threads, flashAttention, sequences: 1 })
   const seq = ctx.getSequence()
   const shard = await loadShard({ modelPath: path, range: { start: 0, end: meta.nLayers }, threads, flashAttention })
-  const r = { decodeOurs: [] as number[], decodeNlc: [] as number[], prefillOurs: [] as number[], prefillNlc: [] as number[] }
+  const acc = () => ({ tps: [] as number[], cpu: [] as number[], n: 0 })
+  const r = { decodeOurs: acc(), decodeNlc: acc(), prefillOurs: acc(), prefillNlc: acc() }
+  const skip = acc()
   try {
-    for (let run = 0; run < runs; run++) {
-      // prefill: node-llama-cpp then ours, same prompt
+    for (let run = -1; run < runs; run++) {
+      // run -1 warms both sides up and is not counted
+      const m = run < 0 ? { decodeOurs: skip, decodeNlc: skip, prefillOurs: skip, prefillNlc: skip } : r
       await seq.clearHistory()
-      let t0 = performance.now()
-      const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as Token, { generateNext: { token: true } }] : t as Token))
-      r.prefillNlc.push(prompt.length / ((performance.now() - t0) / 1000))
-      let tok = res[res.length - 1]!.next!.token!
       const s = shard.createSession({ contextSize })
-      t0 = performance.now()
-      let o = await s.forward({ kind: 'tokens', tokens: Int32Array.from(prompt) })
-      r.prefillOurs.push(prompt.length / ((performance.now() - t0) / 1000))
-      // decode: greedy, one token per evaluation, in interleaved blocks so load changes hit both alike
-      const block = Math.max(1, Math.floor(decodeTokens / BLOCKS))
-      for (let b = 0; b < BLOCKS; b++) {
-        t0 = performance.now()
-        for (let i = 0; i < block; i++) {
-          const next = await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]])
-          tok = next[0]!.next!.token!
-        }
-        r.decodeNlc.push(block / ((performance.now() - t0) / 1000))
-        t0 = performance.now()
-        for (let i = 0; i < block; i++) {
-          if (o.kind !== 'logits') throw new Error('expected logits')
-          o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(o.logits)) })
-        }
-        r.decodeOurs.push(block / ((performance.now() - t0) / 1000))
+      let tok = 0
+      let o: ForwardOutput | undefined
+      const nlcPrefill = async (): Promise<void> => {
+        await timed(prompt.length, m.prefillNlc, async () => {
+          const res = await seq.controlledEvaluate(prompt.map((t, i) => i === prompt.length - 1 ? [t as Token, { generateNext: { token: true } }] : t as Token))
+          tok = res[res.length - 1]!.next!.token!
+        })
+      }
+      const oursPrefill = async (): Promise<void> => {
+        await timed(prompt.length, m.prefillOurs, async () => { o = await s.forward({ kind: 'tokens', tokens: Int32Array.from(prompt) }) })
+      }
+      const nlcBlock = async (): Promise<void> => {
+        await timed(block, m.decodeNlc, async () => {
+          for (let i = 0; i < block; i++) tok = (await seq.controlledEvaluate([[tok as Token, { generateNext: { token: true } }]]))[0]!.next!.token!
+        })
+      }
+      const oursBlock = async (): Promise<void> => {
+        await timed(block, m.decodeOurs, async () => {
+          for (let i = 0; i < block; i++) {
+            if (o?.kind !== 'logits') throw new Error('expected logits')
+            o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(o.logits)) })
+          }
+        })
+      }
+      const nlcFirst = run % 2 === 0
+      for (const f of nlcFirst ? [nlcPrefill, oursPrefill] : [oursPrefill, nlcPrefill]) await f()
+      for (let b = 0; b < (run < 0 ? 1 : BLOCKS); b++) {
+        for (const f of (b % 2 === 0) === nlcFirst ? [nlcBlock, oursBlock] : [oursBlock, nlcBlock]) await f()
       }
       s.dispose()
     }
@@ -98,7 +132,10 @@ async function benchModel (path: string, threads: number, flashAttention: boolea
     await ctx.dispose()
     await model.dispose()
   }
-  return { model: path, decodeOurs: median(r.decodeOurs), decodeNlc: median(r.decodeNlc), prefillOurs: median(r.prefillOurs), prefillNlc: median(r.prefillNlc) }
+  const side = (d: typeof skip, p: typeof skip): Side => ({
+    decode: median(d.tps), prefill: median(p.tps), decodeCpuMs: d.cpu.reduce((a, x) => a + x, 0) / d.n, prefillCpuMs: p.cpu.reduce((a, x) => a + x, 0) / p.n
+  })
+  return { model: path, ours: side(r.decodeOurs, r.prefillOurs), nlc: side(r.decodeNlc, r.prefillNlc) }
 }
 
 /** Child process: RSS growth (bytes) of loading layers [start, end) of `path`. */
@@ -139,13 +176,14 @@ async function main (): Promise<void> {
   const runs = Number(values.runs)
   const fa = values['flash-attention']
   const models = values.model ?? ['models/stories260k-f32.gguf', ...ensureModels()]
-  out(`threads ${threads}, flash attention ${fa}, ${runs} alternating runs per model (medians)`)
+  out(`threads ${threads}, flash attention ${fa}, ${runs} alternating runs per model after a warm-up (wall: medians; cpu: ms per token over all runs); load ${load()}`)
   const results: Result[] = []
+  const line = (what: string, o: number, n: number, oc: number, nc: number): string =>
+    `  ${what} ours ${o.toFixed(1)} tok/s  nlc ${n.toFixed(1)} tok/s  ratio ${(o / n).toFixed(2)}   cpu ours ${oc.toFixed(2)} ms/tok  nlc ${nc.toFixed(2)} ms/tok  ratio ${(nc / oc).toFixed(2)}`
   for (const m of models) {
     const r = await benchModel(m, threads, fa, runs)
     results.push(r)
-    out(`${m}\n  decode  ours ${r.decodeOurs.toFixed(1)} tok/s  nlc ${r.decodeNlc.toFixed(1)} tok/s  ratio ${(r.decodeOurs / r.decodeNlc).toFixed(2)}\n` +
-      `  prefill ours ${r.prefillOurs.toFixed(1)} tok/s  nlc ${r.prefillNlc.toFixed(1)} tok/s  ratio ${(r.prefillOurs / r.prefillNlc).toFixed(2)}`)
+    out(`${m} (load ${load()})\n${line('decode ', r.ours.decode, r.nlc.decode, r.ours.decodeCpuMs, r.nlc.decodeCpuMs)}\n${line('prefill', r.ours.prefill, r.nlc.prefill, r.ours.prefillCpuMs, r.nlc.prefillCpuMs)}`)
   }
   const largest = models.reduce((a, b) => readModelMetadata(b).fileBytes > readModelMetadata(a).fileBytes ? b : a)
   const meta = readModelMetadata(largest)
@@ -155,10 +193,14 @@ async function main (): Promise<void> {
   out(`RSS growth on ${largest}: half [0, ${Math.floor(meta.nLayers / 2)}) ${(half.rssGrowth / 1e6).toFixed(0)} MB (weights ${(half.weightBytes / 1e6).toFixed(0)} MB), whole ${(whole.rssGrowth / 1e6).toFixed(0)} MB (weights ${(whole.weightBytes / 1e6).toFixed(0)} MB), ratio ${rssRatio.toFixed(2)}`)
   const big = results.find((r) => r.model === largest)!
   if (values.json) {
+    // ratios > 1: ours faster (wall tok/s ours / nlc; cpu: nlc ms per token / ours)
+    const ratios = (r: Result): Record<string, number> => ({
+      decode: r.ours.decode / r.nlc.decode, prefill: r.ours.prefill / r.nlc.prefill, decode_cpu: r.nlc.decodeCpuMs / r.ours.decodeCpuMs, prefill_cpu: r.nlc.prefillCpuMs / r.ours.prefillCpuMs
+    })
     out(JSON.stringify({
-      model: largest, threads, flashAttention: fa,
-      ratio_decode: big.decodeOurs / big.decodeNlc, ratio_prefill: big.prefillOurs / big.prefillNlc, rss_ratio_half_vs_whole: rssRatio,
-      results
+      model: largest, threads, flashAttention: fa, load: loadavg(),
+      ratio_decode: big.ours.decode / big.nlc.decode, ratio_prefill: big.ours.prefill / big.nlc.prefill, rss_ratio_half_vs_whole: rssRatio,
+      results: results.map((r) => ({ ...r, ratios: ratios(r) }))
     }))
   }
 }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { NativeCallError, NativeLibraryError } from '../../shared/errors/engine-errors.js'
 import { loadGgmlLib } from './ggml-lib.js'
 import { checkTypeTable } from './ggml-type-check.js'
+import { adviseHugePages } from './huge-pages.js'
 import type { GgmlLib, Ptr } from './ggml-lib.js'
 
 export type { Ptr }
@@ -209,6 +210,11 @@ export function allocContextTensors (ctx: Ptr, buft: Ptr, weights: boolean): Ptr
   const buf = l.ggml_backend_alloc_ctx_tensors_from_buft(ctx, buft) as Ptr | null
   if (buf === null || buf === 0n) throw new NativeCallError('ggml_backend_alloc_ctx_tensors_from_buft failed (out of memory?)')
   if (weights) l.ggml_backend_buffer_set_usage(buf, BUFFER_USAGE_WEIGHTS)
+  // host memory of the CPU backend (plain CPU buffers name no device; REPACK / AMX name the CPU), untouched so far: huge pages when it is filled
+  const dev = l.ggml_backend_buft_get_device(buft) as Ptr | null
+  if ((dev === null || dev === 0n || dev === cpuDev) && l.ggml_backend_buffer_is_host(buf) === true) {
+    adviseHugePages(l.ggml_backend_buffer_get_base(buf) as Ptr, Number(l.ggml_backend_buffer_get_size(buf)))
+  }
   live.set(buf, { buft: String(l.ggml_backend_buft_name(buft)), bytes: Number(l.ggml_backend_buffer_get_size(buf)) })
   return buf
 }
