@@ -6,6 +6,12 @@
  * conversation (another first line, so no prefix is shared with earlier rounds); medians over the rounds.
  *
  *   npx tsx scripts/bench-prefix.ts [--model PATH] [--rounds 5] [--url http://127.0.0.1:52415] [--json]
+ *   npx tsx scripts/bench-prefix.ts --retained 16 [--retained-tokens 1000] [--model PATH] [--rounds 3] [--json]
+ *
+ * --retained N: decode step time of a fresh request on one shard whose KV store holds N idle conversations of
+ * --retained-tokens tokens each (retained KV kept for prefix reuse), vs a store holding none — with the store's
+ * compaction on (idle pages move above the computing ones) and off (pages never move); the three take turns.
+ * Default model: a generated 4-layer 512-wide q8_0 llama (1 thread, flash attention off).
  *
  * Without --url: one node in this process (LocalInferenceService, 1 thread, flash attention on, as nodes run).
  * With --url: a running node (any plan: one node or a pipeline of processes), OpenAI /v1/completions streamed.
@@ -13,7 +19,13 @@
  */
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { existsSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadShard, readModelMetadata } from '../src/engine/index.js'
+import type { LoadedShard, ShardSession } from '../src/engine/index.js'
 import { ggmlShardEngine } from '../src/node/ggml-shard-engine.js'
+import { DEFAULTS, makeModel } from './make-model.js'
 import { LocalInferenceService } from '../src/node/local-inference-service.js'
 import { modelIdOfPath } from '../src/node/model-registry.js'
 import { asModelId, asRequestId } from '../src/shared/ids.js'
@@ -135,8 +147,90 @@ async function streamedTurn (url: string, model: string, prompt: string, maxToke
   return { ttftMs, text, promptTokens }
 }
 
+export interface RetainedStepResult {
+  retained: number
+  retainedTokens: number
+  /** median decode ms per token of a fresh request: no idle sequence; N idle, compaction off; N idle, compaction on */
+  noneMs: number
+  idleNoCompactionMs: number
+  idleCompactionMs: number
+}
+
+const argmaxOf = (a: Float32Array): number => { let b = 0; for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i; return b }
+
+/** ms per decode step of a fresh 32-token prompt's `steps` greedy tokens on `shard` */
+async function decodeMs (shard: LoadedShard, nVocab: number, steps: number, seed: number): Promise<number> {
+  const s = shard.createSession({ contextSize: 4096 })
+  try {
+    let o = await s.forward({ kind: 'tokens', tokens: Int32Array.from({ length: 32 }, (_, i) => 1 + ((i * 7919 + seed * 131) % (nVocab - 1))) })
+    const t0 = performance.now()
+    for (let t = 0; t < steps; t++) {
+      if (o.kind !== 'logits') throw new Error('expected logits')
+      o = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmaxOf(o.logits)) })
+    }
+    return (performance.now() - t0) / steps
+  } finally {
+    s.dispose()
+  }
+}
+
+/** Step time of a fresh request with `retained` idle conversations in the shard's KV store vs none, compaction on and off. */
+export async function measureRetainedStep (o: { model?: string, retained: number, retainedTokens?: number, rounds?: number, steps?: number }): Promise<RetainedStepResult> {
+  const path = o.model ?? retainedBenchModel()
+  const meta = readModelMetadata(path)
+  const w = o.retainedTokens ?? 1000
+  const steps = o.steps ?? 48
+  const range = { start: 0, end: meta.nLayers }
+  const load = async (kvCompaction: boolean): Promise<LoadedShard> => await loadShard({ modelPath: path, range, threads: 1, flashAttention: false, kvCompaction })
+  const shards = { none: await load(true), off: await load(false), on: await load(true) }
+  const idle: ShardSession[] = []
+  const times = { none: [] as number[], off: [] as number[], on: [] as number[] }
+  try {
+    for (const shard of [shards.off, shards.on]) {
+      for (let i = 0; i < o.retained; i++) {
+        const s = shard.createSession({ contextSize: 4096 })
+        idle.push(s)
+        await s.forward({ kind: 'tokens', tokens: Int32Array.from({ length: w }, (_, j) => 1 + ((j * 104729 + i * 7919) % (meta.nVocab - 1))) })
+      }
+      // warm-up: the graphs, and (compaction on) the idle conversations go cold and move above
+      await decodeMs(shard, meta.nVocab, 24, 0)
+    }
+    await decodeMs(shards.none, meta.nVocab, 24, 0)
+    for (let r = 0; r < (o.rounds ?? 3); r++) {
+      const order = (['none', 'off', 'on'] as const).map((_, i, a) => a[(i + r) % 3]!)
+      for (const k of order) times[k].push(await decodeMs(shards[k], meta.nVocab, steps, r + 1))
+      if (process.env.BENCH_VERBOSE !== undefined) console.error(`round ${r}: ${order.map((k) => `${k} ${times[k].at(-1)!.toFixed(2)} ms`).join(', ')}`)
+    }
+  } finally {
+    for (const s of idle) s.dispose()
+    for (const s of Object.values(shards)) await s.dispose()
+  }
+  return { retained: o.retained, retainedTokens: w, noneMs: median(times.none), idleNoCompactionMs: median(times.off), idleCompactionMs: median(times.on) }
+}
+
+function retainedBenchModel (): string {
+  const dir = join(tmpdir(), 'exo-p2p-bench')
+  mkdirSync(dir, { recursive: true })
+  const out = join(dir, 'retained-4x512-q8_0.gguf')
+  if (!existsSync(out)) makeModel({ ...DEFAULTS, layers: 4, embd: 512, heads: 8, kvHeads: 4, ff: 1408, type: 'q8_0', out, reuseLayers: true })
+  return out
+}
+
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { model: { type: 'string' }, url: { type: 'string' }, 'model-id': { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' } } })
+  const { values } = parseArgs({ options: { model: { type: 'string' }, url: { type: 'string' }, 'model-id': { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' }, retained: { type: 'string' }, 'retained-tokens': { type: 'string' } } })
+  if (values.retained !== undefined) {
+    const r = await measureRetainedStep({
+      retained: Number(values.retained),
+      ...(values['retained-tokens'] !== undefined ? { retainedTokens: Number(values['retained-tokens']) } : {}),
+      ...(values.model !== undefined ? { model: values.model } : {}),
+      ...(values.rounds !== undefined ? { rounds: Number(values.rounds) } : {})
+    })
+    console.log(`decode step of a fresh request: ${r.noneMs.toFixed(2)} ms with no idle conversation in the KV store`)
+    console.log(`  ${r.retained} idle conversations of ${r.retainedTokens} tokens, compaction off: ${r.idleNoCompactionMs.toFixed(2)} ms (${(r.idleNoCompactionMs / r.noneMs).toFixed(2)}×)`)
+    console.log(`  ${r.retained} idle conversations of ${r.retainedTokens} tokens, compaction on:  ${r.idleCompactionMs.toFixed(2)} ms (${(r.idleCompactionMs / r.noneMs).toFixed(2)}×)`)
+    if (values.json === true) console.log(JSON.stringify({ retained: r.retained, retained_tokens: r.retainedTokens, none_ms: r.noneMs, idle_no_compaction_ms: r.idleNoCompactionMs, idle_compaction_ms: r.idleCompactionMs }))
+    process.exit(0)
+  }
   const r = await measurePrefixTtft({
     ...(values.model !== undefined ? { model: values.model } : {}),
     ...(values.url !== undefined ? { url: values.url } : {}),

@@ -33,14 +33,18 @@ export const MIN_GAIN_PAGES = 8
  * @param reserve free pages wanted above the hot region: cold pages below hot pages + reserve go to the top
  */
 export function planCompaction (poolPages: number, seqs: readonly CompactionSeq[], reserve = 0, minGain = MIN_GAIN_PAGES): CompactionPlan | undefined {
+  // every step asks: decide from the hot sequences alone (cheap), look at the cold ones only to move pages
+  let hotTop = 0
+  let hotCount = 0
+  for (const s of seqs) {
+    if (!s.hot || s.pages.length === 0) continue
+    hotCount += s.pages.length
+    hotTop = Math.max(hotTop, s.pages[s.pages.length - 1]! + 1)
+  }
+  if (hotTop - hotCount < minGain) return undefined
   const hot: number[] = []
   const cold: number[] = []
-  let hotTop = 0
-  for (const s of seqs) {
-    if (s.pages.length === 0) continue
-    if (s.hot) { hot.push(...s.pages); hotTop = Math.max(hotTop, s.pages[s.pages.length - 1]! + 1) } else cold.push(...s.pages)
-  }
-  if (hotTop - hot.length < minGain) return undefined
+  for (const s of seqs) for (const p of s.pages) (s.hot ? hot : cold).push(p)
   hot.sort((a, b) => a - b)
   cold.sort((a, b) => a - b)
   const to = new Map<number, number>()

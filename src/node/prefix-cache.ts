@@ -35,8 +35,9 @@ export interface PrefixCacheOptions<T> {
   budgetBytes: () => number
   dispose: (value: T) => void
   /**
-   * most entries kept (default DEFAULT_MAX_ENTRIES): with a batching engine every retained sequence's cells stay in
-   * the shared KV store that each step's graph spans, so many idle ones slow every request down
+   * most entries kept (default DEFAULT_MAX_ENTRIES); the budget in bytes is what bounds them in practice. The engine
+   * keeps idle sequences' pages above those of the computing ones (src/engine/kv-compactor.ts), so retained entries
+   * cost memory, not step time
    */
   maxEntries?: number
   /** shortest common prefix worth a hit (default DEFAULT_MIN_MATCH: a shared BOS or first word is not worth an entry) */
@@ -44,7 +45,8 @@ export interface PrefixCacheOptions<T> {
 }
 
 export const DEFAULT_MIN_MATCH = 16
-export const DEFAULT_MAX_ENTRIES = 4
+/** a bound on bookkeeping (take() compares a request's tokens with every entry's), far above what budgets hold of real conversations */
+export const DEFAULT_MAX_ENTRIES = 256
 
 /** Length of the longest common prefix of a and b. */
 export function commonPrefixLength (a: readonly number[], b: readonly number[]): number {
