@@ -13,7 +13,7 @@
  *
  *   node --import tsx scripts/bench-weights.ts [--layers 16] [--embd 1024] [--ff 2816] [--rounds 3] [--tokens 120] [--fetch-only]
  *
- * `--fetch-only` stops after part 1 (e.g. to profile the fetch: `NODE_OPTIONS=--cpu-prof`, both processes).
+ * `--bulk-only` measures only the bulk path against raw TCP in part 1. `--fetch-only` stops after part 1 (e.g. to profile the fetch: `NODE_OPTIONS=--cpu-prof`, both processes).
  * The machine's load average is printed with the numbers.
  */
 import { spawn } from 'node:child_process'
@@ -33,7 +33,7 @@ import { encodeFrame } from '../src/protocols/framing.js'
 import { STREAMS_PER_HOLDER } from '../src/node/peer-fetch/chunk-fetcher.js'
 import { decodeActivationFrame, encodeActivationFrame } from '../src/protocols/activations/codec.js'
 import { ACTIVATIONS_PROTOCOL } from '../src/protocols/activations/index.js'
-import { WEIGHTS_PROTOCOL, chunkSpan, createWeightsHandler } from '../src/protocols/weights/index.js'
+import { BulkServer, WEIGHTS_PROTOCOL, WEIGHTS_PROTOCOLS, chunkSpan, createWeightsHandler } from '../src/protocols/weights/index.js'
 import { LocalWeightsSource } from '../src/node/peer-fetch/local-weights-source.js'
 import { PeerModelFetch } from '../src/node/peer-fetch/peer-model-fetch.js'
 import { BUSY_WEIGHTS_BYTES_PER_SEC, busyPacer } from '../src/node/peer-fetch/busy-pacer.js'
@@ -42,7 +42,7 @@ import { createLogger } from '../src/shared/log.js'
 import { asPlanId, asRequestId } from '../src/shared/ids.js'
 import { DType } from '../src/shared/tensor.js'
 
-const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, 'fetch-only': { type: 'boolean' } } })
+const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, 'fetch-only': { type: 'boolean' }, 'bulk-only': { type: 'boolean' } } })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number(v)
 const yieldToActivations = values.yield === true
 const STAGE_PROTOCOL = `${ACTIVATIONS_PROTOCOL}-bench-weights`
@@ -63,7 +63,7 @@ async function child (path: string, split: number): Promise<void> {
   let lastFrame = -Infinity
   const busy = (): boolean => yieldToActivations && performance.now() - lastFrame < 300
   const source = new LocalWeightsSource({ list: async () => [{ id: modelIdOfPath(path), path, sizeBytes: 0 }] })
-  await n.handle(WEIGHTS_PROTOCOL, createWeightsHandler(source, { pace: busyPacer(busy) }))
+  await n.handle(WEIGHTS_PROTOCOLS, createWeightsHandler(source, { pace: busyPacer(busy), bulk: new BulkServer('127.0.0.1') }), { maxInboundStreams: 16 })
   const meta = readModelMetadata(path)
   const shard = await loadShard({ modelPath: path, range: { start: split, end: meta.nLayers }, threads: 1, flashAttention: true })
   await n.handle(STAGE_PROTOCOL, (stream) => {
@@ -102,8 +102,10 @@ async function child (path: string, split: number): Promise<void> {
       buf += d.toString()
       void (async () => {
         for (let i; (i = buf.indexOf('\n')) >= 0;) {
-          const [off, len] = buf.slice(0, i).split(' ').map(Number)
+          const line = buf.slice(0, i)
           buf = buf.slice(i + 1)
+          if (line === 'cpu') { const u = process.cpuUsage(); sock.write(JSON.stringify({ s: (u.user + u.system) / 1e6 }).padEnd(128)); continue }
+          const [off, len] = line.split(' ').map(Number)
           const b = Buffer.allocUnsafe(len!)
           await fh.read(b, 0, len!, off!)
           if (!sock.write(b)) await new Promise((resolve) => sock.once('drain', resolve))
@@ -139,17 +141,20 @@ if (values.child !== undefined) {
   const me = await node()
   const holder = (await me.dial(multiaddr(info.addr))).remotePeer
   const yieldingHolder = (await me.dial(multiaddr(yielding.info.addr))).remotePeer
-  const dial = async (peer: string, signal: AbortSignal): Promise<import('@libp2p/interface').Stream> => await me.dialProtocol(peer === yieldingHolder.toString() ? yieldingHolder : holder, WEIGHTS_PROTOCOL, { signal })
+  /** the bulk path (1.1.0) by default; `--stream-only`: the libp2p stream (1.0.0), as before the bulk path */
+  let viaStream = false
+  const dial = async (peer: string, signal: AbortSignal): Promise<import('@libp2p/interface').Stream> => await me.dialProtocol(peer === yieldingHolder.toString() ? yieldingHolder : holder, viaStream ? WEIGHTS_PROTOCOL : WEIGHTS_PROTOCOLS, { signal })
+  const bulkHost = (): string => '127.0.0.1'
   let decoding = false
   const work = mkdtempSync(join(tmpdir(), 'bench-weights-'))
-  const range = { start: 2, end: meta.nLayers - 2 }
+  const range = process.env.BENCH_RANGE !== undefined ? { start: Number(process.env.BENCH_RANGE.split(",")[0]), end: Number(process.env.BENCH_RANGE.split(",")[1]) } : { start: 2, end: meta.nLayers - 2 }
   let runs = 0
 
   /** One peer fetch of the header + `range` into a fresh sparse copy; bytes fetched and seconds. */
   async function peerFetch (yieldFlag = false): Promise<{ bytes: number, s: number }> {
     const d = join(work, `fetch-${runs++}`)
     const from = yieldFlag ? yieldingHolder : holder
-    const f = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: d, holders: () => [from.toString()], dial, log: createLogger('bench'), ...(yieldFlag ? { pace: busyPacer(() => decoding) } : {}) })
+    const f = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: d, holders: () => [from.toString()], dial, bulkHost, log: createLogger('bench'), ...(yieldFlag ? { pace: busyPacer(() => decoding) } : {}) })
     const t0 = performance.now()
     await f.prepareHeader(AbortSignal.timeout(600_000))
     await f.ensureRange(range, AbortSignal.timeout(600_000))
@@ -206,20 +211,47 @@ if (values.child !== undefined) {
     }))
     return { bytes, s: (performance.now() - t0) / 1000 }
   }
+  /** CPU seconds the holder process has used so far */
+  async function holderCpu (): Promise<number> {
+    const sock = createConnection(info.tcpPort, '127.0.0.1')
+    sock.write('cpu\n')
+    let got = ''
+    for await (const d of sock) { got += (d as Buffer).toString(); if (got.length >= 128) break }
+    sock.destroy()
+    return (JSON.parse(got) as { s: number }).s
+  }
+  /** CPU-s per GB of both processes together while `op` ran */
+  const cpuPerGb: Record<string, number[]> = { raw: [], bulk: [], stream: [], floor: [] }
+  async function measured (what: string, op: () => Promise<{ bytes: number, s: number }>): Promise<{ bytes: number, s: number }> {
+    const h0 = await holderCpu(); const m0 = process.cpuUsage()
+    const r = await op()
+    const m = process.cpuUsage(m0); const h = await holderCpu() - h0
+    cpuPerGb[what]!.push(((m.user + m.system) / 1e6 + h) / (r.bytes / 1e9))
+    if (process.env.BENCH_CPU_DETAIL !== undefined) process.stderr.write(`# ${what}: fetcher ${((m.user + m.system) / 1e6 / (r.bytes / 1e9)).toFixed(2)} (user ${(m.user / 1e6).toFixed(2)} s) holder ${(h / (r.bytes / 1e9)).toFixed(2)} CPU-s/GB\n`)
+    return r
+  }
   const mbs = (r: { bytes: number, s: number }): number => r.bytes / r.s / 1e6
   const fetchRates: number[] = []
   const rawRates: number[] = []
   const bulkRates: number[] = []
+  const streamRates: number[] = []
+  const bulkOnly = values['bulk-only'] === true
   for (let r = 0; r < ROUNDS; r++) {
-    rawRates.push(mbs(await rawCopy(chunks, manifest.chunkBytes, manifest.fileBytes)))
-    fetchRates.push(mbs(await peerFetch()))
-    bulkRates.push(mbs(await bulk(chunks.length * manifest.chunkBytes / (1 << 20))))
+    rawRates.push(mbs(await measured('raw', async () => await rawCopy(chunks, manifest.chunkBytes, manifest.fileBytes))))
+    fetchRates.push(mbs(await measured('bulk', async () => await peerFetch())))
+    if (bulkOnly) continue
+    viaStream = true
+    streamRates.push(mbs(await measured('stream', async () => await peerFetch())))
+    viaStream = false
+    bulkRates.push(mbs(await measured('floor', async () => await bulk(chunks.length * manifest.chunkBytes / (1 << 20)))))
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   const fmt = (x: number): string => x.toFixed(2)
   const fetchMb = median(fetchRates); const rawMb = median(rawRates)
-  const fetchLine = `layer fetch (weights protocol, verified, sparse copy): ${fmt(fetchMb)} MB/s   raw TCP copy of the same bytes: ${fmt(rawMb)} MB/s   ratio ${fmt(fetchMb / rawMb)}× (goal ≥ 0.5×); rounds fetch ${fetchRates.map(fmt).join(', ')} raw ${rawRates.map(fmt).join(', ')}
-libp2p streams alone (same connection and streams, 1 MiB frames, no file / hash): ${fmt(median(bulkRates))} MB/s = ${fmt(median(bulkRates) / rawMb)}× raw TCP; the fetch is ${fmt(fetchMb / median(bulkRates))}× of it`
+  const fetchLine = `layer fetch (weights 1.1.0 bulk path, verified, sparse copy): ${fmt(fetchMb)} MB/s   raw TCP copy of the same bytes: ${fmt(rawMb)} MB/s   ratio ${fmt(fetchMb / rawMb)}× (goal ≥ 0.5×); rounds fetch ${fetchRates.map(fmt).join(', ')} raw ${rawRates.map(fmt).join(', ')}` + (bulkOnly ? '' : `
+the same fetch over the libp2p stream (weights 1.0.0): ${fmt(median(streamRates))} MB/s = ${fmt(median(streamRates) / rawMb)}× raw TCP; rounds ${streamRates.map(fmt).join(', ')}
+libp2p streams alone (same connection and streams, 1 MiB frames, no file / hash): ${fmt(median(bulkRates))} MB/s = ${fmt(median(bulkRates) / rawMb)}× raw TCP`) +
+  `\nCPU-s per GB, both processes (median): raw ${Object.entries(cpuPerGb).filter(([, v]) => v.length > 0).map(([k, v]) => `${k} ${fmt(median(v))}`).join('   ').slice(4)}`
   if (values['fetch-only'] === true) {
     process.stdout.write(`${fetchLine}\nload average ${loadavg().map(fmt).join(' ')} on ${availableParallelism()} cores\n`)
     await me.stop(); proc.kill(); yielding.proc.kill(); rmSync(work, { recursive: true, force: true })

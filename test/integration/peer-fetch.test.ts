@@ -56,6 +56,7 @@ describe('peer fetch of a 3-part split model across three processes', () => {
       assert.ok(allocated <= bound + 3 * 65536, `${f.node.name}: ${allocated} bytes allocated > ${bound}`)
       assert.ok(allocated >= stage.fetch.bytes, `${f.node.name}: ${allocated} bytes allocated < its ${stage.fetch.bytes} bytes of weights`)
       assert.ok(allocated < total * 0.8, `${f.node.name} holds ${allocated} of ${total} bytes`)
+      assert.match(f.node.stderr, /"viaBulk":[1-9]/, `${f.node.name} fetched over the bulk path (protocols/weights.md 1.1.0)`)
     }
     const expected = (await reference).text
     assert.ok(expected.length > 0)

@@ -1,10 +1,10 @@
 import type { Stream } from '@libp2p/interface'
 import { AbortedError } from '../../shared/errors/exo-error.js'
 import { NoHolderError } from '../../shared/errors/model-errors.js'
-import { ChunkVerificationError, ProtocolDecodeError, WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
+import { BulkPathError, ChunkVerificationError, ProtocolDecodeError, WeightsErrorCode, WeightsRequestError } from '../../shared/errors/protocol-errors.js'
 import type { Logger } from '../../shared/log.js'
-import { MAX_CHUNKS_PER_REQUEST, chunkRuns, chunkSpan, manifestsEqual, requestChunks, requestManifest } from '../../protocols/weights/index.js'
-import type { WeightsManifest } from '../../protocols/weights/index.js'
+import { MAX_CHUNKS_PER_REQUEST, WEIGHTS_BULK_PROTOCOL, chunkRuns, chunkSpan, manifestsEqual, requestChunks, requestChunksBulk, requestManifest } from '../../protocols/weights/index.js'
+import type { BulkRequestOptions, WeightsManifest } from '../../protocols/weights/index.js'
 import type { PartialCopy } from './partial-copy.js'
 
 export interface ChunkFetcherInit {
@@ -12,8 +12,15 @@ export interface ChunkFetcherInit {
   copy: PartialCopy
   /** peers that announce the whole file now (the view), this node excluded */
   holders: () => string[]
-  /** opens a `/exo-p2p/weights/1.0.0` stream to a peer */
+  /** opens a weights stream to a peer (`/exo-p2p/weights/1.1.0` preferred, else 1.0.0) */
   dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
+  /**
+   * The IP the connection to a peer reached (protocols/weights.md "Bulk path (1.1.0)"): ranges from a
+   * holder that speaks 1.1.0 go over the bulk path to it. Absent, or undefined for a peer: the stream only.
+   */
+  bulkHost?: (peerId: string) => string | undefined
+  /** opens bulk connections (tests). Default: TCP to the host and port */
+  bulkConnect?: BulkRequestOptions['connect']
   log: Logger
   /** streams in flight per holder. Default STREAMS_PER_HOLDER */
   streamsPerHolder?: number
@@ -25,7 +32,7 @@ export interface ChunkFetcherInit {
   pace?: (bytes: number, signal: AbortSignal) => Promise<void>
 }
 
-interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string }
+interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string, /** the bulk path failed with it: the stream only */ noBulk?: boolean }
 interface Waiter { chunks: number[], background: boolean, resolve: () => void, reject: (e: Error) => void }
 
 const RETRY_MS = 1000
@@ -52,6 +59,8 @@ export class ChunkFetcher {
   private due = 0
   /** bytes fetched from each holder (tests, logs) */
   readonly bytesFrom = new Map<string, number>()
+  /** ranges fetched over the bulk path / over the libp2p stream (tests, logs) */
+  readonly ranges = { bulk: 0, stream: 0 }
 
   /** what requests name (protocols/weights.md "File id") */
   private fileId: string
@@ -186,7 +195,7 @@ export class ChunkFetcher {
     const signal = this.controller.signal
     void (async () => {
       const stream = await this.init.dial(peerId, signal)
-      await requestChunks(stream, this.fileId, this.manifest, { first: chunks[0]!, count: chunks.length }, async (i, pieces) => {
+      const onChunk = async (i: number, pieces: Uint8Array[]): Promise<void> => {
         await this.init.copy.write(i, pieces)
         this.inflight.delete(i)
         const n = pieces.reduce((a, p) => a + p.byteLength, 0)
@@ -194,9 +203,22 @@ export class ChunkFetcher {
         this.settle()
         await this.throttle(n, signal)
         await this.init.pace?.(n, signal)
-      }, { signal })
+      }
+      const run = { first: chunks[0]!, count: chunks.length }
+      const host = stream.protocol === WEIGHTS_BULK_PROTOCOL && s.noBulk !== true ? this.init.bulkHost?.(peerId) : undefined
+      if (host !== undefined) {
+        await requestChunksBulk(stream, this.fileId, this.manifest, run, onChunk, { signal, host, ...(this.init.bulkConnect !== undefined ? { connect: this.init.bulkConnect } : {}) })
+        this.ranges.bulk++
+      } else {
+        await requestChunks(stream, this.fileId, this.manifest, run, onChunk, { signal })
+        this.ranges.stream++
+      }
     })().catch((err: Error) => {
-      if (err instanceof ChunkVerificationError || err instanceof ProtocolDecodeError) this.drop(peerId, err.message)
+      if (err instanceof BulkPathError) {
+        // protocols/weights.md "Fallback": the same chunks at once on the libp2p stream; not a reason to drop the holder
+        s.noBulk = true
+        this.init.log.info({ model: this.fileId, peer: peerId, reason: err.reason, err: err.message }, 'weights bulk path unavailable: fetching from this holder over the libp2p stream')
+      } else if (err instanceof ChunkVerificationError || err instanceof ProtocolDecodeError) this.drop(peerId, err.message)
       else if (err instanceof WeightsRequestError && (err.wireCode === WeightsErrorCode.FileChanged || err.wireCode === WeightsErrorCode.UnknownModel || err.wireCode === WeightsErrorCode.Malformed)) this.drop(peerId, err.message)
       else { s.retryAt = performance.now() + RETRY_MS; this.init.log.debug({ peer: peerId, err: err.message }, 'weights request failed; retrying') }
     }).finally(() => {

@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/log.js'
 import { chooseManifest, chunkCount, chunksCovering, requestManifest } from '../../protocols/weights/index.js'
 import type { WeightsManifest } from '../../protocols/weights/index.js'
 import { ChunkFetcher } from './chunk-fetcher.js'
+import type { ChunkFetcherInit } from './chunk-fetcher.js'
 import { PartialCopy } from './partial-copy.js'
 
 export interface FetchedFileInit {
@@ -17,6 +18,9 @@ export interface FetchedFileInit {
   dir: string
   holders: () => string[]
   dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
+  /** the bulk path to holders (ChunkFetcherInit) */
+  bulkHost?: ChunkFetcherInit['bulkHost']
+  bulkConnect?: ChunkFetcherInit['bulkConnect']
   log: Logger
   maxBytesPerSec?: number
   pace?: (bytes: number, signal: AbortSignal) => Promise<void>
@@ -62,7 +66,9 @@ export class FetchedFile {
       dial: init.dial,
       log: init.log,
       ...(init.maxBytesPerSec !== undefined ? { maxBytesPerSec: init.maxBytesPerSec } : {}),
-      ...(init.pace !== undefined ? { pace: init.pace } : {})
+      ...(init.pace !== undefined ? { pace: init.pace } : {}),
+      ...(init.bulkHost !== undefined ? { bulkHost: init.bulkHost } : {}),
+      ...(init.bulkConnect !== undefined ? { bulkConnect: init.bulkConnect } : {})
     })
     const file = new FetchedFile(copy, fetcher)
     await fetcher.ensure(file.headerChunks(), signal)

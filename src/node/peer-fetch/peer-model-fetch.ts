@@ -117,7 +117,7 @@ export class PeerModelFetch {
       for (const c of chunks[i]!) this.targets[i]!.add(c)
       await p.fetcher.ensure(chunks[i]!, all)
     }))
-    this.init.log.info({ model: this.init.modelId, start: range.start, end: range.end, chunks: chunks.reduce((a, c) => a + c.length, 0), ms: Math.round(performance.now() - t0), fromPeers: fromPeers(this.parts) }, 'peer fetch: layers verified')
+    this.init.log.info({ model: this.init.modelId, start: range.start, end: range.end, chunks: chunks.reduce((a, c) => a + c.length, 0), ms: Math.round(performance.now() - t0), fromPeers: fromPeers(this.parts), ...rangesBy(this.parts) }, 'peer fetch: layers verified')
     await this.promoteIfComplete()
   }
 
@@ -203,4 +203,9 @@ function fromPeers (parts: readonly FetchedFile[]): Record<string, number> {
   const out: Record<string, number> = {}
   for (const p of parts) for (const [k, v] of p.fetcher.bytesFrom) out[k.slice(-8)] = (out[k.slice(-8)] ?? 0) + v
   return out
+}
+
+/** Ranges fetched over the bulk path and over the libp2p stream (protocols/weights.md "Bulk path (1.1.0)"), all parts. */
+function rangesBy (parts: readonly FetchedFile[]): { viaBulk: number, viaStream: number } {
+  return { viaBulk: parts.reduce((a, p) => a + p.fetcher.ranges.bulk, 0), viaStream: parts.reduce((a, p) => a + p.fetcher.ranges.stream, 0) }
 }

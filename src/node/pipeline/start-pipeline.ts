@@ -9,11 +9,11 @@ import type { MembershipService } from '../../mesh/membership/membership-service
 import { ACTIVATIONS_PROTOCOL, ActivationChannel, createActivationsHandler } from '../../protocols/activations/index.js'
 import type { OpenFrame } from '../../protocols/activations/index.js'
 import { INFERENCE_PROTOCOL, createInferenceHandler } from '../../protocols/inference/index.js'
-import { WEIGHTS_PROTOCOL, createWeightsHandler } from '../../protocols/weights/index.js'
 import type { WeightsServeStats } from '../../protocols/weights/index.js'
 import { LocalWeightsSource } from '../peer-fetch/local-weights-source.js'
 import { PeerModelFetch } from '../peer-fetch/peer-model-fetch.js'
 import { busyPacer } from '../peer-fetch/busy-pacer.js'
+import { handleWeights, weightsDialer } from '../peer-fetch/weights-service.js'
 import { ModelStore } from '../../models/model-store.js'
 import type { FetchProgress } from '../peer-fetch/peer-model-fetch.js'
 import { holdsModel } from './plan-agreement-core.js'
@@ -146,7 +146,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
       modelId: id,
       dir: join(config.dataDir, 'models', '.partial'),
       holders: () => [...membership.view().members.values()].map((m) => m.announcement).filter((a) => a.peerId !== selfId && holdsModel(a, id)).map((a) => a.peerId),
-      dial: async (peerId, signal) => await libp2p.dialProtocol(peerIdFromString(peerId), WEIGHTS_PROTOCOL, { signal }),
+      ...weightsDialer(libp2p),
       log,
       pace: busyPacer(busy),
       completeCopy: config.fetchWhole,
@@ -180,8 +180,7 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
   // a model pulled from the Hub: its file's sha256 as the Hub published it (`models/.meta`) → manifest provenance HUB
   const store = new ModelStore(join(config.dataDir, 'models'))
   const hubSha256 = async (id: string, fileName: string): Promise<string | undefined> => (await store.readMeta(id))?.files.find((f) => f.name === fileName)?.sha256
-  const weights = createWeightsHandler(new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { pace: busyPacer(busy) })
-  await libp2p.handle(WEIGHTS_PROTOCOL, weights, { maxInboundStreams: 16, maxOutboundStreams: 16 })
+  const weights = await handleWeights(libp2p, new LocalWeightsSource({ list: async () => await init.local.registry.list(), hubSha256, tamper: config.testTamperWeights }), { host: config.host, pace: busyPacer(busy), log })
   if (agreement !== undefined) await libp2p.handle(ACTIVATIONS_PROTOCOL, createActivationsHandler(agreement, { onRefusal: agreement.metrics.onRefusal }), limits)
   await libp2p.handle(INFERENCE_PROTOCOL, createInferenceHandler({ generate: (req, o) => inference.generateAsFirstStage(req, o) }), limits)
   agreement?.start()
@@ -206,7 +205,8 @@ export async function startPipeline (init: StartPipelineInit): Promise<NodePipel
     stop: async () => {
       stopping.abort()
       await peerFetch?.stop()
-      await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL, WEIGHTS_PROTOCOL]).catch(() => {})
+      await libp2p.unhandle([ACTIVATIONS_PROTOCOL, INFERENCE_PROTOCOL]).catch(() => {})
+      await weights.stop()
       await agreement?.stop()
       await inference.dispose()
     }

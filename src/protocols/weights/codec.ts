@@ -26,7 +26,11 @@ export interface ManifestFrame { type: 'manifest', manifest: WeightsManifest }
 export interface RangeRequestFrame { type: 'range-request', modelId: string, sha256: Uint8Array, firstChunk: number, chunkCount: number }
 export interface DataFrame { type: 'data', chunkIndex: number, offset: number, bytes: Uint8Array }
 export interface WeightsErrorFrame { type: 'error', code: WeightsErrorCode, message: string }
-export type WeightsFrame = ManifestRequestFrame | ManifestFrame | RangeRequestFrame | DataFrame | WeightsErrorFrame
+/** 1.1.0: a range request answered on the bulk path (body as RANGE_REQUEST) */
+export interface BulkRangeRequestFrame extends Omit<RangeRequestFrame, 'type'> { type: 'bulk-range-request' }
+/** 1.1.0: where and with which keys the holder sends the range (protocols/weights.md "Bulk path (1.1.0)") */
+export interface BulkTicketFrame { type: 'bulk-ticket', port: number, /** (16) */ ticketId: Uint8Array, /** (32) */ secret: Uint8Array }
+export type WeightsFrame = ManifestRequestFrame | ManifestFrame | RangeRequestFrame | DataFrame | WeightsErrorFrame | BulkRangeRequestFrame | BulkTicketFrame
 
 const MAX_U53 = Number.MAX_SAFE_INTEGER
 
@@ -79,9 +83,18 @@ export function encodeWeightsFrame (f: WeightsFrame): Uint8Array {
         Uint8Array.of(m.provenance), u32(m.chunkSha256.byteLength / 32, 'chunkCount'), m.chunkSha256], MAX_FRAME_BYTES)
     }
     case 'range-request':
+    case 'bulk-range-request':
       if (f.sha256.byteLength !== 32) throw new ProtocolEncodeError('range request sha256 must have 32 bytes')
       if (!Number.isInteger(f.chunkCount) || f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS_PER_REQUEST) throw new ProtocolEncodeError(`range request of ${f.chunkCount} chunks not in [1, ${MAX_CHUNKS_PER_REQUEST}]`)
-      return encodeFrame(WeightsFrameType.RangeRequest, [modelIdBytes(f.modelId), f.sha256, u32(f.firstChunk, 'firstChunk'), u32(f.chunkCount, 'chunkCount')], MAX_FRAME_BYTES)
+      return encodeFrame(f.type === 'range-request' ? WeightsFrameType.RangeRequest : WeightsFrameType.BulkRangeRequest,
+        [modelIdBytes(f.modelId), f.sha256, u32(f.firstChunk, 'firstChunk'), u32(f.chunkCount, 'chunkCount')], MAX_FRAME_BYTES)
+    case 'bulk-ticket': {
+      if (!Number.isInteger(f.port) || f.port < 1 || f.port > 0xffff) throw new ProtocolEncodeError(`bulk port ${f.port} is not a u16 ≥ 1`)
+      if (f.ticketId.byteLength !== 16 || f.secret.byteLength !== 32) throw new ProtocolEncodeError('a bulk ticket has a 16-byte id and a 32-byte secret')
+      const port = new Uint8Array(2)
+      new DataView(port.buffer).setUint16(0, f.port, true)
+      return encodeFrame(WeightsFrameType.BulkTicket, [port, f.ticketId, f.secret], MAX_FRAME_BYTES)
+    }
     case 'data': {
       // one buffer per frame (framing.ts): header fields then the piece
       const out = dataFrame(f.chunkIndex, f.offset, f.bytes.byteLength)
@@ -160,13 +173,22 @@ export function decodeWeightsFrame (raw: RawFrame): WeightsFrame {
       validateManifest(manifest, (msg) => new ProtocolDecodeError(msg))
       return { type: 'manifest', manifest }
     }
-    case WeightsFrameType.RangeRequest: {
+    case WeightsFrameType.RangeRequest:
+    case WeightsFrameType.BulkRangeRequest: {
       const modelId = readModelId(r)
       const sha256 = r.bytes(32, 'sha256')
       const firstChunk = r.u32('firstChunk')
       const chunkCount = r.u32('chunkCount')
       r.end()
-      return { type: 'range-request', modelId, sha256, firstChunk, chunkCount }
+      return { type: raw.type === WeightsFrameType.RangeRequest ? 'range-request' : 'bulk-range-request', modelId, sha256, firstChunk, chunkCount }
+    }
+    case WeightsFrameType.BulkTicket: {
+      const port = r.u16('port')
+      if (port < 1) throw new ProtocolDecodeError('bulk port 0')
+      const ticketId = r.bytes(16, 'ticketId')
+      const secret = r.bytes(32, 'secret')
+      r.end()
+      return { type: 'bulk-ticket', port, ticketId, secret }
     }
     case WeightsFrameType.Data: {
       const chunkIndex = r.u32('chunkIndex')
