@@ -87,6 +87,7 @@ const PROTOS = {
   ggml_new_graph_custom: 'void *ggml_new_graph_custom(void *ctx, size_t size, bool grads)',
   ggml_build_forward_expand: 'void ggml_build_forward_expand(void *g, void *t)',
   ggml_graph_n_nodes: 'int ggml_graph_n_nodes(void *g)',
+  ggml_graph_node: 'void *ggml_graph_node(void *g, int i)',
   ggml_quantize_chunk: 'size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows, int64_t n_per_row, const float *imatrix)',
   ggml_quantize_init: 'void ggml_quantize_init(int type)',
   // gguf writer (scripts/make-model.ts)

@@ -262,10 +262,21 @@ export function newGallocr (): Ptr {
   return l.ggml_gallocr_new(l.ggml_backend_dev_buffer_type(cpuDev)) as Ptr
 }
 
-export function freeGallocr (g: Ptr): void { ggml().ggml_gallocr_free(g) }
+export function freeGallocr (g: Ptr): void { advisedCompute.delete(g); ggml().ggml_gallocr_free(g) }
+
+/** the compute buffer each gallocr last had advised (native/huge-pages.ts) */
+const advisedCompute = new Map<Ptr, Ptr>()
 
 export function gallocrAlloc (g: Ptr, graph: Ptr): void {
-  if (ggml().ggml_gallocr_alloc_graph(g, graph) !== true) throw new NativeCallError('ggml_gallocr_alloc_graph failed (out of memory?)')
+  const l = ggml()
+  if (l.ggml_gallocr_alloc_graph(g, graph) !== true) throw new NativeCallError('ggml_gallocr_alloc_graph failed (out of memory?)')
+  // a new compute buffer (the graph's last node lives in it) is untouched until the graph runs: huge pages too
+  const n = Number(l.ggml_graph_n_nodes(graph))
+  if (n === 0) return
+  const buf = new DataView(l.koffi.view(l.ggml_graph_node(graph, n - 1) as Ptr, OFF.size)).getBigUint64(OFF.buffer, true)
+  if (buf === 0n || advisedCompute.get(g) === buf) return
+  advisedCompute.set(g, buf)
+  adviseHugePages(l.ggml_backend_buffer_get_base(buf) as Ptr, Number(l.ggml_backend_buffer_get_size(buf)))
 }
 
 export function gallocrSize (g: Ptr): number { return Number(ggml().ggml_gallocr_get_buffer_size(g, 0)) }
