@@ -37,9 +37,28 @@ export interface BatchInputs {
   /** cells the graph sees: base and sliding-window (padded to pages) */
   nKv: number
   nKvSwa: number
+  /**
+   * per segment, the cells its own attention spans instead ([cell0, cell0 + nKv) of the base / sliding-window
+   * cache): set when the graph has several segments and their spans hold clearly fewer (token, cell) pairs than
+   * all of them over [0, nKv) — each token then attends over its own sequence's cells only (llama.cpp's
+   * non-unified cache: one KV stream per sequence)
+   */
+  spans: SegmentSpan[] | undefined
+  spansSwa: SegmentSpan[] | undefined
 }
 
-export function batchInputs (segs: readonly BatchSegment[]): BatchInputs {
+/** The cells one segment's attention spans. */
+export interface SegmentSpan { cell0: number, nKv: number }
+
+/** a segment's span covers whole multiples of this many cells (fewer graph rebuilds as sequences grow) */
+export const SPAN_PAD = 128
+/** spans are used when their (token, cell) pairs are at most this fraction of the whole graph's (separate ops per sequence cost a little) */
+const SPAN_GAIN = 0.5
+
+/**
+ * @param cacheCells cells of the base and sliding-window caches (a span never runs past them; 0: no spans)
+ */
+export function batchInputs (segs: readonly BatchSegment[], cacheCells: { base: number, swa: number } = { base: 0, swa: 0 }): BatchInputs {
   const n = segs.reduce((a, s) => a + s.n, 0)
   const pos = new Int32Array(n)
   const cells = new Int32Array(n)
@@ -60,13 +79,33 @@ export function batchInputs (segs: readonly BatchSegment[]): BatchInputs {
     if (s.swa !== undefined) nKvSwa = Math.max(nKvSwa, pageEnd(s.swa.pages, usedMaxP1(s.swa.cellPos)))
     row += s.n
   }
-  return { nTokens: n, pos, cells, swaCells, outIds: Int32Array.from(out), nKv, nKvSwa }
+  const spans = segs.length > 1 ? segmentSpans(segs, nKv, cacheCells.base, (s) => ({ pages: s.pages, end: s.pos0 + s.n })) : undefined
+  const spansSwa = hasSwa && segs.length > 1 ? segmentSpans(segs, nKvSwa, cacheCells.swa, (s) => ({ pages: s.swa!.pages, end: usedMaxP1(s.swa!.cellPos) })) : undefined
+  return { nTokens: n, pos, cells, swaCells, outIds: Int32Array.from(out), nKv, nKvSwa, spans, spansSwa }
+}
+
+/** Each segment's span — from its first page to the end of the page holding its last used local cell — when worth it. */
+function segmentSpans (segs: readonly BatchSegment[], nKv: number, cells: number, of: (s: BatchSegment) => { pages: SeqPages, end: number }): SegmentSpan[] | undefined {
+  if (cells <= 0) return undefined
+  let pairs = 0
+  let all = 0
+  const out = segs.map((s) => {
+    const { pages, end } = of(s)
+    const cell0 = pages.pages.length === 0 ? 0 : pages.pages[0]! * PAGE
+    const last = end <= 0 ? cell0 + PAGE : pageEnd(pages, end, false)
+    const span = Math.min(Math.ceil((last - cell0) / SPAN_PAD) * SPAN_PAD, cells - cell0)
+    pairs += span * s.n
+    all += nKv * s.n
+    return { cell0, nKv: span }
+  })
+  return pairs <= SPAN_GAIN * all ? out : undefined
 }
 
 /** cells a graph sees to cover local cells [0, localCells) of `pages`: one past the global end of the page holding the last, padded */
-function pageEnd (pages: SeqPages, localCells: number): number {
+function pageEnd (pages: SeqPages, localCells: number, pad = true): number {
   if (localCells <= 0) return paddedKv(0)
-  return paddedKv(pages.pages[Math.ceil(localCells / PAGE) - 1]! * PAGE + PAGE)
+  const end = pages.pages[Math.ceil(localCells / PAGE) - 1]! * PAGE + PAGE
+  return pad ? paddedKv(end) : end
 }
 
 function usedMaxP1 (cellPos: Int32Array): number {
@@ -78,41 +117,63 @@ function usedMaxP1 (cellPos: Int32Array): number {
 export function batchBaseMask (segs: readonly BatchSegment[], nKv: number, f16: boolean): Float32Array | Uint16Array {
   const n = segs.reduce((a, s) => a + s.n, 0)
   const m = f16 ? new Uint16Array(nKv * n).fill(F16_NEG_INF) : new Float32Array(nKv * n).fill(-Infinity)
-  const keep = f16 ? F16_ZERO : 0
   let row = 0
   for (const s of segs) {
-    const pages = s.pages.pages
-    for (let i = 0; i < s.n; i++) {
-      const p = s.pos0 + i
-      const base = (row + i) * nKv
-      for (let k = 0; k * PAGE <= p; k++) {
-        const c0 = pages[k]! * PAGE
-        m.fill(keep, base + c0, base + c0 + Math.min(PAGE, p - k * PAGE + 1))
-      }
-    }
+    fillBaseMask(m, s, row, 0, nKv, f16)
     row += s.n
   }
   return m
+}
+
+/** (span.nKv, seg.n) base-cache mask of one segment over its own span (cells cell0 …) */
+export function segmentBaseMask (seg: BatchSegment, span: SegmentSpan, f16: boolean): Float32Array | Uint16Array {
+  const m = f16 ? new Uint16Array(span.nKv * seg.n).fill(F16_NEG_INF) : new Float32Array(span.nKv * seg.n).fill(-Infinity)
+  fillBaseMask(m, seg, 0, span.cell0, span.nKv, f16)
+  return m
+}
+
+function fillBaseMask (m: Float32Array | Uint16Array, s: BatchSegment, row: number, cell0: number, nKv: number, f16: boolean): void {
+  const keep = f16 ? F16_ZERO : 0
+  const pages = s.pages.pages
+  for (let i = 0; i < s.n; i++) {
+    const p = s.pos0 + i
+    const base = (row + i) * nKv - cell0
+    for (let k = 0; k * PAGE <= p; k++) {
+      const c0 = pages[k]! * PAGE
+      m.fill(keep, base + c0, base + c0 + Math.min(PAGE, p - k * PAGE + 1))
+    }
+  }
 }
 
 /** (nKvSwa, n) sliding-window mask: the sequence's ring cells holding a position ≤ the token's, inside its window. */
 export function batchSwaMask (segs: readonly BatchSegment[], nKvSwa: number, f16: boolean, nSwa: number, type: SwaType): Float32Array | Uint16Array {
   const n = segs.reduce((a, s) => a + s.n, 0)
   const m = f16 ? new Uint16Array(nKvSwa * n).fill(F16_NEG_INF) : new Float32Array(nKvSwa * n).fill(-Infinity)
-  const keep = f16 ? F16_ZERO : 0
   let row = 0
   for (const s of segs) {
-    const w = s.swa!
-    const nLocal = Math.min(w.cellPos.length, w.pages.cells)
-    for (let i = 0; i < s.n; i++) {
-      const p1 = s.pos0 + i
-      const base = (row + i) * nKvSwa
-      for (let l = 0; l < nLocal; l++) {
-        const p0 = w.cellPos[l]!
-        if (p0 >= 0 && p0 <= p1 && !isMaskedSwa(nSwa, type, p0, p1)) m[base + w.pages.cellOf(l)] = keep
-      }
-    }
+    fillSwaMask(m, s, row, 0, nKvSwa, f16, nSwa, type)
     row += s.n
   }
   return m
+}
+
+/** (span.nKv, seg.n) sliding-window mask of one segment over its own span of the sliding-window cache */
+export function segmentSwaMask (seg: BatchSegment, span: SegmentSpan, f16: boolean, nSwa: number, type: SwaType): Float32Array | Uint16Array {
+  const m = f16 ? new Uint16Array(span.nKv * seg.n).fill(F16_NEG_INF) : new Float32Array(span.nKv * seg.n).fill(-Infinity)
+  fillSwaMask(m, seg, 0, span.cell0, span.nKv, f16, nSwa, type)
+  return m
+}
+
+function fillSwaMask (m: Float32Array | Uint16Array, s: BatchSegment, row: number, cell0: number, nKv: number, f16: boolean, nSwa: number, type: SwaType): void {
+  const keep = f16 ? F16_ZERO : 0
+  const w = s.swa!
+  const nLocal = Math.min(w.cellPos.length, w.pages.cells)
+  for (let i = 0; i < s.n; i++) {
+    const p1 = s.pos0 + i
+    const base = (row + i) * nKv - cell0
+    for (let l = 0; l < nLocal; l++) {
+      const p0 = w.cellPos[l]!
+      if (p0 >= 0 && p0 <= p1 && !isMaskedSwa(nSwa, type, p0, p1)) m[base + w.pages.cellOf(l)] = keep
+    }
+  }
 }

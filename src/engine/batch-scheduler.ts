@@ -2,12 +2,12 @@ import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
 import { KvStoreBrokenError } from '../shared/errors/engine-errors.js'
 import { batchInputs } from './batch-inputs.js'
 import { UBATCH, planStep } from './batch-step.js'
-import { ForwardGraph } from './forward-graph.js'
+import { ForwardGraph, spansKey } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
 import { KvCompactor } from './kv-compactor.js'
 import { PAGE, paddedKv } from './kv-pages.js'
 import type { BatchSegment } from './batch-inputs.js'
-import type { GraphKey } from './forward-graph.js'
+import type { GraphKey, GraphSpans } from './forward-graph.js'
 import type { PagePool, SeqPages } from './kv-pages.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { SwaCells, SwaCellsState } from './swa-cells.js'
@@ -155,12 +155,13 @@ export class BatchScheduler {
       const outRows = !isLast || j.mode === 'all' ? range(m) : final ? [m - 1] : []
       segs.push({ pos0: seq.pos, n: m, pages: seq.pages, ...(swa !== undefined ? { swa } : {}), outRows })
     }
-    const b = batchInputs(segs)
+    const b = batchInputs(segs, { base: store.cells, swa: store.swaCells })
     // a last shard computes at least one row (chunks whose logits nobody wants: their KV writes are what matters)
     const padded = isLast && b.outIds.length === 0
     if (padded) b.outIds = Int32Array.of(b.nTokens - 1)
     try {
-      const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq }, store)
+      const spans: GraphSpans = { n: segs.map((s) => s.n), base: b.spans, swa: b.spansSwa }
+      const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq, spans: spansKey(spans) }, store, spans)
       g.setInputs(this.concatInputs(chosen.map(({ j, m }) => ({ j, m }))), segs, b)
       await g.compute()
       const rows = g.readOutput()
@@ -220,13 +221,13 @@ export class BatchScheduler {
   }
 
   /** The cached graph when its key is unchanged; a new one otherwise. */
-  private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore): ForwardGraph {
+  private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore, spans: GraphSpans): ForwardGraph {
     const key: GraphKey = { ...k, kind: this.shard.isFirst ? 'tokens' : 'hidden', generation: store.generation }
     const g = this.graph
     if (g !== undefined && (Object.keys(key) as Array<keyof GraphKey>).every((f) => g[f] === key[f])) return g
     g?.free()
     this.graph = undefined
-    this.graph = new ForwardGraph(this.shard, store, key)
+    this.graph = new ForwardGraph(this.shard, store, key, spans)
     return this.graph
   }
 

@@ -1,17 +1,29 @@
 import { layerKvWidths } from './arch/arch-spec.js'
 import { GraphBuilder } from './native/graph-builder.js'
-import { GGML_TYPE, tensorGet, tensorSet } from './native/ggml.js'
+import { GGML_TYPE, tensorGet, tensorHasBuffer, tensorSet } from './native/ggml.js'
 import { onDevice } from './shard-placement.js'
 import type { GraphAllocator } from './graph-allocator.js'
-import { batchBaseMask, batchSwaMask } from './batch-inputs.js'
-import type { BatchInputs, BatchSegment } from './batch-inputs.js'
+import { batchBaseMask, batchSwaMask, segmentBaseMask, segmentSwaMask } from './batch-inputs.js'
+import type { BatchInputs, BatchSegment, SegmentSpan } from './batch-inputs.js'
 import { layerWindow, swaWindowOf } from './swa-cells.js'
-import type { LayerContext } from './arch/arch-spec.js'
+import type { AttnSegment, LayerContext } from './arch/arch-spec.js'
 import type { ShardRuntime } from './shard-runtime.js'
 import type { Tensor } from './native/ggml.js'
 
-/** nKvSwa: cells of the sliding-window cache the graph sees (0 when the shard owns no sliding-window layer) */
-export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden', generation: number, nCtxSeq: number }
+/**
+ * nKvSwa: cells of the sliding-window cache the graph sees (0 when the shard owns no sliding-window layer);
+ * spans: spansKey of the per-sequence attention spans ('' when every token attends over [0, nKv))
+ */
+export interface GraphKey { nTokens: number, nKv: number, nKvSwa: number, nOut: number, kind: 'tokens' | 'hidden', generation: number, nCtxSeq: number, spans: string }
+
+/** Per-sequence attention (batch-inputs.ts): each segment's tokens and its spans of the base / sliding-window cache. */
+export interface GraphSpans { n: readonly number[], base: readonly SegmentSpan[] | undefined, swa: readonly SegmentSpan[] | undefined }
+
+export function spansKey (s: GraphSpans | undefined): string {
+  if (s === undefined || (s.base === undefined && s.swa === undefined)) return ''
+  const one = (l: readonly SegmentSpan[] | undefined): string => l === undefined ? '-' : l.map((x, i) => `${s.n[i]}@${x.cell0}+${x.nKv}`).join(',')
+  return `${one(s.base)}|${one(s.swa)}`
+}
 
 export interface KvCacheView {
   kCache: (il: number) => Tensor
@@ -27,7 +39,7 @@ export interface KvCacheView {
  * layers and one for its sliding-window layers (llama.cpp's iSWA input) — only those it uses: an input that is
  * not in the graph gets no buffer.
  */
-interface AttnInputs { kIdxs: Tensor, vIdxs: Tensor, mask: Tensor }
+interface AttnInputs { kIdxs: Tensor, vIdxs: Tensor, mask: Tensor, segments: AttnSegment[] | undefined }
 
 /** llm_graph_input_attn_temp::set_input: (float) log(floor((pos + offset) / floorScale) + 1.0) · scale + 1.0 per token */
 export function attnTemperatures (pos: Int32Array, t: { scale: number, floorScale: number, offset: number }): Float32Array {
@@ -50,6 +62,7 @@ export class ForwardGraph implements GraphKey {
   readonly kind: 'tokens' | 'hidden'
   readonly generation: number
   readonly nCtxSeq: number
+  readonly spans: string
   private readonly g: GraphBuilder
   private readonly inp: Tensor
   private readonly pos: Tensor
@@ -63,8 +76,9 @@ export class ForwardGraph implements GraphKey {
   private readonly nEmbdKv: number
   private readonly kvCells: number
 
-  constructor (private readonly shard: ShardRuntime, private readonly kv: KvCacheView, key: GraphKey) {
-    ({ nTokens: this.nTokens, nKv: this.nKv, nKvSwa: this.nKvSwa, nOut: this.nOut, kind: this.kind, generation: this.generation, nCtxSeq: this.nCtxSeq } = key)
+  constructor (private readonly shard: ShardRuntime, private readonly kv: KvCacheView, key: GraphKey, spans?: GraphSpans) {
+    ({ nTokens: this.nTokens, nKv: this.nKv, nKvSwa: this.nKvSwa, nOut: this.nOut, kind: this.kind, generation: this.generation, nCtxSeq: this.nCtxSeq, spans: this.spans } = key)
+    if (spansKey(spans) !== this.spans) throw new Error('internal: graph spans do not match the key')
     const hp = shard.description.hparams
     const arch = shard.description.arch
     const n = this.nTokens
@@ -79,27 +93,38 @@ export class ForwardGraph implements GraphKey {
       this.inp = this.kind === 'tokens' ? g.input(GGML_TYPE.I32, [n], 'inp_tokens') : g.input(GGML_TYPE.F32, [hp.nEmbd, n], 'inp_embd')
       this.pos = g.input(GGML_TYPE.I32, [n], 'inp_pos')
       const owned = Array.from({ length: shard.range.end - shard.range.start }, (_, i) => layerWindow(hp, shard.range.start + i))
-      const attnInputs = (nKv: number, suffix: string): AttnInputs => ({
-        kIdxs: g.input(GGML_TYPE.I64, [n], `attn_inp_k_idxs${suffix}`),
-        // without V caches this input stays out of the graph (never allocated, never set)
-        vIdxs: g.input(GGML_TYPE.I64, [this.flash || this.nEmbdKv === 0 ? n : n * this.nEmbdKv], `attn_inp_v_idxs${suffix}`),
-        mask: g.input(this.flash ? GGML_TYPE.F16 : GGML_TYPE.F32, [nKv, n, 1, 1], `attn_inp_kq_mask${suffix}`)
-      })
-      this.base = owned.some((w) => w === 0) ? attnInputs(this.nKv, '') : undefined
-      this.swa = owned.some((w) => w > 0) ? attnInputs(this.nKvSwa, '_swa') : undefined
+      const maskType = this.flash ? GGML_TYPE.F16 : GGML_TYPE.F32
+      const attnInputs = (nKv: number, suffix: string, segSpans: readonly SegmentSpan[] | undefined): AttnInputs => {
+        let row0 = 0
+        return {
+          kIdxs: g.input(GGML_TYPE.I64, [n], `attn_inp_k_idxs${suffix}`),
+          // without V caches this input stays out of the graph (never allocated, never set)
+          vIdxs: g.input(GGML_TYPE.I64, [this.flash || this.nEmbdKv === 0 ? n : n * this.nEmbdKv], `attn_inp_v_idxs${suffix}`),
+          // inputs no op reads (the whole-graph mask when attention runs per sequence, or the reverse) get no buffer and are not set
+          mask: g.input(maskType, [nKv, n, 1, 1], `attn_inp_kq_mask${suffix}`),
+          segments: segSpans?.map((sp, i) => {
+            const rows = spans!.n[i]!
+            const seg = { row0, n: rows, cell0: sp.cell0, nKv: sp.nKv, mask: g.input(maskType, [sp.nKv, rows, 1, 1], `attn_inp_kq_mask${suffix}_s${i}`) }
+            row0 += rows
+            return seg
+          })
+        }
+      }
+      this.base = owned.some((w) => w === 0) ? attnInputs(this.nKv, '', spans?.base) : undefined
+      this.swa = owned.some((w) => w > 0) ? attnInputs(this.nKvSwa, '_swa', spans?.swa) : undefined
       const attn = (this.base ?? this.swa)!
       this.attnScale = hp.attnTemperature === undefined ? undefined : g.input(GGML_TYPE.F32, [1, 1, n], 'inp_attn_scale')
       const runsFinalLayer = shard.isLast
       this.outIds = runsFinalLayer ? g.input(GGML_TYPE.I32, [this.nOut], 'out_ids') : undefined
       const c: LayerContext = {
         g, hp, w: (name) => shard.weights.get(name), nTokens: n, nKv: this.nKv, kvCells: kv.cells, nCtxSeq: this.nCtxSeq, flashAttention: this.flash,
-        pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, outIds: this.outIds, attnScale: this.attnScale,
+        pos: this.pos, kIdxs: attn.kIdxs, vIdxs: attn.vIdxs, mask: attn.mask, ...(attn.segments !== undefined ? { segments: attn.segments } : {}), outIds: this.outIds, attnScale: this.attnScale,
         kCache: (il) => kv.kCache(il), vCache: (il) => kv.vCache(il)
       }
       // sliding-window layers attend over their own cache, with their own rows and mask
       const cSwa: LayerContext | undefined = this.swa === undefined
         ? undefined
-        : { ...c, nKv: this.nKvSwa, kvCells: kv.swaCells, kIdxs: this.swa.kIdxs, vIdxs: this.swa.vIdxs, mask: this.swa.mask }
+        : { ...c, nKv: this.nKvSwa, kvCells: kv.swaCells, kIdxs: this.swa.kIdxs, vIdxs: this.swa.vIdxs, mask: this.swa.mask, segments: this.swa.segments }
       // (nEmbd, n) f32
       let cur = this.kind === 'tokens' ? g.getRows(shard.weights.get('token_embd.weight')!, this.inp) : this.inp
       if (this.kind === 'tokens' && arch.buildInput !== undefined) cur = arch.buildInput(c, cur)
@@ -146,7 +171,8 @@ export class ForwardGraph implements GraphKey {
       } else {
         tensorSet(this.base.vIdxs, this.transposedVIdxs(b.cells, this.kvCells))
       }
-      tensorSet(this.base.mask, batchBaseMask(segs, this.nKv, this.flash))
+      if (tensorHasBuffer(this.base.mask)) tensorSet(this.base.mask, batchBaseMask(segs, this.nKv, this.flash))
+      this.base.segments?.forEach((sg, i) => { if (tensorHasBuffer(sg.mask)) tensorSet(sg.mask, segmentBaseMask(segs[i]!, sg, this.flash)) })
     }
     if (this.swa !== undefined) {
       if (b.swaCells === undefined) throw new Error('internal: sliding-window cells missing for a shard with sliding-window layers')
@@ -154,7 +180,9 @@ export class ForwardGraph implements GraphKey {
       const sIdx = i64Pairs(b.swaCells)
       tensorSet(this.swa.kIdxs, sIdx)
       if (this.nEmbdKv !== 0) tensorSet(this.swa.vIdxs, this.flash ? sIdx : this.transposedVIdxs(b.swaCells, this.kv.swaCells))
-      tensorSet(this.swa.mask, batchSwaMask(segs, this.nKvSwa, this.flash, swaWindowOf(hp)!, hp.swaType ?? 'standard'))
+      const [nSwa, type] = [swaWindowOf(hp)!, hp.swaType ?? 'standard'] as const
+      if (tensorHasBuffer(this.swa.mask)) tensorSet(this.swa.mask, batchSwaMask(segs, this.nKvSwa, this.flash, nSwa, type))
+      this.swa.segments?.forEach((sg, i) => { if (tensorHasBuffer(sg.mask)) tensorSet(sg.mask, segmentSwaMask(segs[i]!, sg, this.flash, nSwa, type)) })
     }
     if (this.outIds !== undefined) tensorSet(this.outIds, b.outIds)
   }

@@ -34,6 +34,11 @@ export interface LayerContext {
   flashAttention: boolean
   /** (nTokens) i32 positions */
   pos: Tensor
+  /**
+   * set when each sequence of the graph attends over its own span of the cache (batch-inputs.ts SegmentSpan):
+   * tokens [row0, row0 + n) over cells [cell0, cell0 + nKv) with their own (nKv, n) mask; buildAttention uses it
+   */
+  segments?: readonly AttnSegment[]
   /** (nTokens) i64 cache rows for K */
   kIdxs: Tensor
   /** (nTokens) i64 rows (flash attention) or (nTokens * nEmbdKv) i64 elements (transposed V) */
@@ -48,6 +53,9 @@ export interface LayerContext {
   kCache: (il: number) => Tensor
   vCache: (il: number) => Tensor
 }
+
+/** One sequence's tokens and cells in a graph whose attention runs per sequence. */
+export interface AttnSegment { row0: number, n: number, cell0: number, nKv: number, mask: Tensor }
 
 /**
  * One architecture (one file under src/engine/arch/, named as llama.cpp names it in general.architecture).

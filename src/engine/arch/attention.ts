@@ -39,29 +39,43 @@ export function buildAttention (c: LayerContext, il: number, q: Tensor, k: Tenso
     g.expand(g.setRows(vView, g.reshape2d(v2, 1, nEmbdV * nTokens), c.vIdxs))
   }
 
-  const kv = g.view4d(kCache, [headDim, nHeadKv, nKv, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, 0)
-  const vv = vTrans
-    ? g.view4d(vCache, [nKv, nHeadKv, headDimV, 1], F16 * kvCells * headDimV, F16 * kvCells, F16 * kvCells * nEmbdV, 0)
-    : g.view4d(vCache, [headDimV, nHeadKv, nKv, 1], F16 * headDimV, F16 * nEmbdV, F16 * nEmbdV * kvCells, 0)
-
-  // build_attn_mha (n_stream = 1)
-  let qq = g.view4d(q, [headDim, nHead, nTokens, 1], 4 * headDim, 4 * headDim * nHead, 4 * headDim * nHead * nTokens, 0)
-  qq = g.permute(qq, 0, 2, 1, 3)
-  const kp = g.permute(kv, 0, 2, 1, 3)
-  const vp = g.permute(vv, 0, 2, 1, 3)
+  // build_attn_mha over cells [cell0, cell0 + n) for tokens [row0, row0 + rows): (headDimV · nHead, rows) f32
+  const mha = (row0: number, rows: number, cell0: number, n: number, mask: Tensor): Tensor => {
+    const kv = g.view4d(kCache, [headDim, nHeadKv, n, 1], F16 * headDim, F16 * nEmbdKv, F16 * nEmbdKv * kvCells, F16 * nEmbdKv * cell0)
+    const vv = vTrans
+      ? g.view4d(vCache, [n, nHeadKv, headDimV, 1], F16 * kvCells * headDimV, F16 * kvCells, F16 * kvCells * nEmbdV, F16 * cell0)
+      : g.view4d(vCache, [headDimV, nHeadKv, n, 1], F16 * headDimV, F16 * nEmbdV, F16 * nEmbdV * kvCells, F16 * nEmbdV * cell0)
+    let qq = g.view4d(q, [headDim, nHead, rows, 1], 4 * headDim, 4 * headDim * nHead, 4 * headDim * nHead * rows, 4 * headDim * nHead * row0)
+    qq = g.permute(qq, 0, 2, 1, 3)
+    const kp = g.permute(kv, 0, 2, 1, 3)
+    const vp = g.permute(vv, 0, 2, 1, 3)
+    let out: Tensor
+    if (c.flashAttention) {
+      out = g.flashAttnExt(qq, kp, vp, mask, kqScale, softcap)
+      if (sinks !== undefined) g.flashAttnAddSinks(out, sinks)
+      out = g.reshape2d(out, headDimV * nHead, rows)
+    } else {
+      let kq = g.mulMatF32(kp, qq)
+      if (softcap !== 0) kq = g.scale(g.tanh(g.scale(kq, 1 / softcap)), softcap)
+      kq = g.softMaxExt(kq, mask, kqScale, 0)
+      if (sinks !== undefined) g.softMaxAddSinks(kq, sinks)
+      const kqv = g.mulMat(vp, kq)
+      out = g.permute(kqv, 0, 2, 1, 3)
+      out = g.cont2d(out, headDimV * nHead, rows)
+    }
+    return out
+  }
   let cur: Tensor
-  if (c.flashAttention) {
-    cur = g.flashAttnExt(qq, kp, vp, c.mask, kqScale, softcap)
-    if (sinks !== undefined) g.flashAttnAddSinks(cur, sinks)
-    cur = g.reshape2d(cur, headDimV * nHead, nTokens)
+  if (c.segments === undefined || c.segments.length < 2) {
+    // n_stream = 1: every token over the first nKv cells
+    cur = mha(0, nTokens, 0, nKv, c.mask)
   } else {
-    let kq = g.mulMatF32(kp, qq)
-    if (softcap !== 0) kq = g.scale(g.tanh(g.scale(kq, 1 / softcap)), softcap)
-    kq = g.softMaxExt(kq, c.mask, kqScale, 0)
-    if (sinks !== undefined) g.softMaxAddSinks(kq, sinks)
-    const kqv = g.mulMat(vp, kq)
-    cur = g.permute(kqv, 0, 2, 1, 3)
-    cur = g.cont2d(cur, headDimV * nHead, nTokens)
+    // one stream per sequence (llama.cpp's non-unified cache), each over its own cells, joined in token order
+    const parts = c.segments.map((s) => mha(s.row0, s.n, s.cell0, s.nKv, s.mask))
+    while (parts.length > 1) {
+      for (let i = 0; i + 1 < parts.length; i++) parts.splice(i, 2, g.concat(parts[i]!, parts[i + 1]!, 1))
+    }
+    cur = parts[0]!
   }
   g.expand(cur)
   cur = g.mulMat(wo, cur)

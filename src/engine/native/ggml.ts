@@ -73,6 +73,11 @@ export function tensorNe (t: Ptr): [number, number, number, number] {
   return [0, 1, 2, 3].map((i) => Number(v.getBigInt64(OFF.ne + 8 * i, true))) as [number, number, number, number]
 }
 
+/** Whether a tensor has a buffer (a graph input no op reads gets none from the allocator). */
+export function tensorHasBuffer (t: Ptr): boolean {
+  return new DataView(ggml().koffi.view(t, OFF.size)).getBigUint64(OFF.buffer, true) !== 0n
+}
+
 /** Reads nb[0..3] of a tensor. */
 export function tensorNb (t: Ptr): [number, number, number, number] {
   const v = new DataView(ggml().koffi.view(t, OFF.size))

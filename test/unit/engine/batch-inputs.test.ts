@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { batchBaseMask, batchInputs, batchSwaMask } from '../../../src/engine/batch-inputs.js'
+import { SPAN_PAD, batchBaseMask, batchInputs, batchSwaMask, segmentBaseMask, segmentSwaMask } from '../../../src/engine/batch-inputs.js'
 import { DECODE_MAX, PREFILL_CHUNK, UBATCH, planStep } from '../../../src/engine/batch-step.js'
 import { buildKqMask } from '../../../src/engine/kq-mask.js'
 import { PAGE, PagePool, SeqPages } from '../../../src/engine/kv-pages.js'
@@ -81,6 +81,64 @@ describe('batch inputs', () => {
       assert.deepEqual(m.subarray(r * 512 + 256, (r + 1) * 512), solo.subarray(r * 256, (r + 1) * 256))
       assert.ok(m.subarray(r * 512, r * 512 + 256).every((v) => v === -Infinity))
     }
+  })
+})
+
+describe('per-sequence attention spans', () => {
+  it('each sequence spans its own pages (padded to SPAN_PAD); its mask is the whole-graph mask cut to that span', () => {
+    const pool = new PagePool(64)
+    const seqs = Array.from({ length: 4 }, () => new SeqPages())
+    // a long one first (pages 0 … 9), then three short ones above it
+    seqs[0]!.ensure(300, pool)
+    for (const s of seqs.slice(1)) s.ensure(20, pool)
+    const segs = [{ pos0: 299, n: 1, pages: seqs[0]!, outRows: [0] }, ...seqs.slice(1).map((pages, i) => ({ pos0: 10 + i, n: 2, pages, outRows: [1] }))]
+    const inp = batchInputs(segs, { base: pool.cells, swa: 0 })
+    assert.equal(inp.nKv, 512)
+    assert.deepEqual(inp.spans, [{ cell0: 0, nKv: 384 }, { cell0: 320, nKv: SPAN_PAD }, { cell0: 352, nKv: SPAN_PAD }, { cell0: 384, nKv: SPAN_PAD }])
+    for (const f16 of [false, true]) {
+      const whole = batchBaseMask(segs, inp.nKv, f16)
+      let row = 0
+      segs.forEach((sg, i) => {
+        const sp = inp.spans![i]!
+        const m = segmentBaseMask(sg, sp, f16)
+        for (let r = 0; r < sg.n; r++) {
+          const w = whole.subarray((row + r) * inp.nKv, (row + r + 1) * inp.nKv)
+          assert.deepEqual(m.subarray(r * sp.nKv, (r + 1) * sp.nKv), w.subarray(sp.cell0, sp.cell0 + sp.nKv))
+          // nothing visible outside the span
+          assert.ok([...w.subarray(0, sp.cell0), ...w.subarray(sp.cell0 + sp.nKv)].every((v) => f16 ? v === 0xfc00 : v === -Infinity))
+        }
+        row += sg.n
+      })
+    }
+  })
+
+  it('no spans for one sequence, or when the spans would cover about what the whole graph does', () => {
+    const pool = new PagePool(16)
+    const a = new SeqPages()
+    const b = new SeqPages()
+    // interleaved pages: each sequence spans nearly everything
+    for (let k = 1; k <= 6; k++) { a.ensure(k * PAGE, pool); b.ensure(k * PAGE, pool) }
+    assert.equal(batchInputs([{ pos0: 0, n: 1, pages: a, outRows: [0] }], { base: pool.cells, swa: 0 }).spans, undefined)
+    assert.equal(batchInputs([{ pos0: 6 * PAGE - 1, n: 1, pages: a, outRows: [0] }, { pos0: 6 * PAGE - 1, n: 1, pages: b, outRows: [0] }], { base: pool.cells, swa: 0 }).spans, undefined)
+  })
+
+  it('a sliding-window ring: the segment mask is the whole-graph ring mask cut to the span', () => {
+    const pool = new PagePool(16)
+    const other = new SeqPages()
+    other.ensure(256, pool)
+    const ring = new SeqPages()
+    ring.ensure(8, pool)
+    const ring2 = new SeqPages()
+    ring2.ensure(8, pool)
+    const base = new SeqPages()
+    base.ensure(20, new PagePool(1))
+    const cellPos = Int32Array.from([8, 9, 10, 11, 4, 5, 6, 7])
+    const segs = [{ pos0: 10, n: 2, pages: base, swa: { slots: [2, 3], cellPos, pages: ring }, outRows: [1] }, { pos0: 10, n: 2, pages: base, swa: { slots: [2, 3], cellPos, pages: ring2 }, outRows: [1] }]
+    const inp = batchInputs(segs, { base: 256, swa: pool.cells })
+    assert.deepEqual(inp.spansSwa, [{ cell0: 256, nKv: SPAN_PAD }, { cell0: 288, nKv: SPAN_PAD }])
+    const whole = batchSwaMask(segs, inp.nKvSwa, false, 4, 'standard')
+    const m = segmentSwaMask(segs[1]!, inp.spansSwa![1]!, false, 4, 'standard')
+    for (let r = 0; r < 2; r++) assert.deepEqual(m.subarray(r * SPAN_PAD, (r + 1) * SPAN_PAD), whole.subarray((2 + r) * inp.nKvSwa + 288, (2 + r) * inp.nKvSwa + 288 + SPAN_PAD))
   })
 })
 
