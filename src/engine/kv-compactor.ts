@@ -14,6 +14,10 @@ export interface CompactableSeq {
   readonly pages: SeqPages
   readonly swaPages: SeqPages | undefined
   readonly pipelineDepth: number
+  /** its context (cells, padded): the most base pages it holds */
+  readonly paddedContext: number
+  /** its sliding-window ring (cells): the most sliding-window pages it holds */
+  readonly swa: { readonly size: number } | undefined
 }
 
 export interface KvCompactionStats {
@@ -60,15 +64,15 @@ export class KvCompactor {
     const hot = new Set(live.filter((s) => this.hot(s, pending)))
     // room above the hot region for a step's new pages: a micro-batch of tokens plus a partial page per sequence
     const reserve = Math.ceil(UBATCH / PAGE) + pending.size
-    await this.pool(store, false, live.map((s) => ({ pages: s.pages, hot: hot.has(s) })), reserve)
+    await this.pool(store, false, live.map((s) => ({ pages: s.pages, hot: hot.has(s), cap: Math.ceil(s.paddedContext / PAGE) })), reserve)
     if (store.swaPool === undefined) return
-    const swa = live.flatMap((s) => s.swaPages === undefined ? [] : [{ pages: s.swaPages, hot: hot.has(s) }])
+    const swa = live.flatMap((s) => s.swaPages === undefined ? [] : [{ pages: s.swaPages, hot: hot.has(s), cap: Math.ceil((s.swa?.size ?? 0) / PAGE) }])
     await this.pool(store, true, swa, reserve)
   }
 
-  private async pool (store: KvStore, swa: boolean, seqs: ReadonlyArray<{ pages: SeqPages, hot: boolean }>, reserve: number): Promise<void> {
+  private async pool (store: KvStore, swa: boolean, seqs: ReadonlyArray<{ pages: SeqPages, hot: boolean, cap: number }>, reserve: number): Promise<void> {
     const pool = swa ? store.swaPool! : store.base
-    const plan = planCompaction(pool.pages, seqs.map((s) => ({ pages: s.pages.pages, hot: s.hot })), reserve)
+    const plan = planCompaction(pool.pages, seqs.map((s) => ({ pages: s.pages.pages, hot: s.hot, cap: s.cap })), { reserve, isFree: (p) => pool.isFree(p) })
     if (plan === undefined || plan.moves.length === 0) return
     // bookkeeping first: a sequence released while its pages move frees the new ones (nothing allocates before the next step)
     pool.remap(plan.moves)

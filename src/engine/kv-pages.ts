@@ -44,6 +44,8 @@ export class PagePool {
     for (const m of moves) this.used[m.to] = 1
   }
 
+  isFree (p: number): boolean { return this.used[p] === 0 }
+
   /** The n-th (1-based) free page above page `after`, undefined when fewer are free. */
   nthFreeAbove (after: number, n: number): number | undefined {
     let k = 0
