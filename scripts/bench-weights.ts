@@ -223,7 +223,11 @@ if (values.child !== undefined) {
   /** CPU-s per GB of both processes together while `op` ran */
   const cpuPerGb: Record<string, number[]> = { raw: [], bulk: [], stream: [], floor: [] }
   async function measured (what: string, op: () => Promise<{ bytes: number, s: number }>): Promise<{ bytes: number, s: number }> {
+    // let the previous operation's leftovers (GC, closing streams) finish first: they are not this one's cost
+    const i0 = await holderCpu(); const im0 = process.cpuUsage()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
     const h0 = await holderCpu(); const m0 = process.cpuUsage()
+    if (process.env.BENCH_CPU_DETAIL !== undefined) { const im = process.cpuUsage(im0); process.stderr.write(`# idle second before ${what}: fetcher ${((im.user + im.system) / 1e6).toFixed(3)} holder ${(h0 - i0).toFixed(3)} CPU-s\n`) }
     const r = await op()
     const m = process.cpuUsage(m0); const h = await holderCpu() - h0
     cpuPerGb[what]!.push(((m.user + m.system) / 1e6 + h) / (r.bytes / 1e9))
@@ -237,9 +241,13 @@ if (values.child !== undefined) {
   const streamRates: number[] = []
   const bulkOnly = values['bulk-only'] === true
   for (let r = 0; r < ROUNDS; r++) {
+    // taking turns: odd rounds fetch first
+    if (r % 2 === 1) fetchRates.push(mbs(await measured('bulk', async () => await peerFetch())))
     rawRates.push(mbs(await measured('raw', async () => await rawCopy(chunks, manifest.chunkBytes, manifest.fileBytes))))
-    fetchRates.push(mbs(await measured('bulk', async () => await peerFetch())))
-    if (bulkOnly) continue
+    if (r % 2 === 0) fetchRates.push(mbs(await measured('bulk', async () => await peerFetch())))
+  }
+  // the libp2p path after the bulk rounds: its leftovers (a larger heap, stream bookkeeping) make every later operation of both processes cost more
+  for (let r = 0; r < ROUNDS && !bulkOnly; r++) {
     viaStream = true
     streamRates.push(mbs(await measured('stream', async () => await peerFetch())))
     viaStream = false

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
-import type { Server, Socket } from 'node:net'
+import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { Libp2p } from '@libp2p/interface'
-import { BulkServer, WEIGHTS_PROTOCOL, WEIGHTS_PROTOCOLS, connectBulk, createWeightsHandler } from '../../src/protocols/weights/index.js'
+import { BulkServer, WEIGHTS_PROTOCOL, WEIGHTS_PROTOCOLS, createWeightsHandler, requestChunksBulk, requestManifest } from '../../src/protocols/weights/index.js'
 import { LocalWeightsSource } from '../../src/node/peer-fetch/local-weights-source.js'
 import { PeerModelFetch } from '../../src/node/peer-fetch/peer-model-fetch.js'
 import type { ChunkFetcher } from '../../src/node/peer-fetch/chunk-fetcher.js'
@@ -47,7 +47,7 @@ after(async () => {
 })
 
 /** Fetches the header and every layer from `holder` into a fresh dir; the copy's bytes must equal the model's. */
-async function fetchAll (holder: Libp2p, bulkConnect?: (host: string, port: number, signal: AbortSignal) => Promise<Socket>): Promise<ChunkFetcher> {
+async function fetchAll (holder: Libp2p, toPort?: number): Promise<ChunkFetcher> {
   const dir = mkdtempSync(join(tmpdir(), 'weights-bulk-'))
   const fetch = new PeerModelFetch({
     modelId,
@@ -55,7 +55,7 @@ async function fetchAll (holder: Libp2p, bulkConnect?: (host: string, port: numb
     holders: () => [holder.peerId.toString()],
     dial: async (_p, signal) => await fetcher.dialProtocol(holder.peerId, WEIGHTS_PROTOCOLS, { signal }),
     bulkHost: () => '127.0.0.1',
-    ...(bulkConnect !== undefined ? { bulkConnect } : {}),
+    ...(toPort !== undefined ? { bulkAddress: (host: string) => ({ host, port: toPort }) } : {}),
     log: createLogger('test:bulk')
   })
   const signal = AbortSignal.timeout(30_000)
@@ -98,7 +98,7 @@ test('no bulk connection possible (closed port): the same chunks come over the l
   await new Promise<void>((resolve) => { closed.listen(0, '127.0.0.1', resolve) })
   const port = portOf(closed)
   await new Promise<void>((resolve) => { closed.close(() => { resolve() }) })
-  const f = await fetchAll(bulkHolder, async (host, _port, signal) => await connectBulk(host, port, signal))
+  const f = await fetchAll(bulkHolder, port)
   assert.ok(f.ranges.stream > 0, 'fell back to the stream')
 })
 
@@ -107,7 +107,7 @@ test('a wrong token (HELLO changed on the way) is refused without a byte: fallba
   const relay = await flippingRelay(port, 'up', 20)
   const refused = bulkServer.refused
   try {
-    const f = await fetchAll(bulkHolder, async (host, _port, signal) => await connectBulk(host, portOf(relay), signal))
+    const f = await fetchAll(bulkHolder, portOf(relay))
     assert.ok(bulkServer.refused > refused, 'the holder refused the HELLO')
     assert.ok(f.ranges.stream > 0, 'fell back to the stream')
   } finally { relay.close() }
@@ -125,7 +125,7 @@ test('a record tampered with on the way fails to open: fallback to the stream, t
   // a byte inside the first record's ciphertext
   const relay = await flippingRelay(port, 'down', 5000)
   try {
-    const f = await fetchAll(bulkHolder, async (host, _port, signal) => await connectBulk(host, portOf(relay), signal))
+    const f = await fetchAll(bulkHolder, portOf(relay))
     assert.ok(f.ranges.stream > 0, 'fell back to the stream')
   } finally { relay.close() }
 })
@@ -139,4 +139,16 @@ test('older holders: a 1.0.0-only holder and a 1.1.0 holder without a bulk liste
   assert.ok(plain.ranges.bulk > 0)
   assert.equal(plainHandler.stats.bulkRanges, 0)
   assert.ok(plainHandler.stats.ranges > 0)
+})
+
+test('requestChunksBulk without a worker hands verified pieces to the caller, in order', async () => {
+  const signal = AbortSignal.timeout(20_000)
+  const dial = async (): Promise<import('@libp2p/interface').Stream> => await fetcher.dialProtocol(bulkHolder.peerId, WEIGHTS_PROTOCOLS, { signal })
+  const m = await requestManifest(await dial(), modelId, { signal })
+  const got: number[] = []
+  await requestChunksBulk(await dial(), modelId, m, { first: 1, count: 2 }, async (i, pieces) => {
+    got.push(i)
+    assert.ok(Buffer.concat(pieces).equals(file.subarray(i * m.chunkBytes, Math.min((i + 1) * m.chunkBytes, m.fileBytes))), `chunk ${i}`)
+  }, { signal, host: '127.0.0.1' })
+  assert.deepEqual(got, [1, 2])
 })

@@ -19,10 +19,10 @@ export interface ChunkFetcherInit {
    * holder that speaks 1.1.0 go over the bulk path to it. Absent, or undefined for a peer: the stream only.
    */
   bulkHost?: (peerId: string) => string | undefined
-  /** opens bulk connections (tests). Default: TCP to the host and port */
-  bulkConnect?: BulkRequestOptions['connect']
+  /** where bulk connections go (tests: through a relay). Default: the host and the ticket's port */
+  bulkAddress?: BulkRequestOptions['address']
   log: Logger
-  /** streams in flight per holder. Default STREAMS_PER_HOLDER */
+  /** streams in flight per holder on the libp2p stream (1.0.0). Default STREAMS_PER_HOLDER; one on the bulk path (BULK_STREAMS_PER_HOLDER) */
   streamsPerHolder?: number
   /** cap on the fetch rate, bytes/s (undefined: none) */
   maxBytesPerSec?: number
@@ -32,12 +32,26 @@ export interface ChunkFetcherInit {
   pace?: (bytes: number, signal: AbortSignal) => Promise<void>
 }
 
-interface HolderState { status: 'unknown' | 'checking' | 'ok' | 'dropped', inflight: number, retryAt: number, reason?: string, /** the bulk path failed with it: the stream only */ noBulk?: boolean }
+interface HolderState {
+  status: 'unknown' | 'checking' | 'ok' | 'dropped'
+  inflight: number
+  retryAt: number
+  reason?: string
+  /** it speaks 1.1.0 and its address is known: ranges go over the bulk path */
+  bulk?: boolean
+  /** the bulk path failed with it: the stream only */
+  noBulk?: boolean
+}
 interface Waiter { chunks: number[], background: boolean, resolve: () => void, reject: (e: Error) => void }
 
 const RETRY_MS = 1000
 /** streams in flight per holder: each has one yamux window (1 MiB) of data on the way */
 export const STREAMS_PER_HOLDER = 4
+/**
+ * ranges in flight per holder on the bulk path: one TCP connection carries a LAN's bandwidth, and more
+ * cost the fetcher CPU (scripts/bench-weights.ts: 4–6 CPU-s/GB with one, 8–11 with two or four)
+ */
+export const BULK_STREAMS_PER_HOLDER = 1
 
 /**
  * Fetches chunks of one file from every holder at once (protocols/weights.md "Fetcher behaviour"):
@@ -144,12 +158,13 @@ export class ChunkFetcher {
       if (s.status === 'ok') ready.push([id, s])
     }
     // round robin, one run per holder per pass, runs sized so every free slot of every holder gets work
-    const slots = this.init.streamsPerHolder ?? STREAMS_PER_HOLDER
-    const maxRun = Math.max(1, Math.ceil((this.queued.size || this.queuedLow.size) / Math.max(1, slots * ready.length)))
+    const streamSlots = this.init.streamsPerHolder ?? STREAMS_PER_HOLDER
+    const slotsOf = (s: HolderState): number => s.bulk === true && s.noBulk !== true ? BULK_STREAMS_PER_HOLDER : streamSlots
+    const maxRun = Math.max(1, Math.ceil((this.queued.size || this.queuedLow.size) / Math.max(1, ready.reduce((a, [, s]) => a + slotsOf(s), 0))))
     for (let started = true; started && this.queued.size + this.queuedLow.size > 0;) {
       started = false
       for (const [id, s] of ready) {
-        if (s.inflight >= slots || this.queued.size + this.queuedLow.size === 0) continue
+        if (s.inflight >= slotsOf(s) || this.queued.size + this.queuedLow.size === 0) continue
         this.start(id, s, maxRun)
         started = true
       }
@@ -170,8 +185,10 @@ export class ChunkFetcher {
     s.status = 'checking'
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(600_000)])
     void (async () => {
-      const m = await requestManifest(await this.init.dial(peerId, signal), this.fileId, { signal })
+      const stream = await this.init.dial(peerId, signal)
+      const m = await requestManifest(stream, this.fileId, { signal })
       if (!manifestsEqual({ ...m, provenance: this.manifest.provenance }, this.manifest)) { this.drop(peerId, 'its file differs from the one being fetched'); return }
+      s.bulk = stream.protocol === WEIGHTS_BULK_PROTOCOL && this.init.bulkHost?.(peerId) !== undefined
       s.status = 'ok'
     })().catch((err: Error) => {
       if (s.status === 'checking') { s.status = 'unknown'; s.retryAt = performance.now() + RETRY_MS }
@@ -195,10 +212,13 @@ export class ChunkFetcher {
     const signal = this.controller.signal
     void (async () => {
       const stream = await this.init.dial(peerId, signal)
-      const onChunk = async (i: number, pieces: Uint8Array[]): Promise<void> => {
-        await this.init.copy.write(i, pieces)
+      // a verified chunk is in the copy (written here, or by the bulk worker: `pieces` undefined)
+      const onWritten = async (i: number, pieces?: Uint8Array[]): Promise<void> => {
+        if (pieces !== undefined) await this.init.copy.write(i, pieces)
+        else await this.init.copy.markWritten(i)
         this.inflight.delete(i)
-        const n = pieces.reduce((a, p) => a + p.byteLength, 0)
+        const { start, end } = chunkSpan(this.manifest, i)
+        const n = end - start
         this.bytesFrom.set(peerId, (this.bytesFrom.get(peerId) ?? 0) + n)
         this.settle()
         await this.throttle(n, signal)
@@ -207,10 +227,15 @@ export class ChunkFetcher {
       const run = { first: chunks[0]!, count: chunks.length }
       const host = stream.protocol === WEIGHTS_BULK_PROTOCOL && s.noBulk !== true ? this.init.bulkHost?.(peerId) : undefined
       if (host !== undefined) {
-        await requestChunksBulk(stream, this.fileId, this.manifest, run, onChunk, { signal, host, ...(this.init.bulkConnect !== undefined ? { connect: this.init.bulkConnect } : {}) })
+        await requestChunksBulk(stream, this.fileId, this.manifest, run, onWritten, {
+          signal,
+          host,
+          writeTo: { path: this.init.copy.path, onWritten: async (i) => { await onWritten(i) } },
+          ...(this.init.bulkAddress !== undefined ? { address: this.init.bulkAddress } : {})
+        })
         this.ranges.bulk++
       } else {
-        await requestChunks(stream, this.fileId, this.manifest, run, onChunk, { signal })
+        await requestChunks(stream, this.fileId, this.manifest, run, onWritten, { signal })
         this.ranges.stream++
       }
     })().catch((err: Error) => {

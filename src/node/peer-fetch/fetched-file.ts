@@ -20,7 +20,7 @@ export interface FetchedFileInit {
   dial: (peerId: string, signal: AbortSignal) => Promise<Stream>
   /** the bulk path to holders (ChunkFetcherInit) */
   bulkHost?: ChunkFetcherInit['bulkHost']
-  bulkConnect?: ChunkFetcherInit['bulkConnect']
+  bulkAddress?: ChunkFetcherInit['bulkAddress']
   log: Logger
   maxBytesPerSec?: number
   pace?: (bytes: number, signal: AbortSignal) => Promise<void>
@@ -68,7 +68,7 @@ export class FetchedFile {
       ...(init.maxBytesPerSec !== undefined ? { maxBytesPerSec: init.maxBytesPerSec } : {}),
       ...(init.pace !== undefined ? { pace: init.pace } : {}),
       ...(init.bulkHost !== undefined ? { bulkHost: init.bulkHost } : {}),
-      ...(init.bulkConnect !== undefined ? { bulkConnect: init.bulkConnect } : {})
+      ...(init.bulkAddress !== undefined ? { bulkAddress: init.bulkAddress } : {})
     })
     const file = new FetchedFile(copy, fetcher)
     await fetcher.ensure(file.headerChunks(), signal)

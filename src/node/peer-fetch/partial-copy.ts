@@ -108,6 +108,23 @@ export class PartialCopy {
   }
 
   /**
+   * Records verified chunk `i` that another writer (the bulk worker, protocols/weights/bulk-receiver.ts)
+   * already wrote into the file at its offset, after it verified it. Ordered with `write`.
+   */
+  async markWritten (i: number): Promise<void> {
+    const run = this.chain.then(() => {
+      if (this.has(i)) return
+      const { start, end } = chunkSpan(this.manifest, i)
+      this.bits[i >> 3]! |= 1 << (i & 7)
+      this.verifiedCount++
+      this.verifiedBytesTotal += end - start
+      this.persistSoon()
+    })
+    this.chain = run.catch(() => {})
+    await run
+  }
+
+  /**
    * Renames the copy and its state file in their folder to `fileId` (part 1 of a split model is learnt
    * to be one only from its header: `<id>.gguf` becomes `<id>-00001-of-0000N.gguf`). Writes wait meanwhile.
    */

@@ -4,6 +4,7 @@ import { ProtocolDecodeError, StreamEndedError } from '../../shared/errors/proto
 import { FramedStream } from '../framed-stream.js'
 import { bulkKeys, helloBytes } from './bulk-crypto.js'
 import { BulkRecordReader, connectBulk } from './bulk-records.js'
+import { receiveBulkInWorker } from './bulk-receiver.js'
 import { DATA_IDLE_TIMEOUT_MS, nextFrame, receiveChunks } from './client.js'
 import type { OnChunk } from './client.js'
 import { encodeWeightsFrame } from './codec.js'
@@ -16,8 +17,14 @@ export interface BulkRequestOptions {
   signal: AbortSignal
   /** the holder's IP as the libp2p connection reached it */
   host: string
-  /** opens the bulk connection (tests route it through a relay). Default `connectBulk` */
-  connect?: (host: string, port: number, signal: AbortSignal) => Promise<Socket>
+  /** where to connect for the ticket's port (tests route the connection through a relay). Default: `host`, the ticket's port */
+  address?: (host: string, port: number) => { host: string, port: number }
+  /**
+   * Receive in a worker thread (bulk-receiver.ts), which writes each verified chunk into the file at
+   * `path` itself and then calls `onWritten` — instead of handing the pieces to `onChunk`. DATA on the
+   * stream (a holder without a bulk listener) still goes to `onChunk`.
+   */
+  writeTo?: { path: string, onWritten: (index: number) => Promise<void> }
 }
 
 /** how long the fetcher waits for the holder to close the stream after the last record */
@@ -51,12 +58,17 @@ export async function requestChunksBulk (stream: Stream, modelId: string, manife
       }, modelId, manifest, run, onChunk)
       return
     }
-    const keys = bulkKeys(first.ticketId, first.secret)
-    sock = await (options.connect ?? connectBulk)(options.host, first.port, signal)
-    const records = new BulkRecordReader(sock, keys)
-    sock.write(helloBytes(keys))
-    await receiveChunks(async () => await records.next(signal, DATA_IDLE_TIMEOUT_MS), modelId, manifest, run, onChunk)
-    sock.destroy()
+    const to = options.address?.(options.host, first.port) ?? { host: options.host, port: first.port }
+    if (options.writeTo !== undefined) {
+      await receiveBulkInWorker({ ...to, ticketId: first.ticketId, secret: first.secret, path: options.writeTo.path, modelId, manifest, run }, options.writeTo.onWritten, signal)
+    } else {
+      const keys = bulkKeys(first.ticketId, first.secret)
+      sock = await connectBulk(to.host, to.port, signal)
+      const records = new BulkRecordReader(sock, keys)
+      sock.write(helloBytes(keys))
+      await receiveChunks(async () => await records.next(signal, DATA_IDLE_TIMEOUT_MS), modelId, manifest, run, onChunk)
+      sock.destroy()
+    }
     // the holder closes the stream once its transfer ended
     const extra = await nextFrame(framed, signal, CLOSE_WAIT_MS)
     if (extra !== undefined) throw new ProtocolDecodeError(`unexpected ${extra.type} frame after the bulk transfer`)
