@@ -155,7 +155,7 @@ export class BatchScheduler {
       const outRows = !isLast || j.mode === 'all' ? range(m) : final ? [m - 1] : []
       segs.push({ pos0: seq.pos, n: m, pages: seq.pages, ...(swa !== undefined ? { swa } : {}), outRows })
     }
-    const b = batchInputs(segs, { base: store.cells, swa: store.swaCells })
+    const b = batchInputs(segs, this.shard.options.kvCompaction === false ? undefined : { base: store.cells, swa: store.swaCells })
     // a last shard computes at least one row (chunks whose logits nobody wants: their KV writes are what matters)
     const padded = isLast && b.outIds.length === 0
     if (padded) b.outIds = Int32Array.of(b.nTokens - 1)

@@ -60,8 +60,9 @@ export interface ShardOptions {
   gpuFullOffload?: boolean
   /**
    * Keep the pages of the sequences that compute at the bottom of the shard's KV store, idle ones (retained
-   * prefixes, streams waiting on other stages) above them, so a step's graph spans about the cells it uses
-   * (default true; false: pages never move — for measurements).
+   * prefixes, streams waiting on other stages) above them, and let each sequence of a batched step attend over
+   * its own cells only, so a step's graph spans about the cells it uses (default true; false: pages never move
+   * and every token of a step attends over all the step's cells — for measurements).
    */
   kvCompaction?: boolean
 }
