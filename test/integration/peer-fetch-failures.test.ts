@@ -41,11 +41,12 @@ describe('peer fetch when holders fail', () => {
     const h1 = await start('h1', MODEL_PATH, budget, [])
     const h2 = await start('h2', MODEL_PATH, budget, [h1.node.p2pAddr])
     await waitFor('holders see each other', async () => (await clusterState(h1.node)).members.length === 2 ? true : undefined, 20_000)
-    // 8 MB/s: 56 MB take ~7 s, long enough to kill a holder in the middle
+    // 8 MB/s: 56 MB take ~7 s, long enough to kill a holder in the middle; killed before 60 %, ≥ 2.8 s of
+    // fetch are left, so the plan seen after the kill still shows the fetch (a loaded machine polls slowly)
     const f = await start('slow', MODEL, 2048, [h1.node.p2pAddr, h2.node.p2pAddr], { extraArgs: ['--fetch-max-rate', '8'] })
     const progress = async (): Promise<{ verifiedBytes: number, targetBytes: number } | undefined> =>
       (await clusterState(f.node)).members.find((m) => m.peerId === f.node.peerId)?.partials?.[0]
-    await waitFor('the fetcher is mid-fetch', async () => { const p = await progress(); return p !== undefined && p.verifiedBytes > p.targetBytes * 0.2 && p.verifiedBytes < p.targetBytes ? p : undefined }, 45_000, 100)
+    await waitFor('the fetcher is mid-fetch', async () => { const p = await progress(); return p !== undefined && p.verifiedBytes > p.targetBytes * 0.2 && p.verifiedBytes < p.targetBytes * 0.6 ? p : undefined }, 45_000, 100)
     await stopProcess(h1.node, 'SIGKILL')
     running.splice(running.indexOf(h1.node), 1)
     const duo = [h2.node, f.node]
