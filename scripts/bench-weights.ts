@@ -3,29 +3,30 @@
  * Peer fetch on 127.0.0.1 (protocols/weights.md), two processes — a holder (child) and a fetcher (this
  * process) — over one real libp2p connection (TCP + Noise + Yamux, the node's settings):
  *
- * 1. MB/s of fetching a range of layers (`/exo-p2p/weights/1.0.0`: chunks verified, written to a sparse
- *    copy) against a raw TCP copy of the same bytes from the same holder process into a file, rounds
- *    taking turns; prints the ratio (goal ≥ 0.5×).
+ * 1. MB/s of fetching a range of layers (`/exo-p2p/weights/1.1.0`, the bulk path: chunks verified,
+ *    written to a sparse copy) against a raw TCP copy of the same bytes from the same holder process into
+ *    a file, rounds taking turns; prints the ratio (goal ≥ 0.5×) and the CPU-s per GB of both processes;
+ *    then (unless `--bulk-only`) the same fetch over the libp2p stream (1.0.0) and bare libp2p streams.
  * 2. A running 2-stage decode stream over the same connection — this process runs layers [0, k) with the
  *    engine, the holder runs [k, n) + output and returns the greedy token, hidden states as activation
- *    DECODE frames — its p99 inter-token latency alone and while a fetch shares the link (uncapped, and
- *    with the fetcher's `--fetch-max-rate` cap); prints the ratios (goal < 1.2×).
+ *    DECODE frames — in segments taking turns without and with a fetch from that holder (one that yields
+ *    to activations as nodes do, and an uncapped one); prints the p99 inter-token ratios (goal < 1.2×).
  *
- *   node --import tsx scripts/bench-weights.ts [--layers 16] [--embd 1024] [--ff 2816] [--rounds 3] [--tokens 120] [--fetch-only]
+ *   node --import tsx scripts/bench-weights.ts [--layers 16] [--embd 1024] [--ff 2816] [--rounds 3] [--tokens 200] [--segment 10] [--bulk-only] [--fetch-only] [--decode-over-stream]
  *
  * `--bulk-only` measures only the bulk path against raw TCP in part 1. `--fetch-only` stops after part 1 (e.g. to profile the fetch: `NODE_OPTIONS=--cpu-prof`, both processes).
  * The machine's load average is printed with the numbers.
  */
 import { spawn } from 'node:child_process'
-import { createConnection, createServer } from 'node:net'
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { makeModel, DEFAULTS } from './make-model.js'
+import { copyRanges, processCpu, serveFileRanges } from './bench-weights-raw.js'
 import { loadShard, readModelMetadata } from '../src/engine/index.js'
 import { createMeshLibp2p } from '../src/mesh/create-libp2p.js'
 import { FramedStream } from '../src/protocols/framed-stream.js'
@@ -42,7 +43,7 @@ import { createLogger } from '../src/shared/log.js'
 import { asPlanId, asRequestId } from '../src/shared/ids.js'
 import { DType } from '../src/shared/tensor.js'
 
-const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, 'fetch-only': { type: 'boolean' }, 'bulk-only': { type: 'boolean' } } })
+const { values } = parseArgs({ options: { child: { type: 'string' }, split: { type: 'string' }, yield: { type: 'boolean' }, layers: { type: 'string' }, embd: { type: 'string' }, ff: { type: 'string' }, rounds: { type: 'string' }, tokens: { type: 'string' }, 'fetch-only': { type: 'boolean' }, 'bulk-only': { type: 'boolean' }, segment: { type: 'string' }, 'decode-over-stream': { type: 'boolean' } } })
 const int = (v: string | undefined, d: number): number => v === undefined ? d : Number(v)
 const yieldToActivations = values.yield === true
 const STAGE_PROTOCOL = `${ACTIVATIONS_PROTOCOL}-bench-weights`
@@ -95,26 +96,8 @@ async function child (path: string, split: number): Promise<void> {
       await framed.close()
     })().catch(() => {})
   }, { maxInboundStreams: 16 })
-  const fh = await open(path, 'r')
-  const tcp = createServer((sock) => {
-    let buf = ''
-    sock.on('data', (d) => {
-      buf += d.toString()
-      void (async () => {
-        for (let i; (i = buf.indexOf('\n')) >= 0;) {
-          const line = buf.slice(0, i)
-          buf = buf.slice(i + 1)
-          if (line === 'cpu') { const u = process.cpuUsage(); sock.write(JSON.stringify({ s: (u.user + u.system) / 1e6 }).padEnd(128)); continue }
-          const [off, len] = line.split(' ').map(Number)
-          const b = Buffer.allocUnsafe(len!)
-          await fh.read(b, 0, len!, off!)
-          if (!sock.write(b)) await new Promise((resolve) => sock.once('drain', resolve))
-        }
-      })()
-    })
-  }).listen(0, '127.0.0.1', () => {
-    process.stdout.write(JSON.stringify({ addr: n.getMultiaddrs()[0]!.toString(), tcpPort: (tcp.address() as { port: number }).port }) + '\n')
-  })
+  const tcpPort = await serveFileRanges(path)
+  process.stdout.write(JSON.stringify({ addr: n.getMultiaddrs()[0]!.toString(), tcpPort }) + '\n')
 }
 
 if (values.child !== undefined) {
@@ -124,7 +107,8 @@ if (values.child !== undefined) {
 } else {
   const shape = { layers: int(values.layers, 16), embd: int(values.embd, 1024), ff: int(values.ff, 2816), heads: 16, kvHeads: 4 }
   const ROUNDS = int(values.rounds, 3)
-  const TOKENS = int(values.tokens, 120)
+  const TOKENS = int(values.tokens, 200)
+  const SEGMENT = int(values.segment, 10)
   const dir = join(tmpdir(), 'exo-p2p-bench')
   mkdirSync(dir, { recursive: true })
   const path = join(dir, `bench-weights-${shape.layers}x${shape.embd}ff${shape.ff}-q8_0.gguf`)
@@ -141,56 +125,41 @@ if (values.child !== undefined) {
   const me = await node()
   const holder = (await me.dial(multiaddr(info.addr))).remotePeer
   const yieldingHolder = (await me.dial(multiaddr(yielding.info.addr))).remotePeer
-  /** the bulk path (1.1.0) by default; `--stream-only`: the libp2p stream (1.0.0), as before the bulk path */
+  /** fetches over the bulk path (1.1.0), or over the libp2p stream (1.0.0) as before it */
   let viaStream = false
   const dial = async (peer: string, signal: AbortSignal): Promise<import('@libp2p/interface').Stream> => await me.dialProtocol(peer === yieldingHolder.toString() ? yieldingHolder : holder, viaStream ? WEIGHTS_PROTOCOL : WEIGHTS_PROTOCOLS, { signal })
   const bulkHost = (): string => '127.0.0.1'
   let decoding = false
+  /** the decode part's gate (interleaved): fetches wait here while their segment is "without" */
+  let gatePace = async (): Promise<void> => {}
   const work = mkdtempSync(join(tmpdir(), 'bench-weights-'))
-  const range = process.env.BENCH_RANGE !== undefined ? { start: Number(process.env.BENCH_RANGE.split(",")[0]), end: Number(process.env.BENCH_RANGE.split(",")[1]) } : { start: 2, end: meta.nLayers - 2 }
+  const range = { start: 2, end: meta.nLayers - 2 }
   let runs = 0
 
   /** One peer fetch of the header + `range` into a fresh sparse copy; bytes fetched and seconds. */
-  async function peerFetch (yieldFlag = false): Promise<{ bytes: number, s: number }> {
-    const d = join(work, `fetch-${runs++}`)
-    const from = yieldFlag ? yieldingHolder : holder
-    const f = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: d, holders: () => [from.toString()], dial, bulkHost, log: createLogger('bench'), ...(yieldFlag ? { pace: busyPacer(() => decoding) } : {}) })
+  async function peerFetch (yieldFlag = false, prepared?: Prepared): Promise<{ bytes: number, s: number }> {
     const t0 = performance.now()
-    await f.prepareHeader(AbortSignal.timeout(600_000))
+    const { f, d } = prepared ?? await prepareFetch(yieldFlag)
     await f.ensureRange(range, AbortSignal.timeout(600_000))
     const s = (performance.now() - t0) / 1000
     const bytes = f.progress(undefined)!.verifiedBytes
     await f.stop()
-    rmSync(d, { recursive: true, force: true })
+    await rm(d, { recursive: true, force: true })
     return { bytes, s }
   }
-
-  /** Raw TCP copy of the same chunks from the holder process into a file of full size. */
-  async function rawCopy (chunks: number[], chunkBytes: number, fileBytes: number): Promise<{ bytes: number, s: number }> {
-    const out = join(work, `raw-${runs++}`)
-    const fd = openSync(out, 'w')
-    const t0 = performance.now()
-    const sock = createConnection(info.tcpPort, '127.0.0.1')
-    let total = 0
-    for (const c of chunks) {
-      const { start, end } = chunkSpan({ fileBytes, chunkBytes }, c)
-      sock.write(`${start} ${end - start}\n`)
-      let got = 0
-      while (got < end - start) {
-        const data = await new Promise<Buffer>((resolve) => { sock.once('data', resolve) })
-        const take = data.subarray(0, end - start - got)
-        writeSync(fd, take, 0, take.length, start + got)
-        got += take.length
-        if (take.length < data.length) sock.unshift(data.subarray(take.length))
-      }
-      total += got
-    }
-    sock.destroy()
-    closeSync(fd)
-    const s = (performance.now() - t0) / 1000
-    rmSync(out, { force: true })
-    return { bytes: total, s }
+  type Prepared = { f: PeerModelFetch, d: string }
+  /** A fetch with its manifest and header fetched and the range's chunks computed (parsing the header): only the range's bytes are left. */
+  async function prepareFetch (yieldFlag: boolean): Promise<Prepared> {
+    const d = join(work, `fetch-${runs++}`)
+    const from = yieldFlag ? yieldingHolder : holder
+    const busy = busyPacer(() => decoding)
+    const pace = async (bytes: number, signal: AbortSignal): Promise<void> => { await gatePace(); if (yieldFlag) await busy(bytes, signal) }
+    const f = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: d, holders: () => [from.toString()], dial, bulkHost, log: createLogger('bench'), pace })
+    await f.prepareHeader(AbortSignal.timeout(600_000))
+    f.chunksFor(range)
+    return { f, d }
   }
+
 
   // the chunks the peer fetch takes: measure once to copy the same ones raw
   const probe = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: join(work, 'probe'), holders: () => [holder.toString()], dial, log: createLogger('bench') })
@@ -211,34 +180,20 @@ if (values.child !== undefined) {
     }))
     return { bytes, s: (performance.now() - t0) / 1000 }
   }
-  /** CPU seconds the holder process has used so far */
-  async function holderCpu (): Promise<number> {
-    const sock = createConnection(info.tcpPort, '127.0.0.1')
-    sock.write('cpu\n')
-    let got = ''
-    for await (const d of sock) { got += (d as Buffer).toString(); if (got.length >= 128) break }
-    sock.destroy()
-    return (JSON.parse(got) as { s: number }).s
-  }
+  const rawCopy = async (cs: number[], chunkBytes: number, fileBytes: number): Promise<{ bytes: number, s: number }> => await copyRanges(info.tcpPort, cs.map((c) => chunkSpan({ fileBytes, chunkBytes }, c)), join(work, `raw-${runs++}`))
   /** CPU-s per GB of both processes together while `op` ran */
   const cpuPerGb: Record<string, number[]> = { raw: [], bulk: [], stream: [], floor: [] }
   async function measured (what: string, op: () => Promise<{ bytes: number, s: number }>): Promise<{ bytes: number, s: number }> {
     // let the previous operation's leftovers (GC, closing streams) finish first: they are not this one's cost
-    const i0 = await holderCpu(); const im0 = process.cpuUsage()
     await new Promise((resolve) => setTimeout(resolve, 1000))
-    const h0 = await holderCpu(); const m0 = process.cpuUsage()
-    if (process.env.BENCH_CPU_DETAIL !== undefined) { const im = process.cpuUsage(im0); process.stderr.write(`# idle second before ${what}: fetcher ${((im.user + im.system) / 1e6).toFixed(3)} holder ${(h0 - i0).toFixed(3)} CPU-s\n`) }
+    const h0 = await processCpu(info.tcpPort); const m0 = process.cpuUsage()
     const r = await op()
-    const m = process.cpuUsage(m0); const h = await holderCpu() - h0
+    const m = process.cpuUsage(m0); const h = await processCpu(info.tcpPort) - h0
     cpuPerGb[what]!.push(((m.user + m.system) / 1e6 + h) / (r.bytes / 1e9))
-    if (process.env.BENCH_CPU_DETAIL !== undefined) process.stderr.write(`# ${what}: fetcher ${((m.user + m.system) / 1e6 / (r.bytes / 1e9)).toFixed(2)} (user ${(m.user / 1e6).toFixed(2)} s) holder ${(h / (r.bytes / 1e9)).toFixed(2)} CPU-s/GB\n`)
     return r
   }
   const mbs = (r: { bytes: number, s: number }): number => r.bytes / r.s / 1e6
-  const fetchRates: number[] = []
-  const rawRates: number[] = []
-  const bulkRates: number[] = []
-  const streamRates: number[] = []
+  const fetchRates: number[] = []; const rawRates: number[] = []; const bulkRates: number[] = []; const streamRates: number[] = []
   const bulkOnly = values['bulk-only'] === true
   for (let r = 0; r < ROUNDS; r++) {
     // taking turns: odd rounds fetch first
@@ -269,14 +224,16 @@ libp2p streams alone (same connection and streams, 1 MiB frames, no file / hash)
   // decode stream: first stage here, the rest in the holder, over the same connection
   const first = await loadShard({ modelPath: path, range: { start: 0, end: split }, threads: 1, flashAttention: true })
   const stages = new Map([[false, new FramedStream(await me.dialProtocol(holder, STAGE_PROTOCOL), 1 << 24)], [true, new FramedStream(await me.dialProtocol(yieldingHolder, STAGE_PROTOCOL), 1 << 24)]])
-  async function decode (yieldFlag = false): Promise<number[]> {
+  /** One decode stream of TOKENS tokens; each inter-token gap with the token position it ended at. */
+  async function decode (yieldFlag = false, onToken?: (pos: number) => void): Promise<Array<{ pos: number, ms: number }>> {
     const stage = stages.get(yieldFlag)!
     decoding = true
     const session = first.createSession({ contextSize: 1024 })
-    const gaps: number[] = []
+    const gaps: Array<{ pos: number, ms: number }> = []
     let token = 1
     let last = performance.now()
     for (let pos = 0; pos < TOKENS; pos++) {
+      onToken?.(pos)
       const out = await session.forward({ kind: 'tokens', tokens: Int32Array.of(token) })
       if (out.kind !== 'hidden') throw new Error('expected a hidden state')
       await stage.send(encodeActivationFrame({ type: 'decode', requestId, planId, start: pos, count: 1, last: false, dtype: DType.F32, nEmbd: meta.nEmbd, hidden: out.hidden }))
@@ -284,40 +241,61 @@ libp2p streams alone (same connection and streams, 1 MiB frames, no file / hash)
       if (f.type !== 'result') throw new Error('expected RESULT')
       token = f.tokenId
       const now = performance.now()
-      if (pos > 0) gaps.push(now - last)
+      if (pos > 0) gaps.push({ pos, ms: now - last })
       last = now
     }
     session.dispose()
     decoding = false
+    releaseGate()
     return gaps
   }
   const p99 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!
-  /** the decode stream and fetches over the same connection (to the holder of that mode) */
-  async function decodeWhileFetching (yieldFlag: boolean): Promise<number[]> {
+  /** while decoding, the fetcher moves bytes only while the gate is open (segments "with a fetch") */
+  let gateOpen = true
+  let gateWaiters: Array<() => void> = []
+  function releaseGate (): void { const w = gateWaiters; gateWaiters = []; for (const f of w) f() }
+  gatePace = async () => { while (decoding && !gateOpen) await new Promise<void>((resolve) => gateWaiters.push(resolve)) }
+  /**
+   * One decode stream over the link of a holder that serves fetches meanwhile, in segments of SEGMENT
+   * tokens taking turns: without a fetch (the fetcher's gate closed; what the holder had sent is drained)
+   * and with one — so both kinds of gaps come from the same stream under the same machine load. Each
+   * fetch's setup (manifest, header, parsing the tensor table: ~50–200 ms of the event loop, once per
+   * fetch, which a node does when planned) happens before the stream starts; what the stream shares
+   * is the data flow. Gaps that end in a segment count for it.
+   */
+  async function interleaved (yieldFlag: boolean): Promise<{ without: number[], with: number[] }> {
     let done = false
-    const fetching = (async () => { while (!done) await peerFetch(yieldFlag) })()
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    const gaps = await decode(yieldFlag)
+    const ready = await Promise.all([0, 1, 2, 3].map(async () => await prepareFetch(yieldFlag)))
+    const fetching = (async () => {
+      while (!done) await peerFetch(yieldFlag, ready.shift())
+      for (const p of ready) { await p.f.stop(); await rm(p.d, { recursive: true, force: true }) }
+    })()
+    const on = (pos: number): boolean => Math.floor(pos / SEGMENT) % 2 === 1
+    const gaps = await decode(yieldFlag, (pos) => { gateOpen = on(pos); if (gateOpen) releaseGate() })
     done = true
     await fetching
-    return gaps
+    return { without: gaps.filter((g) => !on(g.pos)).map((g) => g.ms), with: gaps.filter((g) => on(g.pos)).map((g) => g.ms) }
   }
+  // `--decode-over-stream`: part 2's fetches over the libp2p stream (1.0.0), as before the bulk path
+  viaStream = values['decode-over-stream'] === true
   await decode(); await decode(true) // warm-up
-  const alone: number[] = []; const shared: number[] = []; const yielded: number[] = []
+  const pooled = { uncapped: { without: [] as number[], with: [] as number[] }, yielding: { without: [] as number[], with: [] as number[] } }
   for (let r = 0; r < ROUNDS; r++) {
-    alone.push(p99(await decode()))
-    shared.push(p99(await decodeWhileFetching(false)))
-    yielded.push(p99(await decodeWhileFetching(true)))
+    for (const [k, y] of [['uncapped', false], ['yielding', true]] as const) {
+      const g = await interleaved(y)
+      pooled[k].without.push(...g.without)
+      pooled[k].with.push(...g.with)
+    }
   }
+  const line = (k: 'uncapped' | 'yielding'): string => `without ${fmt(p99(pooled[k].without))} with ${fmt(p99(pooled[k].with))} (${fmt(p99(pooled[k].with) / p99(pooled[k].without))}×; medians ${fmt(median(pooled[k].without))} / ${fmt(median(pooled[k].with))})`
   process.stdout.write([
     `model ${path} (${(manifest.fileBytes / 1e6).toFixed(0)} MB, ${meta.nLayers} layers); fetched layers [${range.start}, ${range.end}) + header = ${chunks.length} chunks of 4 MiB, ${ROUNDS} rounds taking turns`,
     fetchLine,
-    `decode stream, 2 stages over the same connection, p99 inter-token ms (median of rounds): alone ${fmt(median(alone))}   with an uncapped fetch ${fmt(median(shared))} (${fmt(median(shared) / median(alone))}×)   with a fetch that yields to activations (both ends at ${BUSY_WEIGHTS_BYTES_PER_SEC / 1e6} MB/s while decoding, as nodes do) ${fmt(median(yielded))} (${fmt(median(yielded) / median(alone))}×) (goal < 1.2×)`,
+    `decode stream, 2 stages over the same connection, fetches over ${viaStream ? 'the libp2p stream (1.0.0)' : 'the bulk path (1.1.0)'}, p99 inter-token ms over ${ROUNDS} streams of ${TOKENS} tokens in segments of ${SEGMENT} taking turns without / with a fetch on the link:`,
+    `  fetch that yields to activations (both ends at ${BUSY_WEIGHTS_BYTES_PER_SEC / 1e6} MB/s while decoding, as nodes do): ${line('yielding')} (goal < 1.2×)`,
+    `  uncapped fetch: ${line('uncapped')}`,
     `load average ${loadavg().map(fmt).join(' ')} on ${availableParallelism()} cores`
   ].join('\n') + '\n')
-  await first.dispose()
-  await me.stop()
-  proc.kill()
-  yielding.proc.kill()
+  await first.dispose(); await me.stop(); proc.kill(); yielding.proc.kill()
   rmSync(work, { recursive: true, force: true })
 }

@@ -51,6 +51,8 @@ export class PeerModelFetch {
   private layerChunks: PartChunks[] | undefined
   private promotedPath: string | undefined
   private promoting: Promise<void> | undefined
+  /** chunksFor's answers: each parses the tensor table of the header (tens of ms) */
+  private readonly chunksByRange = new Map<string, PartChunks>()
 
   constructor (private readonly init: PeerModelFetchInit) {}
 
@@ -92,10 +94,18 @@ export class PeerModelFetch {
     return part1 === undefined ? this.init.modelId : part1.slice(0, -'.gguf'.length)
   }
 
-  /** Chunks, per part, that the tensors of stage `range` occupy (from the verified headers). */
+  /** Chunks, per part, that the tensors of stage `range` occupy (from the verified headers; parsed once per range). */
   chunksFor (range: LayerRange): PartChunks {
     const first = this.parts[0]
     if (first === undefined) return []
+    const key = `${this.parts.length}:${range.start}-${range.end}`
+    let hit = this.chunksByRange.get(key)
+    if (hit === undefined) { hit = this.computeChunks(range); this.chunksByRange.set(key, hit) }
+    return hit
+  }
+
+  private computeChunks (range: LayerRange): PartChunks {
+    const first = this.parts[0]!
     const byPath = new Map(this.parts.map((p, i) => [resolve(p.path), i]))
     const ranges: Array<Array<{ offset: number, bytes: number }>> = this.parts.map(() => [])
     for (const r of shardFileRanges(first.path, range)) {

@@ -6,7 +6,7 @@ import { createLogger } from '../../shared/log.js'
 import type { Logger } from '../../shared/log.js'
 import { bulkKeys, helloValid, newTicket, sealRecord } from './bulk-crypto.js'
 import type { BulkKeys } from './bulk-crypto.js'
-import { BULK_HELLO_BYTES, TICKET_DEADLINE_MS } from './constants.js'
+import { BULK_HELLO_BYTES, MAX_BULK_CONNECTIONS, TICKET_DEADLINE_MS } from './constants.js'
 import { FRAME_PREFIX_BYTES } from '../framing.js'
 
 /** Where a bulk transfer writes the frames of its answer (each sealed in one record). */
@@ -77,6 +77,8 @@ export class BulkServer {
   }
 
   private accept (sock: Socket): void {
+    // strangers can open connections without a ticket: a bounded number wait for their HELLO
+    if (this.sockets.size >= MAX_BULK_CONNECTIONS) { this.refuse(sock); return }
     this.sockets.add(sock)
     sock.setNoDelay(true)
     sock.on('close', () => { this.sockets.delete(sock) })

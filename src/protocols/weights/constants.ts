@@ -31,6 +31,8 @@ export const MIN_BULK_RECORD_BYTES = 17
 export const TICKET_DEADLINE_MS = 10_000
 /** a fetcher falls back to the libp2p stream when the bulk connection is not up by then */
 export const BULK_CONNECT_TIMEOUT_MS = 3_000
+/** bulk connections a holder keeps open at once (transfers and connections waiting for their HELLO); more are closed */
+export const MAX_BULK_CONNECTIONS = 64
 /** HELLO: ticketId (16) + HMAC-SHA256 (32) */
 export const BULK_HELLO_BYTES = 48
 
