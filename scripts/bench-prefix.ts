@@ -6,12 +6,12 @@
  * conversation (another first line, so no prefix is shared with earlier rounds); medians over the rounds.
  *
  *   npx tsx scripts/bench-prefix.ts [--model PATH] [--rounds 5] [--url http://127.0.0.1:52415] [--json]
- *   npx tsx scripts/bench-prefix.ts --retained 16 [--retained-tokens 1000] [--model PATH] [--rounds 3] [--json]
+ *   npx tsx scripts/bench-prefix.ts --retained 16 [--retained-tokens 1000] [--flash-attention] [--model PATH] [--rounds 3] [--json]
  *
  * --retained N: decode step time of a fresh request on one shard whose KV store holds N idle conversations of
  * --retained-tokens tokens each (retained KV kept for prefix reuse), vs a store holding none — with the store's
  * compaction on (idle pages move above the computing ones) and off (pages never move); the three take turns.
- * Default model: a generated 4-layer 512-wide q8_0 llama (1 thread, flash attention off).
+ * Default model: a generated 4-layer 512-wide q8_0 llama (1 thread, flash attention off unless --flash-attention).
  *
  * Without --url: one node in this process (LocalInferenceService, 1 thread, flash attention on, as nodes run).
  * With --url: a running node (any plan: one node or a pipeline of processes), OpenAI /v1/completions streamed.
@@ -175,13 +175,13 @@ async function decodeMs (shard: LoadedShard, nVocab: number, steps: number, seed
 }
 
 /** Step time of a fresh request with `retained` idle conversations in the shard's KV store vs none, compaction on and off. */
-export async function measureRetainedStep (o: { model?: string, retained: number, retainedTokens?: number, rounds?: number, steps?: number }): Promise<RetainedStepResult> {
+export async function measureRetainedStep (o: { model?: string, retained: number, retainedTokens?: number, rounds?: number, steps?: number, flashAttention?: boolean }): Promise<RetainedStepResult> {
   const path = o.model ?? retainedBenchModel()
   const meta = readModelMetadata(path)
   const w = o.retainedTokens ?? 1000
   const steps = o.steps ?? 48
   const range = { start: 0, end: meta.nLayers }
-  const load = async (kvCompaction: boolean): Promise<LoadedShard> => await loadShard({ modelPath: path, range, threads: 1, flashAttention: false, kvCompaction })
+  const load = async (kvCompaction: boolean): Promise<LoadedShard> => await loadShard({ modelPath: path, range, threads: 1, flashAttention: o.flashAttention === true, kvCompaction })
   const shards = { none: await load(true), off: await load(false), on: await load(true) }
   const idle: ShardSession[] = []
   const times = { none: [] as number[], off: [] as number[], on: [] as number[] }
@@ -217,13 +217,14 @@ function retainedBenchModel (): string {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { model: { type: 'string' }, url: { type: 'string' }, 'model-id': { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' }, retained: { type: 'string' }, 'retained-tokens': { type: 'string' } } })
+  const { values } = parseArgs({ options: { model: { type: 'string' }, url: { type: 'string' }, 'model-id': { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' }, retained: { type: 'string' }, 'retained-tokens': { type: 'string' }, 'flash-attention': { type: 'boolean' } } })
   if (values.retained !== undefined) {
     const r = await measureRetainedStep({
       retained: Number(values.retained),
       ...(values['retained-tokens'] !== undefined ? { retainedTokens: Number(values['retained-tokens']) } : {}),
       ...(values.model !== undefined ? { model: values.model } : {}),
-      ...(values.rounds !== undefined ? { rounds: Number(values.rounds) } : {})
+      ...(values.rounds !== undefined ? { rounds: Number(values.rounds) } : {}),
+      flashAttention: values['flash-attention'] === true
     })
     console.log(`decode step of a fresh request: ${r.noneMs.toFixed(2)} ms with no idle conversation in the KV store`)
     console.log(`  ${r.retained} idle conversations of ${r.retainedTokens} tokens, compaction off: ${r.idleNoCompactionMs.toFixed(2)} ms (${(r.idleNoCompactionMs / r.noneMs).toFixed(2)}×)`)
