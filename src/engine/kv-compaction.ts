@@ -73,7 +73,8 @@ export function planCompaction (poolPages: number, seqs: readonly CompactionSeq[
   let room = hot.map(({ s }) => roomOf(s))
   const want = hotCount + room.reduce((a, r) => a + r, 0)
   const coldStays = cold.length === 0 || cold[0]! >= want + reserve
-  const roomBudget = Math.max(0, (coldStays ? poolPages : poolPages - cold.length) - reserve - hotCount)
+  // rooms are where a step's new pages go: they may take all the free pages below the cold ones
+  const roomBudget = Math.max(0, (coldStays ? poolPages : poolPages - cold.length) - hotCount)
   const allRoom = want - hotCount
   if (allRoom > roomBudget) room = room.map((r) => Math.floor(r * roomBudget / allRoom))
   const to = new Map<number, number>()

@@ -94,6 +94,10 @@ describe('KV store compaction', () => {
           const movedA = scheduler.kvStats.pagesMoved
           identical('B', await decode(b, firstB, B_STEPS), soloB)
           assert.ok(scheduler.kvStats.pagesMoved > movedA, 'B moved back down when it computed again')
+          // A and B in one step: each attends over its own pages (engine-batching checks such logits against solo runs)
+          await Promise.all([a, b].map(async (s) => await s.forward({ kind: 'tokens', tokens: Int32Array.of(2) })))
+          const spans = (scheduler as unknown as { graph: { spans: string } }).graph.spans
+          assert.match(spans, /^1@0\+\d+,1@\d+\+\d+\|/, `per-sequence spans in a step of A and B, got '${spans}'`)
           console.log(`# ${name}: ${scheduler.kvStats.pagesMoved - moved0} pages moved in ${scheduler.kvStats.compactions} compactions; logits bit-identical`)
         } finally {
           for (const s of [a, b, c]) s.dispose()
