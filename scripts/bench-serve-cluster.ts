@@ -12,23 +12,73 @@ import { modelIdOfPath } from '../src/node/model-registry.js'
 import { clusterState, startMeshNode, stopProcess, waitFor } from '../test/integration/helpers/mesh-node-process.js'
 import type { MeshNodeProcess } from '../test/integration/helpers/mesh-node-process.js'
 
-export interface Cluster { k: number, nodes: MeshNodeProcess[], dirs: string[], first: MeshNodeProcess, model: string }
+export interface Cluster {
+  k: number
+  nodes: MeshNodeProcess[]
+  dirs: string[]
+  first: MeshNodeProcess
+  model: string
+  /** the plan's layer ranges, `[start, end)` per stage */
+  ranges: string
+}
 
-/** Whole-MiB budget so that `k` nodes hold the model and fewer cannot (the planner's memory model, flash attention off as the nodes here run). */
-function budgetMiB (path: string, k: number): number {
+/** KV headroom per stage: this many sessions of 256 cells beyond the full-context KV the plan counts. */
+const HEADROOM_SESSIONS = 16
+
+/**
+ * Whole-MiB memory budgets of the `k` nodes (the planner's memory model, flash attention off as the nodes here
+ * run), so that the plan is the pipeline whose stages are balanced: layer counts that minimise the slowest stage,
+ * costed like the planner does (by bytes; the last stage also runs the output projection, about 3 layers of the
+ * bench model, so an even split of the layers leaves it the slowest). Node i can hold stage i of that split and
+ * not one layer more, plus KV for up to HEADROOM_SESSIONS short sessions (less where k − 1 nodes could then hold
+ * the model).
+ * Without pinning, the planner's latency objective puts as many layers as fit on whichever node measured a
+ * little faster on this busy machine, and the split would change from run to run.
+ */
+function budgetsMiB (path: string, k: number): number[] {
   const meta = readModelMetadata(path)
   const card = modelCardFromMetadata(modelIdOfPath(path), meta, meta.contextLength, false)
-  const layer = card.layerBytes[0]! + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0)
+  const layer = card.layerBytes.map((b) => b + card.kvBytesPerTokenPerLayer * card.contextSize + (card.layerOverheadBytes ?? 0))
   const stage = card.stageOverheadBytes ?? 0
-  const whole = card.embeddingBytes + card.outputBytes + stage + card.nLayers * layer
-  if (k === 1) return Math.ceil(whole / 2 ** 20) + 64
-  return Math.ceil((Math.max(card.embeddingBytes, card.outputBytes) + stage + Math.ceil(card.nLayers / k) * layer) / 2 ** 20)
+  const sum = (a: number, b: number): number => layer.slice(a, b).reduce((x, y) => x + y, 0)
+  const whole = card.embeddingBytes + card.outputBytes + stage + sum(0, card.nLayers)
+  const MiB = 2 ** 20
+  if (k === 1) return [Math.ceil(whole / MiB) + 64]
+  const bounds = [0, ...balancedCuts(card.layerBytes, card.outputBytes, k), card.nLayers]
+  const stages = bounds.slice(0, k).map((start, i) => {
+    const end = bounds[i + 1]!
+    const need = stage + sum(start, end) + (i === 0 ? card.embeddingBytes : 0) + (i === k - 1 ? card.outputBytes : 0)
+    return { need, headroom: Math.min(HEADROOM_SESSIONS * 256 * card.kvBytesPerTokenPerLayer * (end - start), Math.min(...layer) - MiB) }
+  })
+  // every split into k − 1 stages needs the whole model and k − 1 stage overheads: k − 1 budgets must add up to less
+  for (let f = 1; f >= 0; f -= 0.125) {
+    const budgets = stages.map((st) => Math.floor((st.need + f * st.headroom) / MiB))
+    const largest = [...budgets].sort((a, b) => b - a).slice(0, k - 1).reduce((a, b) => a + b, 0)
+    if (largest * MiB < whole + (k - 2) * stage) return budgets
+  }
+  throw new Error(`${k - 1} nodes could hold a ${k}-stage split of ${path}`)
+}
+
+/** Layer cuts of a k-stage split minimising the slowest stage (bytes of its layers, the output on the last); more layers first on ties. */
+function balancedCuts (layerBytes: readonly number[], outputBytes: number, k: number): number[] {
+  const n = layerBytes.length
+  let best: { cost: number, cuts: number[] } | undefined
+  const walk = (start: number, left: number, cuts: number[], worst: number): void => {
+    if (left === 1) {
+      const cost = Math.max(worst, layerBytes.slice(start).reduce((a, b) => a + b, 0) + outputBytes)
+      if (best === undefined || cost < best.cost) best = { cost, cuts }
+      return
+    }
+    for (let end = n - left + 1; end > start; end--) walk(end, left - 1, [...cuts, end], Math.max(worst, layerBytes.slice(start, end).reduce((a, b) => a + b, 0)))
+  }
+  walk(0, k, [], 0)
+  return best!.cuts
 }
 
 export async function startCluster (path: string, k: number, cpus: readonly string[]): Promise<Cluster> {
   const model = modelIdOfPath(path)
-  const budget = String(budgetMiB(path, k))
-  const cluster: Cluster = { k, nodes: [], dirs: [], first: undefined as unknown as MeshNodeProcess, model }
+  const budgets = budgetsMiB(path, k)
+  const cluster: Cluster = { k, nodes: [], dirs: [], first: undefined as unknown as MeshNodeProcess, model, ranges: '' }
   try {
     for (let i = 0; i < k; i++) {
       const dataDir = mkdtempSync(join(tmpdir(), 'exo-bench-serve-'))
@@ -36,7 +86,9 @@ export async function startCluster (path: string, k: number, cpus: readonly stri
       cluster.nodes.push(await startMeshNode({
         name: `k${k}s${i}`, dataDir, prefix: ['taskset', '-c', cpus[i % cpus.length]!],
         peers: i === 0 ? [] : [cluster.nodes[0]!.p2pAddr],
-        extraArgs: ['--model', path, '--memory-budget', budget, '--threads', '1', '--no-flash-attention', '--log-level', 'warn']
+        extraArgs: ['--model', path, '--memory-budget', String(budgets[i]!), '--threads', '1', '--no-flash-attention', '--log-level', 'warn'],
+        // one speed for every node: the plan is the balanced split the budgets allow, not whichever node's probe ran on a quieter moment
+        env: { EXO_P2P_TEST_MS_PER_LAYER: '1' }
       }, 120_000))
     }
     const plan = await waitFor(`a ready ${k}-stage plan`, async () => {
@@ -45,6 +97,7 @@ export async function startCluster (path: string, k: number, cpus: readonly stri
       return ids.size === 1 && !ids.has('') && states[0]!.plan!.stages.length === k ? states[0]!.plan! : undefined
     }, 300_000, 250)
     cluster.first = cluster.nodes.find((n) => n.name === plan.stages[0]!.name)!
+    cluster.ranges = plan.stages.map((s) => `[${s.start}, ${s.end})`).join(' ')
     // warm-up: the first request through a node loads its tokenizer
     for (const n of cluster.nodes) await complete(n, model, 'Hello', 4, 1)
     return cluster

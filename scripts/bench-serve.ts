@@ -139,6 +139,7 @@ async function main (): Promise<void> {
     const clusters: Cluster[] = []
     try {
       for (const k of STAGES) clusters.push(await startCluster(path, k, CPUS))
+      say('  plans: ' + clusters.map((c) => `${c.k} stage(s) ${c.ranges}`).join('; '))
       for (const n of CONCURRENCY) {
         for (const [ci, c] of clusters.entries()) {
           const runs: number[] = []

@@ -31,7 +31,8 @@ export const ENV_VARS = {
   EXO_P2P_MAX_SEQUENCES: 'maxSequences',
   EXO_P2P_MAX_QUEUE: 'maxQueue',
   EXO_P2P_PREFIX_CACHE: 'prefixCacheMb',
-  EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights'
+  EXO_P2P_TEST_TAMPER_WEIGHTS: 'testTamperWeights',
+  EXO_P2P_TEST_MS_PER_LAYER: 'testMsPerLayer'
 } as const
 
 function parseSource (source: string, raw: Record<string, unknown>): RawConfig {
@@ -145,6 +146,7 @@ export function loadNodeConfig (flags: NodeConfigFlags, env: NodeJS.ProcessEnv =
     maxQueue: pick('maxQueue', ...src),
     prefixCacheBytes: ((mb) => mb === undefined ? undefined : mb * 2 ** 20)(pick('prefixCacheMb', ...src)),
     testTamperWeights: pick('testTamperWeights', f, e) ?? false,
+    testMsPerLayer: pick('testMsPerLayer', f, e),
     configFile
   }
   return Object.freeze(config)

@@ -57,6 +57,11 @@ export interface NodeConfig {
   readonly prefixCacheBytes: number | undefined
   /** TEST ONLY (`EXO_P2P_TEST_TAMPER_WEIGHTS`): serve model chunks with a flipped byte. Defaults to off. */
   readonly testTamperWeights: boolean
+  /**
+   * TEST ONLY (`EXO_P2P_TEST_MS_PER_LAYER`): the decode ms per layer this node announces instead of measuring it
+   * (benchmarks on a shared machine, whose plans must not follow the noise of each node's speed probe).
+   */
+  readonly testMsPerLayer: number | undefined
   /** Config file that was read, if any. */
   readonly configFile: string | undefined
 }
@@ -120,7 +125,8 @@ export const rawConfigSchema = z.object({
   maxSequences: z.coerce.number().int().min(1).max(4096).optional(),
   maxQueue: z.coerce.number().int().min(0).max(65536).optional(),
   prefixCacheMb: z.coerce.number().int().min(0).max(1 << 30).optional(),
-  testTamperWeights: z.boolean().optional()
+  testTamperWeights: z.boolean().optional(),
+  testMsPerLayer: z.coerce.number().positive().max(1000).optional()
 }).strict()
 
 export type RawConfig = z.infer<typeof rawConfigSchema>

@@ -2,6 +2,7 @@ import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
 import { KvStoreBrokenError } from '../shared/errors/engine-errors.js'
 import { batchInputs } from './batch-inputs.js'
 import { UBATCH, planStep } from './batch-step.js'
+import { StepGroups } from './step-groups.js'
 import { ForwardGraph, spansKey } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
 import { KvCompactor } from './kv-compactor.js'
@@ -35,6 +36,7 @@ interface Job {
   n: number
   mode: 'last' | 'all'
   signal: AbortSignal | undefined
+  at: number // submitted (ms, performance.now)
   /** tokens evaluated so far */
   done: number
   /** the sequence's position and sliding-window ring before its first token was placed */
@@ -51,7 +53,8 @@ interface Job {
  * oldest pending forward of every sequence (planStep decides how many tokens each), places their tokens in the
  * shared KV store, evaluates ONE graph for all of them and hands every forward its rows. A forward joins at the
  * next step; one that is aborted, or whose sequence is disposed, leaves at the next step without touching the
- * others. Steps run one at a time on the shard's compute queue.
+ * others. Steps run one at a time on the shard's compute queue. In a pipeline, a step waits briefly for the rest of
+ * its decoders' group (step-groups.ts), so the groups stay whole and the stages work on different ones at once.
  */
 export class BatchScheduler {
   private pending: Job[] = []
@@ -62,6 +65,7 @@ export class BatchScheduler {
   private readonly compactor: KvCompactor
   /** a failed move of KV pages: every later forward fails with it */
   private broken: KvStoreBrokenError | undefined
+  private readonly groups = new StepGroups<BatchSequence>() // who left this shard in one step
   private disposed = false
 
   constructor (private readonly shard: ShardRuntime) { this.compactor = new KvCompactor(shard) }
@@ -83,7 +87,8 @@ export class BatchScheduler {
   submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined): Promise<ForwardOutput> {
     return new Promise((resolve, reject) => {
       if (this.disposed) { reject(new DisposedError('ShardSession')); return }
-      this.pending.push({ seq, input, n, mode, signal, done: 0, start: seq.pos, swaBefore: undefined, outs: [], resolve, reject })
+      this.pending.push({ seq, input, n, mode, signal, at: performance.now(), done: 0, start: seq.pos, swaBefore: undefined, outs: [], resolve, reject })
+      this.groups.wake()
       if (!this.running) {
         this.running = true
         // forwards submitted in the same turn of the event loop (e.g. frames of one batch upstream) share a step
@@ -95,6 +100,7 @@ export class BatchScheduler {
   private async loop (): Promise<void> {
     try {
       while (this.pending.length > 0 && !this.disposed) {
+        if (await this.groups.waitForGroup(this.live, this.pending.map((j) => ({ seq: j.seq, remaining: j.n - j.done, at: j.at })))) continue
         await this.shard.queue.run(async () => {
           // a step that fails outside its graph (e.g. memory for a larger store) fails every pending forward, never leaves them waiting
           try { await this.step() } catch (err) {
@@ -125,8 +131,7 @@ export class BatchScheduler {
     const nCtxSeq = all[0]!.seq.paddedContext
     const cls = arch.contextClass
     const cands = cls === undefined ? all : all.filter((j) => cls(hparams, j.seq.paddedContext) === cls(hparams, nCtxSeq))
-    let grouped = 0
-    for (const s of this.live) if (s.pipelineDepth > 1) grouped++
+    const grouped = this.groups.active(this.live, new Set(heads.keys()), performance.now())
     const store = this.store ??= new KvStore(this.shard, { base: cands[0]!.seq.paddedContext, swa: cands[0]!.seq.swa?.size ?? 0 })
     // the sequences computing now or lately go to the bottom of the store, idle ones above them
     await this.compactor.compact(store, [...this.live], new Set(heads.keys()))
@@ -137,6 +142,7 @@ export class BatchScheduler {
     const maxRows = cells > maxContext ? Math.floor(UBATCH * maxContext / cells) : UBATCH
     const take = planStep(cands.map((j) => ({ remaining: j.n - j.done, pipelineDepth: j.seq.pipelineDepth })), grouped, maxRows)
     const chosen = cands.map((j, i) => ({ j, m: take[i]! })).filter((c) => c.m > 0)
+    const t0 = performance.now()
     const { isLast } = this.shard
     const segs: BatchSegment[] = []
     for (const { j, m } of chosen) {
@@ -179,6 +185,7 @@ export class BatchScheduler {
       for (const { j } of chosen) this.fail(j, err)
       return
     }
+    this.groups.record(chosen.map(({ j }) => j.seq), t0, performance.now())
     for (const { j } of chosen) {
       if (j.seq.disposed) this.fail(j, new DisposedError('ShardSession'))
       else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
@@ -233,12 +240,11 @@ export class BatchScheduler {
 
   private finish (j: Job): void {
     this.remove(j)
-    const rows = j.outs.reduce((a, o) => a + o.length, 0)
-    const out = new Float32Array(rows)
-    let o = 0
-    for (const x of j.outs) { out.set(x, o); o += x.length }
+    // a forward of one step (every decode) keeps its rows where the step's output put them: no copy of its logits
+    let out = j.outs[0] ?? new Float32Array(0)
+    if (j.outs.length > 1) { out = new Float32Array(j.outs.reduce((a, o) => a + o.length, 0)); let o = 0; for (const x of j.outs) { out.set(x, o); o += x.length } }
     const nVocab = this.shard.description.hparams.nVocab
-    j.resolve(this.shard.isLast ? { kind: 'logits', logits: out, nRows: rows / nVocab } : { kind: 'hidden', hidden: out, nTokens: j.n })
+    j.resolve(this.shard.isLast ? { kind: 'logits', logits: out, nRows: out.length / nVocab } : { kind: 'hidden', hidden: out, nTokens: j.n })
   }
 
   /** The forward fails: its sequence goes back to where it was before it (the ones queued after it start from there). */
@@ -264,6 +270,7 @@ export class BatchScheduler {
   release (seq: BatchSequence): void {
     this.live.delete(seq)
     this.compactor.forget(seq)
+    this.groups.forget(seq)
     if (this.store === undefined) return
     seq.pages.release(this.store.base)
     if (seq.swaPages !== undefined) seq.swaPages.release(this.store.swaPool!)
@@ -272,6 +279,7 @@ export class BatchScheduler {
   /** No step starts after this; pending forwards fail. */
   stop (): void {
     this.disposed = true
+    this.groups.wake()
     for (const j of [...this.pending]) this.fail(j, new DisposedError('ShardSession'))
   }
 

@@ -76,7 +76,7 @@ export default function register (program: Command): void {
           version,
           inference,
           devices: () => announcedDevices(backend, gpu, deviceSpeed.msPerLayer, config.gpuLayers),
-          pipeline: { engine: ggmlShardEngine, local: inference, ...(gpu !== undefined ? { gpu, onDeviceSpeed: (ms: number) => { deviceSpeed.msPerLayer = ms } } : {}) }
+          pipeline: { engine: ggmlShardEngine, local: inference, ...(config.testMsPerLayer !== undefined ? { msPerLayer: config.testMsPerLayer } : {}), ...(gpu !== undefined ? { gpu, onDeviceSpeed: (ms: number) => { deviceSpeed.msPerLayer = ms } } : {}) }
         })
         let stopping = false
         const shutdown = (signal: string): void => {

@@ -240,7 +240,9 @@ export class StageHandles {
       createSampler: async (open, signal) => await createStageSampler(open, modelPath, signal),
       retention: h.retention = new StageRetention(() => this.retainBudgetBytes()),
       kvBytes: (contextSize) => this.kvBytesOf(h, contextSize),
-      ...(this.init.maxSessionsPerStage !== undefined ? { maxSessions: this.init.maxSessionsPerStage } : {}),
+      // --max-sequences, else what the memory budget allows (as on stage 0), by count and by KV bytes
+      maxSessions: this.init.maxSessionsPerStage ?? (() => this.maxSequences()),
+      kvCapacityBytes: () => this.kvCapacityBytes(),
       ...(this.init.onStageCompute !== undefined ? { onComputeMs: this.init.onStageCompute } : {})
     })
   }

@@ -32,8 +32,14 @@ export interface StageRunnerOptions {
   dialNext: (open: OpenFrame, signal: AbortSignal) => Promise<HopChannel>
   /** Required on the last stage. */
   createSampler?: (open: OpenFrame, signal: AbortSignal) => TokenSampler | Promise<TokenSampler>
-  /** Defaults to 16. */
-  maxSessions?: number
+  /** Sessions this stage runs at once, re-read at every OPEN (the node derives it from its memory). Defaults to 16. */
+  maxSessions?: number | (() => number)
+  /**
+   * KV bytes this stage's sessions may hold together, re-read at every OPEN: one whose session would not fit
+   * beside the running ones is refused BUSY (one alone always runs), as the admission gate does on stage 0.
+   * Default: no bound.
+   */
+  kvCapacityBytes?: () => number
   /** ms of each forward pass of this stage (metrics) */
   onComputeMs?: (ms: number, tokens: number) => void
   /** prefix reuse: sessions of requests that ended with END are retained here; OPEN's `prefix` takes them back */
@@ -52,13 +58,14 @@ export interface StageRunnerOptions {
 export class StageRunner implements ActivationsPort {
   private readonly sessions = new Map<string, ShardSession>()
   private readonly disposed = new AbortController()
-  private readonly maxSessions: number
+  private readonly maxSessions: () => number
   private kvInUse = 0
 
   constructor (private readonly options: StageRunnerOptions) {
     if (options.stageIndex < 1 || options.stageIndex >= options.nStages) throw new RangeError(`stage index ${options.stageIndex} not in [1, ${options.nStages})`)
     if (options.shard.isLast && options.createSampler === undefined) throw new RangeError('the last stage needs createSampler')
-    this.maxSessions = options.maxSessions ?? 16
+    const max = options.maxSessions ?? 16
+    this.maxSessions = typeof max === 'number' ? () => max : max
   }
 
   get planId (): PlanId { return this.options.planId }
@@ -73,9 +80,14 @@ export class StageRunner implements ActivationsPort {
     if (open.planId !== o.planId) throw new ActivationStageError(ActivationErrorCode.PlanMismatch, `plan ${open.planId.slice(0, 12)}… is not held; this stage serves ${o.planId.slice(0, 12)}…`)
     if (open.toStage !== o.stageIndex) throw new ActivationStageError(ActivationErrorCode.StageMismatch, `OPEN for stage ${open.toStage}, this node is stage ${o.stageIndex}`)
     if (this.sessions.has(open.requestId)) throw new ActivationStageError(ActivationErrorCode.DuplicateRequest, `request ${open.requestId} already has a session`)
-    if (this.sessions.size >= this.maxSessions) throw new ActivationStageError(ActivationErrorCode.Busy, `${this.sessions.size} sessions open, the limit is ${this.maxSessions}`)
+    const max = Math.max(1, Math.floor(this.maxSessions()))
+    if (this.sessions.size >= max) throw new ActivationStageError(ActivationErrorCode.Busy, `${this.sessions.size} sessions open, the limit is ${max}`)
     const maxContext = o.shard.metadata.contextLength
     if (open.contextSize > maxContext) throw new ActivationStageError(ActivationErrorCode.ContextFull, `context ${open.contextSize} > the model's ${maxContext}`)
+    // the session's KV estimate as below, before it exists: the retained prefix it keeps plus a chunk
+    const want = o.kvBytes?.(Math.min(open.contextSize, (open.prefix?.keep ?? 0) + 256)) ?? 0
+    const capacity = o.kvCapacityBytes?.() ?? Number.POSITIVE_INFINITY
+    if (this.sessions.size > 0 && this.kvInUse + want > capacity) throw new ActivationStageError(ActivationErrorCode.Busy, `the running sessions hold ${this.kvInUse} KV bytes, ${want} more would exceed this stage's ${capacity}`)
 
     const create = (): ShardSession => o.shard.createSession({ contextSize: open.contextSize })
     if (open.prefix !== undefined && o.retention === undefined) throw new ActivationStageError(ActivationErrorCode.PrefixMissing, 'this stage retains no KV')

@@ -65,7 +65,7 @@ class FakeSession implements ShardSession {
   dispose (): void { this.disposed = true }
 }
 
-function setup (o: { stageIndex: number, nStages: number, last: boolean, maxSessions?: number }): { runner: StageRunner, sessions: FakeSession[], hops: MemoryHop[] } {
+function setup (o: { stageIndex: number, nStages: number, last: boolean, maxSessions?: StageRunnerOptions['maxSessions'], memory?: Pick<StageRunnerOptions, 'kvBytes' | 'kvCapacityBytes'> }): { runner: StageRunner, sessions: FakeSession[], hops: MemoryHop[] } {
   const sessions: FakeSession[] = []
   const hops: MemoryHop[] = []
   const opts: StageRunnerOptions = {
@@ -73,6 +73,7 @@ function setup (o: { stageIndex: number, nStages: number, last: boolean, maxSess
     stageIndex: o.stageIndex,
     nStages: o.nStages,
     maxSessions: o.maxSessions,
+    ...o.memory,
     shard: {
       isLast: o.last,
       metadata: { nEmbd: N_EMBD, contextLength: 256 } as ModelMetadata,
@@ -136,6 +137,30 @@ test('refusals: other plan, other stage, duplicate request, busy, context too la
   up.push({ type: 'end', requestId: rid, planId: PLAN })
   await served
   assert.equal(runner.activeSessions, 0)
+})
+
+test('the session limit follows the memory: by count (re-read at every OPEN) and by KV bytes; one session alone always runs', async () => {
+  let limit = 1
+  let capacity = 1000
+  // 10 bytes per cell: an OPEN of 64 cells wants 640 bytes
+  const { runner } = setup({ stageIndex: 1, nStages: 2, last: true, maxSessions: () => limit, memory: { kvBytes: (cells) => 10 * cells, kvCapacityBytes: () => capacity } })
+  const code = async (o: OpenFrame): Promise<string> => {
+    try { await runner.serve(o, new MemoryHop(o), { signal: new AbortController().signal }); return 'served' } catch (e) { return (e as ActivationStageError).code }
+  }
+  const up = new MemoryHop(open(1, PLAN, rid, 200))
+  const served = runner.serve(up.open, up, { signal: new AbortController().signal })
+  assert.equal(runner.activeKvBytes, 2000, 'alone it runs beyond the capacity')
+  assert.equal(await code(open(1, PLAN, asRequestId('r2'))), 'ACTIVATIONS_BUSY', 'count')
+  limit = 4
+  assert.equal(await code(open(1, PLAN, asRequestId('r2'))), 'ACTIVATIONS_BUSY', 'bytes')
+  capacity = 2640
+  const up2 = new MemoryHop(open(1, PLAN, asRequestId('r2')))
+  const served2 = runner.serve(up2.open, up2, { signal: new AbortController().signal })
+  assert.equal(runner.activeSessions, 2)
+  assert.equal(await code(open(1, PLAN, asRequestId('r3'))), 'ACTIVATIONS_BUSY', 'full')
+  for (const [h, id] of [[up, rid], [up2, asRequestId('r2')]] as const) h.push({ type: 'end', requestId: id, planId: PLAN })
+  await Promise.all([served, served2])
+  assert.equal(runner.activeKvBytes, 0)
 })
 
 test('upstream abort frees the session and aborts the downstream hop', async () => {

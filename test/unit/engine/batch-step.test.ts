@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { GROUP_WAIT_MS, IDLE_MS, groupSize, groupWaitMs, planStep } from '../../../src/engine/batch-step.js'
+import { StepGroups } from '../../../src/engine/step-groups.js'
+
+interface Seq { pipelineDepth: number, disposed: boolean, name: string }
+const seqs = (n: number, depth = 2): Seq[] => Array.from({ length: n }, (_, i) => ({ pipelineDepth: depth, disposed: false, name: `s${i}` }))
+const pending = (ss: Seq[], at = 0, remaining = 1): Array<{ seq: Seq, remaining: number, at: number }> => ss.map((seq) => ({ seq, remaining, at }))
+
+describe('pipeline groups (pure)', () => {
+  it('a ring of S stages runs its active sequences in S groups', () => {
+    assert.equal(groupSize(8, 2), 4)
+    assert.equal(groupSize(8, 3), 3)
+    assert.equal(groupSize(16, 2), 8)
+    assert.equal(groupSize(1, 2), 1)
+    assert.equal(groupSize(0, 2), 1)
+  })
+
+  it('a step waits for members of its group still in the ring, unless it is full; at most GROUP_WAIT_MS', () => {
+    assert.equal(groupWaitMs({ pending: 1, inFlight: 3, cap: 4, waitedMs: 0, stepMs: 20 }), GROUP_WAIT_MS)
+    assert.equal(groupWaitMs({ pending: 1, inFlight: 3, cap: 4, waitedMs: 0, stepMs: 0.5 }), 0.5, 'never longer than a step takes')
+    assert.equal(groupWaitMs({ pending: 1, inFlight: 3, cap: 4, waitedMs: 1.5, stepMs: 20 }), GROUP_WAIT_MS - 1.5)
+    assert.equal(groupWaitMs({ pending: 1, inFlight: 3, cap: 4, waitedMs: GROUP_WAIT_MS + 1, stepMs: 20 }), 0)
+    assert.equal(groupWaitMs({ pending: 4, inFlight: 0, cap: 4, waitedMs: 0, stepMs: 20 }), 0, 'the whole group is here')
+    assert.equal(groupWaitMs({ pending: 4, inFlight: 2, cap: 4, waitedMs: 0, stepMs: 20 }), 0, 'a full step does not wait')
+    assert.equal(groupWaitMs({ pending: 0, inFlight: 2, cap: 4, waitedMs: 0, stepMs: 20 }), 0)
+  })
+
+  it('two groups of a 2-stage ring stay whole: the first member back waits for the rest, the others step at once', () => {
+    const g = new StepGroups<Seq>()
+    const all = seqs(8)
+    const [a, b] = [all.slice(0, 4), all.slice(4)]
+    // nothing stepped yet: no group to wait for (the first step of 8 prefills goes at once)
+    assert.equal(g.waitMs(all, pending(all), 0), 0)
+    g.record(a, -10, 10)
+    g.record(b, 0, 20)
+    // a's first member is back at 30 while the other three are still in the next stage
+    assert.equal(g.waitMs(all, pending([a[0]!], 30), 30), GROUP_WAIT_MS)
+    assert.equal(g.waitMs(all, pending([a[0]!], 30), 31), GROUP_WAIT_MS - 1)
+    // all of a is back: go
+    assert.equal(g.waitMs(all, pending(a, 30), 31), 0)
+    // the group cap counts the ring's sequences: 8 in 2 stages → 4 per step
+    assert.deepEqual(planStep(all.map(() => ({ remaining: 1, pipelineDepth: 2 })), g.active(all, new Set(all), 31)), [1, 1, 1, 1, 0, 0, 0, 0])
+  })
+
+  it('a member that does not come back (its request ended) drops out of the group after one wait', () => {
+    const g = new StepGroups<Seq>()
+    const all = seqs(8)
+    const a = all.slice(0, 4)
+    g.record(a, -20, 0)
+    g.record(all.slice(4), -20, 0)
+    const back = a.slice(0, 3)
+    assert.equal(g.waitMs(all, pending(back, 5), 5), GROUP_WAIT_MS)
+    assert.equal(g.waitMs(all, pending(back, 5), 5 + GROUP_WAIT_MS), 0)
+    // they step without it: the next round they are a group of 3
+    g.record(back, 0, 20)
+    assert.equal(g.waitMs(all, pending(back.slice(0, 1), 40), 40), GROUP_WAIT_MS)
+    assert.equal(g.waitMs(all, pending(back, 40), 40), 0)
+    // a disposed member is never waited for
+    a[1]!.disposed = true
+    assert.equal(g.waitMs(all, pending([a[0]!], 60), 60), GROUP_WAIT_MS, 'a[2] is still out')
+    a[2]!.disposed = true
+    assert.equal(g.waitMs(all, pending([a[0]!], 60), 60), 0)
+  })
+
+  it('idle sequences (retained KV) count neither in the ring nor as members on their way back', () => {
+    const g = new StepGroups<Seq>()
+    const all = seqs(6)
+    g.record(all, -20, 0)
+    const running = all.slice(0, 2)
+    // 4 of the 6 finished long ago: the ring holds 2 → groups of 1 in a 2-stage ring
+    const later = IDLE_MS + 100
+    assert.equal(g.active(all, new Set(running), later), 2)
+    assert.deepEqual(planStep(running.map(() => ({ remaining: 1, pipelineDepth: 2 })), g.active(all, new Set(running), later)), [1, 0])
+    assert.equal(g.waitMs(all, pending([running[0]!], later), later), 0, 'only idle members missing')
+    g.forget(all[1]!)
+    assert.equal(g.active(all, new Set([all[0]!]), later), 1)
+  })
+
+  it('one node alone (depth 1) never waits, and prefill chunks do not wait for a group', () => {
+    const g = new StepGroups<Seq>()
+    const solo = seqs(4, 1)
+    g.record(solo, -20, 0)
+    assert.equal(g.waitMs(solo, pending(solo.slice(0, 1), 1), 1), 0)
+    const piped = seqs(4)
+    g.record(piped, -20, 0)
+    assert.equal(g.waitMs(piped, pending(piped.slice(0, 1), 1, 100), 1), 0)
+  })
+})
