@@ -28,8 +28,9 @@ describe('weights on huge pages', () => {
     const shard = await loadShard({ modelPath: path, range: { start: 0, end: readModelMetadata(path).nLayers }, threads: 1 })
     try {
       const grown = anonHuge() - before
-      // every whole 2 MiB page inside each buffer; direct compaction (defrag 'madvise') makes a shortfall rare
-      assert.ok(grown >= 0.8 * shard.weightBytes, `huge pages grew by ${grown} bytes for ${shard.weightBytes} bytes of weights (THP mode ${mode})`)
+      // every whole 2 MiB page inside each buffer is advised; half of them leaves room for a fragmented machine
+      // where direct compaction (defrag 'madvise') cannot find them all, and still fails when none are used
+      assert.ok(grown >= 0.5 * shard.weightBytes, `huge pages grew by ${grown} bytes for ${shard.weightBytes} bytes of weights (THP mode ${mode})`)
     } finally {
       await shard.dispose()
     }
