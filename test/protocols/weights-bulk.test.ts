@@ -91,6 +91,9 @@ test('1.1.0: every range travels on the bulk path, verified, and the copy is the
   assert.ok(f.ranges.bulk > 0, 'ranges over the bulk path')
   assert.equal(f.ranges.stream, 0, 'none over the libp2p stream')
   assert.equal(bulkHandler.stats.bulkRanges - before, f.ranges.bulk)
+  // the holder frees each connection when the fetcher closes it (a fetcher's FIN takes a moment)
+  for (const t0 = Date.now(); bulkServer.connections > 0 && Date.now() - t0 < 2000;) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(bulkServer.connections, 0, 'no bulk connection lingers after its transfer')
 })
 
 test('no bulk connection possible (closed port): the same chunks come over the libp2p stream, from the same holder', async () => {

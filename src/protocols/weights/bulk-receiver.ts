@@ -44,7 +44,7 @@ function spawnWorker (): Worker {
   const load = ts
     ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url)}) })`
     : `import(${JSON.stringify(url)})`
-  return new Worker(`${load}.catch((err) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: 0, name: 'Error', message: 'bulk worker failed to load: ' + err.message }) })`, { eval: true, execArgv: [] })
+  return new Worker(`${load}.catch((err) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: 0, name: 'BulkPathError', reason: 'worker', message: 'bulk worker failed to load: ' + err.message }) })`, { eval: true, execArgv: [] })
 }
 
 /** The worker's error as the class the fetcher branches on (chunk-fetcher.ts). */
@@ -74,12 +74,14 @@ export async function receiveBulkInWorker (job: Omit<BulkWorkerStart, 'type' | '
     await new Promise<void>((resolve, reject) => {
       const onMessage = (r: BulkWorkerReply): void => {
         if (r.id !== id && r.id !== 0) return
+        if (r.id === 0) failed = true
         if (r.type === 'chunk') {
           onWritten(r.index).then(() => { worker.postMessage({ type: 'ack', id, index: r.index } satisfies BulkWorkerRequest) }, (err: Error) => { worker.postMessage({ type: 'abort', id } satisfies BulkWorkerRequest); finish(err) })
         } else if (r.type === 'done') finish()
         else finish(errorOf(r))
       }
-      const onError = (err: Error): void => { failed = true; finish(new StreamEndedError(`bulk worker: ${err.message}`)) }
+      // a worker that cannot load or crashed: the libp2p stream instead (protocols/weights.md "Fallback")
+      const onError = (err: Error): void => { failed = true; finish(new BulkPathError('worker', `bulk worker: ${err.message}`)) }
       const onAbort = (): void => { worker.postMessage({ type: 'abort', id } satisfies BulkWorkerRequest); finish(new AbortedError('bulk transfer aborted', { cause: signal.reason })) }
       let settled = false
       const finish = (err?: Error): void => {

@@ -34,6 +34,8 @@ export class BulkServer {
   private readonly log: Logger
   /** connections refused (bad or unknown ticket), for tests */
   refused = 0
+  /** bulk connections open now (tests: none linger after their transfer) */
+  get connections (): number { return this.sockets.size }
 
   constructor (private readonly host: string, private readonly port = 0, log?: Logger) {
     this.log = log ?? createLogger('protocols:weights-bulk')
@@ -97,6 +99,9 @@ export class BulkServer {
       if (p === undefined || hello.byteLength !== BULK_HELLO_BYTES || !helloValid(p.keys, hello)) { this.refuse(sock); return }
       this.pending.delete(id)
       clearTimeout(p.timer)
+      // read on, to see the fetcher close (and free the connection); it has nothing more to send
+      sock.on('data', () => { sock.destroy() })
+      sock.resume()
       void this.run(sock, p)
     }
     sock.on('data', onData)

@@ -137,10 +137,10 @@ export class ChunkVerificationError extends ExoError {
 
 /**
  * The bulk path of the weights protocol (protocols/weights.md "Bulk path (1.1.0)") did not work with a
- * holder: no connection (refused, timeout), HELLO refused, or a record that failed to open (tampered
- * or corrupted on the way). The fetcher falls back to the libp2p stream for that holder.
+ * holder: no connection (refused, timeout), HELLO refused, a record that failed to open (tampered
+ * or corrupted on the way), or the fetcher's bulk worker thread failed to load or crashed. The fetcher falls back to the libp2p stream for that holder.
  */
 export class BulkPathError extends ExoError {
   readonly code = 'WEIGHTS_BULK_FAILED'
-  constructor (readonly reason: 'connect' | 'refused' | 'record', message: string, options?: { cause?: unknown }) { super(message, options) }
+  constructor (readonly reason: 'connect' | 'refused' | 'record' | 'worker', message: string, options?: { cause?: unknown }) { super(message, options) }
 }
