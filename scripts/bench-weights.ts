@@ -160,7 +160,6 @@ if (values.child !== undefined) {
     return { f, d }
   }
 
-
   // the chunks the peer fetch takes: measure once to copy the same ones raw
   const probe = new PeerModelFetch({ modelId: modelIdOfPath(path), dir: join(work, 'probe'), holders: () => [holder.toString()], dial, log: createLogger('bench') })
   await probe.prepareHeader(AbortSignal.timeout(600_000))
