@@ -6,6 +6,7 @@ import { StepGroups } from './step-groups.js'
 import { ForwardGraph, spansKey } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
 import { KvCompactor } from './kv-compactor.js'
+import { ComputeReserve } from './compute-reserve.js'
 import { PAGE, paddedKv } from './kv-pages.js'
 import type { BatchSegment } from './batch-inputs.js'
 import type { GraphKey, GraphSpans } from './forward-graph.js'
@@ -67,6 +68,7 @@ export class BatchScheduler {
   private broken: KvStoreBrokenError | undefined
   private readonly groups = new StepGroups<BatchSequence>() // who left this shard in one step
   private disposed = false
+  private readonly reserve = new ComputeReserve()
 
   constructor (private readonly shard: ShardRuntime) { this.compactor = new KvCompactor(shard) }
 
@@ -167,7 +169,7 @@ export class BatchScheduler {
     if (padded) b.outIds = Int32Array.of(b.nTokens - 1)
     try {
       const spans: GraphSpans = { n: segs.map((s) => s.n), base: b.spans, swa: b.spansSwa }
-      const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq, spans: spansKey(spans) }, store, spans)
+      const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq, spans: spansKey(spans) }, store, spans, maxContext)
       g.setInputs(this.concatInputs(chosen.map(({ j, m }) => ({ j, m }))), segs, b)
       await g.compute()
       const rows = g.readOutput()
@@ -228,12 +230,13 @@ export class BatchScheduler {
   }
 
   /** The cached graph when its key is unchanged; a new one otherwise. */
-  private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore, spans: GraphSpans): ForwardGraph {
+  private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore, spans: GraphSpans, maxContext: number): ForwardGraph {
     const key: GraphKey = { ...k, kind: this.shard.isFirst ? 'tokens' : 'hidden', generation: store.generation }
     const g = this.graph
     if (g !== undefined && (Object.keys(key) as Array<keyof GraphKey>).every((f) => g[f] === key[f])) return g
     g?.free()
     this.graph = undefined
+    this.reserve.ensure(this.shard, store, key, maxContext) // worst-case compute buffers before any graph over this store runs
     this.graph = new ForwardGraph(this.shard, store, key, spans)
     return this.graph
   }

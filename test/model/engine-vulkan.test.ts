@@ -20,6 +20,7 @@
  * GGML_VK_VISIBLE_DEVICES defaults to 0 here: ggml-vulkan ignores CPU-type devices (lavapipe) without it.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { describe, it, before } from 'node:test'
 import { LlamaLogLevel, getLlama } from 'node-llama-cpp'
 import { readModelMetadata, selectComputeBackend } from '../../src/engine/index.js'
@@ -110,5 +111,15 @@ describe('engine on Vulkan == node-llama-cpp Vulkan build', { skip }, () => {
     } finally {
       await p.dispose()
     }
+  })
+
+
+  // a decode graph computed on small compute buffers, then a 300-token prefill that needs larger ones: before the
+  // buffers were reserved up front (compute-reserve.ts) this aborted Node (glibc heap corruption) on lavapipe in 3 of 3
+  // runs of the child alone (heap-layout dependent: in this process it did not); the child runs on its own for that
+  it('a 300-token prefill after a disposed session decoded (compute buffers reserved up front)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/model/helpers/vk-regrow-child.ts'], { encoding: 'utf8', timeout: 60_000 })
+    assert.equal(r.status, 0, `child exited ${r.status} (signal ${r.signal}): ${r.stderr.slice(-500)}`)
+    assert.match(r.stdout, /argmax \d+/)
   })
 })
