@@ -18,6 +18,9 @@ import { DEFAULT_SEQUENCES, maxSequencesFor } from '../admission-gate.js'
 import type { PrefixCache } from '../prefix-cache.js'
 import type { ShardSession } from '../../engine/types.js'
 
+/** Sessions a later stage always admits without --max-sequences (its fixed limit before limits came from memory). */
+const STAGE_SESSIONS_FLOOR = 16
+
 const log = createLogger('node:stages')
 
 export interface ServedModel {
@@ -240,9 +243,10 @@ export class StageHandles {
       createSampler: async (open, signal) => await createStageSampler(open, modelPath, signal),
       retention: h.retention = new StageRetention(() => this.retainBudgetBytes()),
       kvBytes: (contextSize) => this.kvBytesOf(h, contextSize),
-      // --max-sequences, else what the memory budget allows (as on stage 0), by count and by KV bytes
-      maxSessions: this.init.maxSessionsPerStage ?? (() => this.maxSequences()),
-      kvCapacityBytes: () => this.kvCapacityBytes(),
+      // --max-sequences, else what the memory budget allows by count and KV bytes, but never fewer than 16: stage 0
+      // queues its overflow, a later stage refuses it (429), so a tight budget must not refuse what it used to run
+      maxSessions: this.init.maxSessionsPerStage ?? (() => Math.max(STAGE_SESSIONS_FLOOR, this.maxSequences())),
+      kvCapacityBytes: () => this.init.maxSessionsPerStage === undefined && (h.runner?.activeSessions ?? 0) < STAGE_SESSIONS_FLOOR ? Number.POSITIVE_INFINITY : this.kvCapacityBytes(),
       ...(this.init.onStageCompute !== undefined ? { onComputeMs: this.init.onStageCompute } : {})
     })
   }
