@@ -71,7 +71,6 @@ export class BatchScheduler {
   private readonly reserve = new ComputeReserve()
 
   constructor (private readonly shard: ShardRuntime) { this.compactor = new KvCompactor(shard) }
-
   register (seq: BatchSequence): void { this.live.add(seq) }
 
   /** the compute buffers of the store's graphs (after the first forward) */
@@ -298,6 +297,4 @@ export class BatchScheduler {
 
 function range (n: number): number[] { return Array.from({ length: n }, (_, i) => i) }
 
-function abortError (signal: AbortSignal): Error {
-  return new AbortedError('operation aborted', { cause: signal.reason })
-}
+function abortError (signal: AbortSignal): Error { return new AbortedError('operation aborted', { cause: signal.reason }) }
