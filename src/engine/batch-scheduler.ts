@@ -3,6 +3,7 @@ import { KvStoreBrokenError } from '../shared/errors/engine-errors.js'
 import { batchInputs } from './batch-inputs.js'
 import { UBATCH, planStep } from './batch-step.js'
 import { StepGroups } from './step-groups.js'
+import { stepInput } from './step-input.js'
 import { ForwardGraph, spansKey } from './forward-graph.js'
 import { KvStore } from './kv-store.js'
 import { KvCompactor } from './kv-compactor.js'
@@ -36,6 +37,8 @@ interface Job {
   input: ForwardInput
   n: number
   mode: 'last' | 'all'
+  /** ForwardOptions.borrowOutput */
+  borrow: boolean
   signal: AbortSignal | undefined
   at: number // submitted (ms, performance.now)
   /** tokens evaluated so far */
@@ -69,6 +72,8 @@ export class BatchScheduler {
   private readonly groups = new StepGroups<BatchSequence>() // who left this shard in one step
   private disposed = false
   private readonly reserve = new ComputeReserve()
+  /** the output rows of steps whose forwards all borrow theirs (ForwardOptions.borrowOutput) */
+  private lent = new Float32Array(0)
 
   constructor (private readonly shard: ShardRuntime) { this.compactor = new KvCompactor(shard) }
   register (seq: BatchSequence): void { this.live.add(seq) }
@@ -85,10 +90,13 @@ export class BatchScheduler {
   /** pages moved to keep the computing sequences at the bottom of the store, and the store's cells */
   get kvStats (): KvCompactionStats & { cells: number } { return { ...this.compactor.stats, cells: this.store?.cells ?? 0 } }
 
-  submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined): Promise<ForwardOutput> {
+  /** steps run and the forwards (one per sequence) they evaluated together */
+  readonly stepStats = { steps: 0, forwards: 0 }
+
+  submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined, borrow = false): Promise<ForwardOutput> {
     return new Promise((resolve, reject) => {
       if (this.disposed) { reject(new DisposedError('ShardSession')); return }
-      this.pending.push({ seq, input, n, mode, signal, at: performance.now(), done: 0, start: seq.pos, swaBefore: undefined, outs: [], resolve, reject })
+      this.pending.push({ seq, input, n, mode, borrow, signal, at: performance.now(), done: 0, start: seq.pos, swaBefore: undefined, outs: [], resolve, reject })
       this.groups.wake()
       if (!this.running) {
         this.running = true
@@ -169,9 +177,10 @@ export class BatchScheduler {
     try {
       const spans: GraphSpans = { n: segs.map((s) => s.n), base: b.spans, swa: b.spansSwa }
       const g = this.graphFor({ nTokens: b.nTokens, nKv: b.nKv, nKvSwa: b.nKvSwa, nOut: isLast ? b.outIds.length : b.nTokens, nCtxSeq, spans: spansKey(spans) }, store, spans, maxContext)
-      g.setInputs(this.concatInputs(chosen.map(({ j, m }) => ({ j, m }))), segs, b)
+      g.setInputs(stepInput(chosen.map(({ j, m }) => ({ input: j.input, from: j.done, m })), this.shard.isFirst, this.shard.description.hparams.nEmbd), segs, b)
       await g.compute()
-      const rows = g.readOutput()
+      // every forward ends with this step and lends its output: the rows go to a buffer reused by later steps (no garbage per step)
+      const rows = g.readOutput(chosen.every(({ j, m }) => j.borrow && j.done + m === j.n) ? (n) => this.lent.length >= n ? this.lent : (this.lent = new Float32Array(n)) : undefined)
       const width = isLast ? this.shard.description.hparams.nVocab : this.shard.description.hparams.nEmbd
       let r = 0
       chosen.forEach(({ j, m }, i) => {
@@ -187,6 +196,8 @@ export class BatchScheduler {
       return
     }
     this.groups.record(chosen.map(({ j }) => j.seq), t0, performance.now())
+    this.stepStats.steps++
+    this.stepStats.forwards += chosen.length
     for (const { j } of chosen) {
       if (j.seq.disposed) this.fail(j, new DisposedError('ShardSession'))
       else if (j.signal?.aborted === true) this.fail(j, abortError(j.signal))
@@ -212,20 +223,6 @@ export class BatchScheduler {
       if (swa) store.grow(0, more)
       else store.grow(more, 0)
     }
-  }
-
-  private concatInputs (items: Array<{ j: Job, m: number }>): { kind: 'tokens', tokens: Int32Array } | { kind: 'hidden', hidden: Float32Array } {
-    const nEmbd = this.shard.description.hparams.nEmbd
-    if (this.shard.isFirst) {
-      const t = new Int32Array(items.reduce((a, x) => a + x.m, 0))
-      let o = 0
-      for (const { j, m } of items) { if (j.input.kind === 'tokens') t.set(j.input.tokens.subarray(j.done, j.done + m), o); o += m }
-      return { kind: 'tokens', tokens: t }
-    }
-    const h = new Float32Array(items.reduce((a, x) => a + x.m, 0) * nEmbd)
-    let o = 0
-    for (const { j, m } of items) { if (j.input.kind === 'hidden') h.set(j.input.hidden.subarray(j.done * nEmbd, (j.done + m) * nEmbd), o); o += m * nEmbd }
-    return { kind: 'hidden', hidden: h }
   }
 
   /** The cached graph when its key is unchanged; a new one otherwise. */

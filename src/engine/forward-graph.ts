@@ -198,10 +198,13 @@ export class ForwardGraph implements GraphKey {
 
   async compute (): Promise<void> { await this.kv.allocator.compute(this.g.graph) }
 
-  /** (rows, width) f32: hidden (n, nEmbd) or logits (nOut, nVocab) */
-  readOutput (): Float32Array {
+  /**
+   * (rows, width) f32: hidden (n, nEmbd) or logits (nOut, nVocab) — in a new array, or at the start of the one
+   * `into` returns for the values needed (a buffer the caller reuses; at least that long).
+   */
+  readOutput (into?: (values: number) => Float32Array): Float32Array {
     const rows = this.shard.isLast ? this.nOut : this.nTokens
-    const out = new Float32Array(rows * this.outWidth)
+    const out = into !== undefined ? into(rows * this.outWidth).subarray(0, rows * this.outWidth) : new Float32Array(rows * this.outWidth)
     tensorGet(this.out, out)
     return out
   }

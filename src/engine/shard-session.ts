@@ -89,7 +89,7 @@ export class ShardSessionImpl implements ShardSession {
     this.pipelineDepth = depth
     // the scheduler advances `pos` as the tokens are evaluated and undoes `queuedEnd` when the forward fails
     this.queuedEnd += n
-    return await this.scheduler.submit(this, input, n, mode, options.signal)
+    return await this.scheduler.submit(this, input, n, mode, options.signal, options.borrowOutput === true)
   }
 
   truncate (position: number): void {

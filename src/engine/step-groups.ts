@@ -22,13 +22,15 @@ export interface PendingForward<S extends GroupedSequence> {
 export class StepGroups<S extends GroupedSequence> {
   private readonly lastStep = new Map<S, { id: number, at: number }>()
   private steps = 0
-  /** ms of the last step */
+  /** ms of the last step, and when it ended */
   private stepMs = 0
+  private stepEnd = 0
   private wakeUp: (() => void) | undefined
 
   /** `seqs` were evaluated together in a step from `start` to `end`: they are a group now */
   record (seqs: Iterable<S>, start: number, end: number): void {
     this.stepMs = end - start
+    this.stepEnd = end
     const stepped = { id: ++this.steps, at: end }
     for (const s of seqs) this.lastStep.set(s, stepped)
   }
@@ -47,29 +49,39 @@ export class StepGroups<S extends GroupedSequence> {
     return n
   }
 
-  /** Ms the next step waits for members of the pending decoders' groups still in the ring (batch-step groupWaitMs). */
+  /**
+   * Ms the next step waits for the rest of the pending decoders' group (batch-step groupWaitMs). Pipelined: the
+   * members of their groups still in the ring. One node alone (depth 1): the sequences of the shard's last step that
+   * have not come back yet — their callers sample and submit within a millisecond or so, and a step without them
+   * would leave them a step of their own every round (a fragment that never rejoins: 7 + 1 rows instead of 8).
+   */
   waitMs (live: Iterable<S>, pending: ReadonlyArray<PendingForward<S>>, now: number): number {
     const heads = new Set<S>()
     const groups = new Set<number>()
     let oldest = now
     let decoders = 0
+    let solo = 0
     let depth = 1
     for (const p of pending) {
       if (heads.has(p.seq)) continue
       heads.add(p.seq)
       oldest = Math.min(oldest, p.at)
-      if (p.seq.pipelineDepth <= 1 || p.remaining > DECODE_MAX) continue
+      if (p.remaining > DECODE_MAX) continue
+      if (p.seq.pipelineDepth <= 1) { solo++; continue }
       decoders++
       depth = Math.max(depth, p.seq.pipelineDepth)
       const g = this.lastStep.get(p.seq)
       if (g !== undefined) groups.add(g.id)
     }
-    if (groups.size === 0) return 0
+    if (groups.size === 0 && solo === 0) return 0
     let inFlight = 0
     for (const s of live) {
       const g = this.lastStep.get(s)
-      if (g !== undefined && !heads.has(s) && !s.disposed && groups.has(g.id) && now - g.at < IDLE_MS) inFlight++
+      if (g === undefined || heads.has(s) || s.disposed || now - g.at >= IDLE_MS) continue
+      if (s.pipelineDepth > 1 ? groups.has(g.id) : solo > 0 && g.id === this.steps) inFlight++
     }
+    // alone, the pending ones may have waited through the whole last step: the wait counts from its end
+    if (decoders === 0) return groupWaitMs({ pending: solo, inFlight, cap: Number.POSITIVE_INFINITY, waitedMs: now - Math.max(oldest, this.stepEnd), stepMs: this.stepMs })
     return groupWaitMs({ pending: decoders, inFlight, cap: groupSize(this.active(live, heads, now), depth), waitedMs: now - oldest, stepMs: this.stepMs })
   }
 

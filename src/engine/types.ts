@@ -94,6 +94,13 @@ export interface ForwardOptions {
    * so that while one stage computes a group's next step the others compute other groups'.
    */
   pipelineDepth?: number
+  /**
+   * The caller reads (or copies) the output before the event loop turns, so it may be a view of a buffer the shard
+   * reuses: a later step writes there only after its compute, which always yields to the event loop first. A step
+   * whose forwards all borrow allocates no output (on a last shard, rows of nVocab logits: the garbage that made
+   * its collector run every half second). Default false: the output is the caller's.
+   */
+  borrowOutput?: boolean
 }
 
 /**

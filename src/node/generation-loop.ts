@@ -15,7 +15,8 @@ export interface TokenForward {
   readonly position: number
   /**
    * @param tokens (t) token ids, appended at `position`
-   * @returns (nVocab) f32 logits of the last token
+   * @returns (nVocab) f32 logits of the last token, valid until the event loop turns (the engine reuses the buffer:
+   *   ForwardOptions.borrowOutput) — sample or copy them before awaiting anything else
    */
   forward (tokens: Int32Array, signal: AbortSignal): Promise<Float32Array>
 }

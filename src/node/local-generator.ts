@@ -2,13 +2,12 @@ import { AbortedError } from '../shared/errors/exo-error.js'
 import { ContextTooLongError, InvalidGenerationRequestError } from '../shared/errors/generation-errors.js'
 import { resolveSampling } from '../engine/sampling/sampler.js'
 import { runGenerationLoop } from './generation-loop.js'
-import { ShardChain, runImmediately } from './shard-chain.js'
+import { ShardChain } from './shard-chain.js'
 import { sessionCells, sessionKvBytes, takeRetainedChain } from './prefix-reuse.js'
 import type { PrefixCache } from './prefix-cache.js'
 import type { LoadedShard, ShardSession } from '../engine/types.js'
 import type { GenerationEvent, SamplingParams } from '../shared/inference.js'
 import type { GenerationTokenizer, TokenForward } from './generation-loop.js'
-import type { ShardScheduler } from './shard-chain.js'
 import type { GrammarConstraint } from '../engine/grammar/grammar-constraint.js'
 
 export type { GenerationTokenizer } from './generation-loop.js'
@@ -27,7 +26,6 @@ export interface LocalGenerationInput {
   prefillChunk?: number
   /** KV cells per session; default (and cap) the model's context length */
   contextSize?: number
-  schedule?: ShardScheduler
   grammar?: GrammarConstraint
   /** failover: tokens already generated and delivered (see GenerationLoopInput.resume) */
   resume?: readonly number[]
@@ -66,7 +64,7 @@ export async function * generateLocal (input: LocalGenerationInput): AsyncGenera
   const hit = input.prefix !== undefined ? takeRetainedChain(input.prefix.cache, fed, cells) : undefined
   const reused = hit?.reused ?? 0
   const sessions = hit?.sessions ?? shards.map((s) => s.createSession({ contextSize: sessionCells(cells, contextSize, meta) }))
-  const chain = new ShardChain(sessions, meta.nEmbd, meta.nVocab, input.schedule ?? runImmediately)
+  const chain = new ShardChain(sessions, meta.nEmbd, meta.nVocab)
   /** the tokens whose KV the sessions hold, in position order */
   const held = fed.slice(0, reused)
   const model: TokenForward = {

@@ -3,11 +3,6 @@ import { decodeTensor, encodeTensor } from '../shared/tensor-codec.js'
 import { DType } from '../shared/tensor.js'
 import type { ForwardInput, ShardSession } from '../engine/types.js'
 
-/** Runs `fn` exclusively on one shard (engines whose shards cannot compute two batches at once). */
-export type ShardScheduler = <T>(shardIndex: number, fn: () => Promise<T>) => Promise<T>
-
-export const runImmediately: ShardScheduler = async (_i, fn) => await fn()
-
 /**
  * One request's sessions on a chain of shards in this process, first to last. Each hidden state crosses
  * the stage boundary through the wire codec (encodeTensor → decodeTensor, f32), exactly as it would
@@ -17,8 +12,7 @@ export class ShardChain {
   constructor (
     private readonly sessions: readonly ShardSession[],
     private readonly nEmbd: number,
-    private readonly nVocab: number,
-    private readonly schedule: ShardScheduler = runImmediately
+    private readonly nVocab: number
   ) {
     if (sessions.length === 0) throw new GenerationPipelineError('a shard chain needs at least one session')
   }
@@ -29,12 +23,14 @@ export class ShardChain {
   /**
    * Feeds tokens through every shard.
    * @param tokens (t) token ids
-   * @returns (nVocab) f32 logits of the last token
+   * @returns (nVocab) f32 logits of the last token: a view of a buffer the last shard reuses at a later step (read
+   *   or copy it before awaiting anything else; ForwardOptions.borrowOutput)
    */
   async forward (tokens: Int32Array, signal: AbortSignal): Promise<Float32Array> {
     let input: ForwardInput = { kind: 'tokens', tokens }
     for (const [i, session] of this.sessions.entries()) {
-      const output = await this.schedule(i, async () => await session.forward(input, { signal, logits: 'last' }))
+      // a hidden state is copied into the wire encoding at once, logits are sampled by the caller at once
+      const output = await session.forward(input, { signal, logits: 'last', borrowOutput: true })
       const isLast = i === this.sessions.length - 1
       if (!isLast) {
         if (output.kind !== 'hidden') throw new GenerationPipelineError(`shard ${i} of ${this.sessions.length} returned ${output.kind}, expected a hidden state`)

@@ -150,7 +150,8 @@ export class StageRunner implements ActivationsPort {
       if (f.start + f.count > open.contextSize) throw new ActivationStageError(ActivationErrorCode.ContextFull, `positions ${f.start}+${f.count} exceed the context of ${open.contextSize}`)
       // (count, nEmbd) f32 in
       const t0 = performance.now()
-      const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last', pipelineDepth: this.options.nStages })
+      // the output is read before the next turn of the event loop: sent (the frame encoder copies it) or sampled
+      const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last', pipelineDepth: this.options.nStages, borrowOutput: true })
       this.options.onComputeMs?.(performance.now() - t0, f.count)
       if (sampler === undefined) {
         if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')

@@ -77,11 +77,25 @@ describe('pipeline groups (pure)', () => {
     assert.equal(g.active(all, new Set([all[0]!]), later), 1)
   })
 
-  it('one node alone (depth 1) never waits, and prefill chunks do not wait for a group', () => {
+  it('one node alone (depth 1) waits for the sequences of its last step, so a fragment rejoins; prefill chunks never wait', () => {
     const g = new StepGroups<Seq>()
-    const solo = seqs(4, 1)
-    g.record(solo, -20, 0)
-    assert.equal(g.waitMs(solo, pending(solo.slice(0, 1), 1), 1), 0)
+    const solo = seqs(8, 1)
+    const [seven, one] = [solo.slice(0, 7), solo.slice(7)]
+    // 7 stepped, then the 8th alone: the 7 are back and wait for it (the ring of a pipeline would not)
+    g.record(seven, -40, -20)
+    g.record(one, -20, 0)
+    assert.equal(g.waitMs(solo, pending(seven, 0), 1), GROUP_WAIT_MS - 1)
+    assert.equal(g.waitMs(solo, pending(solo, 0), 1), 0, 'all 8 here: go')
+    // the 8th waits for nobody of an older step
+    g.record(seven, 0, 20)
+    assert.equal(g.waitMs(solo, pending(one, 21), 21), GROUP_WAIT_MS, 'the 7 of the last step are on their way')
+    assert.equal(g.waitMs(solo, pending(one, 5), 21), GROUP_WAIT_MS - 1, 'submitted during the last step: the wait counts from its end')
+    assert.equal(g.waitMs(solo, pending(one, 5), 20 + GROUP_WAIT_MS), 0)
+    // a disposed or idle member is never waited for
+    for (const s of seven) s.disposed = true
+    assert.equal(g.waitMs(solo, pending(one, 21), 21), 0)
+    for (const s of seven) s.disposed = false
+    assert.equal(g.waitMs(solo, pending(one, 20 + IDLE_MS), 20 + IDLE_MS), 0)
     const piped = seqs(4)
     g.record(piped, -20, 0)
     assert.equal(g.waitMs(piped, pending(piped.slice(0, 1), 1, 100), 1), 0)

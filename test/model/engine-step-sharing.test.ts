@@ -1,0 +1,97 @@
+/**
+ * How the sequences of one shard share its steps: on one node (no pipeline), 8 streams whose callers come back at
+ * slightly different times still run in one step of 8 (a sequence that missed a step rejoins the next instead of
+ * getting a step of its own every round); a step whose forwards all borrow their output writes it to one buffer
+ * reused from step to step (no per-step logits garbage on a last shard), with the same logits as owned outputs.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { loadShard, readModelMetadata } from '../../src/engine/index.js'
+import type { BatchScheduler } from '../../src/engine/batch-scheduler.js'
+import type { LoadedShard, ShardSession } from '../../src/engine/index.js'
+import { argmax } from './helpers/reference.js'
+import { generatedModel } from './helpers/generated-models.js'
+
+const MODEL = generatedModel('q8_0')
+const STEPS = 16
+const stats = (shard: LoadedShard): BatchScheduler['stepStats'] => (shard as unknown as { scheduler: BatchScheduler }).scheduler.stepStats
+const prompt = (i: number, nVocab: number): Int32Array => Int32Array.from([1, ...Array.from({ length: 6 }, (_, j) => 2 + ((i * 131 + j * 7919) % (nVocab - 2)))])
+
+/** Greedy decode of `sessions` concurrently; each caller waits `delayMs(i, step)` before it submits its next token. */
+async function decodeAll (sessions: ShardSession[], nVocab: number, delayMs: (i: number, s: number) => number, borrow: boolean): Promise<Float32Array[][]> {
+  return await Promise.all(sessions.map(async (x, i) => {
+    const seen: Float32Array[] = []
+    const d0 = delayMs(i, -1)
+    if (d0 > 0) await sleep(d0)
+    let out = await x.forward({ kind: 'tokens', tokens: prompt(i, nVocab) }, { borrowOutput: borrow })
+    for (let s = 0; s < STEPS; s++) {
+      assert.ok(out.kind === 'logits')
+      // a borrowed output is read before the event loop turns (here: copied)
+      seen.push(Float32Array.from(out.logits))
+      const next = argmax(out.logits)
+      const d = delayMs(i, s)
+      if (d > 0) await sleep(d)
+      out = await x.forward({ kind: 'tokens', tokens: Int32Array.of(next) }, { borrowOutput: borrow })
+    }
+    return seen
+  }))
+}
+
+describe('step sharing on one shard', () => {
+  it('8 streams on one node keep sharing one step when their callers come back at different times', async () => {
+    const meta = readModelMetadata(MODEL)
+    const shard = await loadShard({ modelPath: MODEL, range: { start: 0, end: meta.nLayers }, threads: 1 })
+    try {
+      const sessions = Array.from({ length: 8 }, () => shard.createSession({ contextSize: 64 }))
+      try {
+        const before = { ...stats(shard) }
+        // two arrive while the first six prefill, and the last caller is ~1 ms late every step (a slower HTTP client,
+        // say): the two join the six at their first decode step, and a step waits for the late one
+        await decodeAll(sessions, meta.nVocab, (i, s) => s < 0 ? (i >= 6 ? 2 : 0) : i === 7 ? 1 : 0, false)
+        const steps = stats(shard).steps - before.steps
+        const perStep = (stats(shard).forwards - before.forwards) / steps
+        console.log(`# 8 streams × ${STEPS + 1} forwards: ${steps} steps, ${perStep.toFixed(2)} forwards per step`)
+        // one step per token (+ slack for the prefill and a rare miss); a fragment that never rejoins would take 2 per token
+        assert.ok(steps <= STEPS + 1 + 4, `${steps} steps for ${STEPS + 1} forwards of 8 streams`)
+      } finally {
+        for (const s of sessions) s.dispose()
+      }
+    } finally {
+      await shard.dispose()
+    }
+  })
+
+  it('borrowed outputs: one reused buffer, the same logits as owned ones; a step with an owner allocates', async () => {
+    const meta = readModelMetadata(MODEL)
+    const shard = await loadShard({ modelPath: MODEL, range: { start: 0, end: meta.nLayers }, threads: 1 })
+    try {
+      const run = async (borrow: boolean): Promise<Float32Array[][]> => {
+        const sessions = Array.from({ length: 4 }, () => shard.createSession({ contextSize: 64 }))
+        try { return await decodeAll(sessions, meta.nVocab, () => 0, borrow) } finally { for (const s of sessions) s.dispose() }
+      }
+      const owned = await run(false)
+      const lent = await run(true)
+      owned.forEach((seq, i) => seq.forEach((l, s) => { assert.deepEqual(lent[i]![s], l, `sequence ${i} step ${s}: borrowed logits differ`) }))
+
+      const [a, b] = [shard.createSession({ contextSize: 64 }), shard.createSession({ contextSize: 64 })]
+      try {
+        const one = await Promise.all([a, b].map(async (x, i) => await x.forward({ kind: 'tokens', tokens: prompt(i, meta.nVocab) }, { borrowOutput: true })))
+        const two = await Promise.all([a, b].map(async (x) => await x.forward({ kind: 'tokens', tokens: Int32Array.of(5) }, { borrowOutput: true })))
+        assert.ok(one[0]!.kind === 'logits' && two[0]!.kind === 'logits' && two[1]!.kind === 'logits')
+        assert.equal(two[0]!.logits.buffer, one[0]!.logits.buffer, 'a later step writes the same buffer')
+        assert.equal(two[1]!.logits.buffer, two[0]!.logits.buffer, 'the step\'s sequences share it')
+        // b owns its output: the step allocates, and a's borrowed rows stay where they were
+        const three = await Promise.all([a.forward({ kind: 'tokens', tokens: Int32Array.of(6) }, { borrowOutput: true }), b.forward({ kind: 'tokens', tokens: Int32Array.of(6) })])
+        assert.ok(three[0]!.kind === 'logits' && three[1]!.kind === 'logits')
+        assert.notEqual(three[1]!.logits.buffer, one[0]!.logits.buffer)
+        assert.notEqual(three[0]!.logits.buffer, one[0]!.logits.buffer)
+      } finally {
+        a.dispose()
+        b.dispose()
+      }
+    } finally {
+      await shard.dispose()
+    }
+  })
+})
