@@ -20,6 +20,7 @@ export interface Cluster {
   model: string
   /** the plan's layer ranges, `[start, end)` per stage */
   ranges: string
+  stages: Array<{ start: number, end: number }>
 }
 
 /** KV headroom per stage: this many sessions of 256 cells beyond the full-context KV the plan counts. */
@@ -78,7 +79,7 @@ function balancedCuts (layerBytes: readonly number[], outputBytes: number, k: nu
 export async function startCluster (path: string, k: number, cpus: readonly string[]): Promise<Cluster> {
   const model = modelIdOfPath(path)
   const budgets = budgetsMiB(path, k)
-  const cluster: Cluster = { k, nodes: [], dirs: [], first: undefined as unknown as MeshNodeProcess, model, ranges: '' }
+  const cluster: Cluster = { k, nodes: [], dirs: [], first: undefined as unknown as MeshNodeProcess, model, ranges: '', stages: [] }
   try {
     for (let i = 0; i < k; i++) {
       const dataDir = mkdtempSync(join(tmpdir(), 'exo-bench-serve-'))
@@ -98,6 +99,7 @@ export async function startCluster (path: string, k: number, cpus: readonly stri
     }, 300_000, 250)
     cluster.first = cluster.nodes.find((n) => n.name === plan.stages[0]!.name)!
     cluster.ranges = plan.stages.map((s) => `[${s.start}, ${s.end})`).join(' ')
+    cluster.stages = plan.stages.map((s) => ({ start: s.start, end: s.end }))
     // warm-up: the first request through a node loads its tokenizer
     for (const n of cluster.nodes) await complete(n, model, 'Hello', 4, 1)
     return cluster

@@ -12,7 +12,8 @@
  *     [--concurrency 1,4,8,16] [--rounds 3] [--stages 1,2,3] [--cpus 0,1] [--model FILE] [--skip-cluster] [--skip-engine]
  *
  * `--json`: the last line is one JSON object with ratio_vs_llamacpp (by concurrency), pipeline2_vs_node_at_8,
- * ttft_turn2_vs_turn1 and the raw numbers.
+ * ttft_turn2_vs_turn1, pipeline2_compute_bound_at_8 (what the 2-stage plan's graphs alone would allow, bench-serve-bound.ts)
+ * and the raw numbers.
  */
 import { existsSync, mkdirSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -25,6 +26,8 @@ import type { LoadedShard, ShardSession } from '../src/engine/index.js'
 import { DEFAULTS, makeModel } from './make-model.js'
 import { aggregate, startCluster, stopCluster, ttftTurns } from './bench-serve-cluster.js'
 import type { Cluster } from './bench-serve-cluster.js'
+import { computeBound } from './bench-serve-bound.js'
+import type { ComputeBound } from './bench-serve-bound.js'
 
 const { values } = parseArgs({
   options: {
@@ -134,12 +137,14 @@ async function main (): Promise<void> {
   const engine = values['skip-engine'] ? new Map<number, { ours: number, nlc: number }>() : await engineVsLlamaCpp(path)
   const pipes = new Map<number, Map<number, number>>()
   let ttft: { turn1: number, turn2: number } | undefined
+  let plan2: Array<{ start: number, end: number }> | undefined
   if (!values['skip-cluster']) {
     say(`\nnode processes, stage i pinned to core [${CPUS.join(',')}][i mod ${CPUS.length}]: aggregate tok/s of N concurrent completions`)
     const clusters: Cluster[] = []
     try {
       for (const k of STAGES) clusters.push(await startCluster(path, k, CPUS))
       say('  plans: ' + clusters.map((c) => `${c.k} stage(s) ${c.ranges}`).join('; '))
+      plan2 = clusters.find((c) => c.k === 2)?.stages
       for (const n of CONCURRENCY) {
         for (const [ci, c] of clusters.entries()) {
           const runs: number[] = []
@@ -162,6 +167,13 @@ async function main (): Promise<void> {
       for (const c of clusters) await stopCluster(c)
     }
   }
+  // what the 2-stage plan could give at 8 streams if only its graphs took time (bench-serve-bound.ts)
+  let bound: ComputeBound | undefined
+  if (plan2 !== undefined) {
+    bound = await computeBound(path, plan2, 8)
+    say(`\ncompute bound of the 2-stage plan at 8 streams: one node's step of 8 rows ${bound.wholeMs.toFixed(1)} ms; the stages' steps of 4 rows ${bound.stageMs.map((m) => m.toFixed(1)).join(' / ')} ms → at most ${bound.bound.toFixed(2)}× one node` +
+      (pipes.get(1)?.get(8) !== undefined && pipes.get(2)?.get(8) !== undefined ? ` (measured ${(pipes.get(2)!.get(8)! / pipes.get(1)!.get(8)!).toFixed(2)}×)` : ''))
+  }
   const ratio = Object.fromEntries([...engine].map(([n, r]) => [String(n), r.ours / r.nlc]))
   const p1 = pipes.get(1)?.get(8)
   const p2 = pipes.get(2)?.get(8)
@@ -171,6 +183,7 @@ async function main (): Promise<void> {
     ratio_vs_llamacpp: ratio,
     pipeline2_vs_node_at_8: p1 !== undefined && p2 !== undefined ? p2 / p1 : null,
     ttft_turn2_vs_turn1: ttft !== undefined ? ttft.turn2 / ttft.turn1 : null,
+    pipeline2_compute_bound_at_8: bound ?? null,
     engine: Object.fromEntries([...engine].map(([n, r]) => [String(n), r])),
     pipelines: Object.fromEntries([...pipes].map(([k, row]) => [String(k), Object.fromEntries([...row].map(([n, v]) => [String(n), v]))])),
     ttft_ms: ttft ?? null
