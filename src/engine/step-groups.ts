@@ -1,4 +1,4 @@
-import { DECODE_MAX, IDLE_MS, groupSize, groupWaitMs } from './batch-step.js'
+import { DECODE_MAX, GROUP_WAIT_MS, IDLE_MS, groupSize, groupWaitMs } from './batch-step.js'
 
 /** What the groups need of a sequence (BatchSequence). */
 export interface GroupedSequence {
@@ -25,6 +25,8 @@ export class StepGroups<S extends GroupedSequence> {
   /** ms of the last step, and when it ended */
   private stepMs = 0
   private stepEnd = 0
+  /** when each of the last steps ended, by step id */
+  private readonly ends = new Map<number, number>()
   private wakeUp: (() => void) | undefined
 
   /** `seqs` were evaluated together in a step from `start` to `end`: they are a group now */
@@ -32,21 +34,32 @@ export class StepGroups<S extends GroupedSequence> {
     this.stepMs = end - start
     this.stepEnd = end
     const stepped = { id: ++this.steps, at: end }
+    this.ends.set(stepped.id, end)
+    this.ends.delete(stepped.id - 16)
     for (const s of seqs) this.lastStep.set(s, stepped)
   }
 
   /** a released sequence belongs to no group */
   forget (seq: S): void { this.lastStep.delete(seq) }
 
-  /** Pipelined sequences of the ring: pending, or stepped within IDLE_MS (not idle ones, e.g. retained KV). */
+  /**
+   * Pipelined sequences of the ring: pending, or stepped lately — within IDLE_MS and within the shard's last
+   * 3 · depth + 1 steps (a sequence in the ring steps here about every depth steps, one per group). Not idle ones:
+   * retained KV of a request that just ended would otherwise count for a second and double the groups of the next
+   * requests.
+   */
   active (live: Iterable<S>, pending: ReadonlySet<S>, now: number): number {
     let n = 0
     for (const s of live) {
       if (s.pipelineDepth <= 1) continue
       const g = this.lastStep.get(s)
-      if (pending.has(s) || (g !== undefined && now - g.at < IDLE_MS)) n++
+      if (pending.has(s) || (g !== undefined && this.lately(s, g, now))) n++
     }
     return n
+  }
+
+  private lately (s: S, g: { id: number, at: number }, now: number): boolean {
+    return now - g.at < IDLE_MS && this.steps - g.id <= 3 * s.pipelineDepth + 1
   }
 
   /**
@@ -54,6 +67,9 @@ export class StepGroups<S extends GroupedSequence> {
    * members of their groups still in the ring. One node alone (depth 1): the sequences of the shard's last step that
    * have not come back yet — their callers sample and submit within a millisecond or so, and a step without them
    * would leave them a step of their own every round (a fragment that never rejoins: 7 + 1 rows instead of 8).
+   * A pipelined group whose members are all back but that is smaller than a step takes also waits for the group that
+   * left right after it when that one fits beside it (trailGroup): a group that split (one member late once) merges
+   * again instead of costing every stage a part-filled step every round.
    */
   waitMs (live: Iterable<S>, pending: ReadonlyArray<PendingForward<S>>, now: number): number {
     const heads = new Set<S>()
@@ -82,7 +98,27 @@ export class StepGroups<S extends GroupedSequence> {
     }
     // alone, the pending ones may have waited through the whole last step: the wait counts from its end
     if (decoders === 0) return groupWaitMs({ pending: solo, inFlight, cap: Number.POSITIVE_INFINITY, waitedMs: now - Math.max(oldest, this.stepEnd), stepMs: this.stepMs })
-    return groupWaitMs({ pending: decoders, inFlight, cap: groupSize(this.active(live, heads, now), depth), waitedMs: now - oldest, stepMs: this.stepMs })
+    const cap = groupSize(this.active(live, heads, now), depth)
+    if (inFlight === 0 && groups.size === 1 && decoders < cap) return this.trailWaitMs(live, heads, [...groups][0]!, cap - decoders, now - oldest, now)
+    return groupWaitMs({ pending: decoders, inFlight, cap, waitedMs: now - oldest, stepMs: this.stepMs })
+  }
+
+  /**
+   * Ms to wait for the group that stepped right after group `id` (its trail behind it on this shard, plus
+   * GROUP_WAIT_MS, at most a step plus GROUP_WAIT_MS) when all its members are still in the ring and at most `room`.
+   */
+  private trailWaitMs (live: Iterable<S>, pending: ReadonlySet<S>, id: number, room: number, waitedMs: number, now: number): number {
+    const [mine, next] = [this.ends.get(id), this.ends.get(id + 1)]
+    if (mine === undefined || next === undefined) return 0
+    let members = 0
+    for (const s of live) {
+      const g = this.lastStep.get(s)
+      if (g?.id !== id + 1 || s.pipelineDepth <= 1 || s.disposed || now - g.at >= IDLE_MS) continue
+      if (pending.has(s)) return 0 // already here: the step takes it
+      members++
+    }
+    if (members === 0 || members > room) return 0
+    return Math.max(0, Math.min(next - mine, this.stepMs) + GROUP_WAIT_MS - waitedMs)
   }
 
   /**

@@ -63,6 +63,28 @@ describe('pipeline groups (pure)', () => {
     assert.equal(g.waitMs(all, pending([a[0]!], 60), 60), 0)
   })
 
+  it('a group that split merges again: a part-filled group waits for the group right behind it when that fits', () => {
+    const g = new StepGroups<Seq>()
+    const all = seqs(8)
+    const [a, b, c] = [all.slice(0, 3), all.slice(3, 4), all.slice(4)]
+    // one member of a group of 4 came back late once: now 3, then 1 (8 ms behind), then 4 go round the ring
+    g.record(a, 0, 10)
+    g.record(b, 10, 18)
+    g.record(c, 18, 35)
+    // a is back (all 3): it waits for b (trail 8 ms + GROUP_WAIT_MS), not for c (4 would not fit beside it)
+    assert.equal(g.waitMs(all, pending(a, 40), 40), 8 + GROUP_WAIT_MS)
+    assert.equal(g.waitMs(all, pending(a, 40), 45), 8 + GROUP_WAIT_MS - 5)
+    assert.equal(g.waitMs(all, pending(a, 40), 40 + 8 + GROUP_WAIT_MS), 0, 'b did not come in time: a goes alone')
+    assert.equal(g.waitMs(all, pending([...a, ...b], 40), 41), 0, 'b is here: the step takes both')
+    assert.equal(g.waitMs(all, pending(c, 40), 40), 0, 'a full group never waits')
+    // groups of 2, 3, 3: the 3 behind the 2 would not fit beside it (cap 4)
+    const h = new StepGroups<Seq>()
+    h.record(all.slice(0, 2), 0, 10)
+    h.record(all.slice(2, 5), 10, 20)
+    h.record(all.slice(5), 20, 30)
+    assert.equal(h.waitMs(all, pending(all.slice(0, 2), 40), 40), 0)
+  })
+
   it('idle sequences (retained KV) count neither in the ring nor as members on their way back', () => {
     const g = new StepGroups<Seq>()
     const all = seqs(6)
@@ -75,6 +97,13 @@ describe('pipeline groups (pure)', () => {
     assert.equal(g.waitMs(all, pending([running[0]!], later), later), 0, 'only idle members missing')
     g.forget(all[1]!)
     assert.equal(g.active(all, new Set([all[0]!]), later), 1)
+    // a request that ended a moment ago (its KV retained) is out of the ring once the shard stepped 3 · depth + 1 times without it
+    const h = new StepGroups<Seq>()
+    h.record(all, 0, 10)
+    for (let i = 0; i < 7; i++) h.record(running, 10 + 10 * i, 20 + 10 * i)
+    assert.equal(h.active(all, new Set(running), 100), 6, '7 steps: still counted')
+    h.record(running, 90, 100)
+    assert.equal(h.active(all, new Set(running), 101), 2, '8 steps later, 90 ms after: out of the ring')
   })
 
   it('one node alone (depth 1) waits for the sequences of its last step, so a fragment rejoins; prefill chunks never wait', () => {
