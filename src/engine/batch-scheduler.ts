@@ -5,6 +5,7 @@ import { UBATCH, planStep } from './batch-step.js'
 import { StepGroups } from './step-groups.js'
 import { stepInput } from './step-input.js'
 import { ForwardGraph, spansKey } from './forward-graph.js'
+import { GraphCache } from './graph-cache.js'
 import { KvStore } from './kv-store.js'
 import { KvCompactor } from './kv-compactor.js'
 import { ComputeReserve } from './compute-reserve.js'
@@ -64,7 +65,8 @@ export class BatchScheduler {
   private pending: Job[] = []
   private running = false
   private store: KvStore | undefined
-  private graph: ForwardGraph | undefined
+  /** a step's graph per key: a pipeline stage's groups alternate between theirs */
+  private readonly graphs = new GraphCache(4)
   private readonly live = new Set<BatchSequence>()
   private readonly compactor: KvCompactor
   /** a failed move of KV pages: every later forward fails with it */
@@ -90,8 +92,8 @@ export class BatchScheduler {
   /** pages moved to keep the computing sequences at the bottom of the store, and the store's cells */
   get kvStats (): KvCompactionStats & { cells: number } { return { ...this.compactor.stats, cells: this.store?.cells ?? 0 } }
 
-  /** steps run and the forwards (one per sequence) they evaluated together */
-  readonly stepStats = { steps: 0, forwards: 0 }
+  /** steps run, the forwards (one per sequence) they evaluated together, and the graphs built for them */
+  readonly stepStats = { steps: 0, forwards: 0, graphs: 0 }
 
   submit (seq: BatchSequence, input: ForwardInput, n: number, mode: 'last' | 'all', signal: AbortSignal | undefined, borrow = false): Promise<ForwardOutput> {
     return new Promise((resolve, reject) => {
@@ -225,16 +227,14 @@ export class BatchScheduler {
     }
   }
 
-  /** The cached graph when its key is unchanged; a new one otherwise. */
+  /** The cached graph of this key (graph-cache.ts); a new one otherwise. */
   private graphFor (k: Omit<GraphKey, 'kind' | 'generation'>, store: KvStore, spans: GraphSpans, maxContext: number): ForwardGraph {
     const key: GraphKey = { ...k, kind: this.shard.isFirst ? 'tokens' : 'hidden', generation: store.generation }
-    const g = this.graph
-    if (g !== undefined && (Object.keys(key) as Array<keyof GraphKey>).every((f) => g[f] === key[f])) return g
-    g?.free()
-    this.graph = undefined
-    this.reserve.ensure(this.shard, store, key, maxContext) // worst-case compute buffers before any graph over this store runs
-    this.graph = new ForwardGraph(this.shard, store, key, spans)
-    return this.graph
+    return this.graphs.get(key) ?? this.graphs.add(key, store.allocator, () => {
+      this.reserve.ensure(this.shard, store, key, maxContext) // worst-case compute buffers before any graph over this store runs
+      this.stepStats.graphs++
+      return new ForwardGraph(this.shard, store, key, spans)
+    })
   }
 
   private finish (j: Job): void {
@@ -285,8 +285,7 @@ export class BatchScheduler {
   /** Frees the store and the graph; call after stop(), once the shard's queue is idle. */
   dispose (): void {
     this.stop()
-    this.graph?.free()
-    this.graph = undefined
+    this.graphs.clear()
     this.store?.dispose()
     this.store = undefined
   }

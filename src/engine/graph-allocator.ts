@@ -16,11 +16,14 @@ export interface GraphAllocator {
   forget: (graph: Ptr) => void
   /** compute-buffer bytes now held on the device and on the host */
   bufferBytes: () => { gpu: number, cpu: number }
+  /** graphs allocated one after another stay valid while the buffers do not grow (ggml_gallocr); false: only the last one (ggml_backend_sched) */
+  readonly sharesBuffers: boolean
   free: () => void
 }
 
 class GallocrAllocator implements GraphAllocator {
   private readonly g = newGallocr()
+  readonly sharesBuffers = true
   constructor (private readonly cpuBackend: Ptr) {}
   alloc (graph: Ptr): void { gallocrAlloc(this.g, graph) }
   async compute (graph: Ptr): Promise<void> { await graphCompute(this.cpuBackend, graph) }
@@ -30,6 +33,7 @@ class GallocrAllocator implements GraphAllocator {
 }
 
 class SchedAllocator implements GraphAllocator {
+  readonly sharesBuffers = false
   constructor (private readonly s: Sched) {}
   alloc (graph: Ptr, pins: ReadonlyArray<{ t: Tensor, gpu: boolean }>, maxNodes: number): void { this.s.alloc(graph, pins, maxNodes) }
   async compute (graph: Ptr): Promise<void> { await this.s.compute(graph) }

@@ -95,3 +95,80 @@ describe('step sharing on one shard', () => {
     }
   })
 })
+
+describe('graphs reused across steps', () => {
+  it('a stage alternating between two groups reuses both graphs; a graph that grows the compute buffer retires the others; outputs equal solo runs', async () => {
+    const meta = readModelMetadata(MODEL)
+    const shard = await loadShard({ modelPath: MODEL, range: { start: 0, end: meta.nLayers }, threads: 1 })
+    try {
+      /** greedy tokens and logits of each step of one sequence alone */
+      const solo = async (i: number, steps: number): Promise<Float32Array[]> => {
+        const s = shard.createSession({ contextSize: 512 })
+        try {
+          const seen: Float32Array[] = []
+          let out = await s.forward({ kind: 'tokens', tokens: prompt(i, meta.nVocab) })
+          for (let t = 0; t < steps; t++) {
+            assert.ok(out.kind === 'logits')
+            seen.push(out.logits)
+            out = await s.forward({ kind: 'tokens', tokens: Int32Array.of(argmax(out.logits)) })
+          }
+          return seen
+        } finally { s.dispose() }
+      }
+      const want = await Promise.all([0, 1, 2, 3].map(async (i) => await solo(i, 12)))
+      const sessions = [0, 1, 2, 3].map(() => shard.createSession({ contextSize: 512 }))
+      const last: Array<Float32Array | undefined> = [undefined, undefined, undefined, undefined]
+      const got: Float32Array[][] = [[], [], [], []]
+      // groups {0, 1} and {2, 3} take turns, as the two groups of a 2-stage ring do on each stage
+      const stepGroup = async (members: number[], depth: number): Promise<void> => {
+        await Promise.all(members.map(async (i) => {
+          const input = last[i] === undefined ? prompt(i, meta.nVocab) : Int32Array.of(argmax(last[i]!))
+          const out = await sessions[i]!.forward({ kind: 'tokens', tokens: input }, { pipelineDepth: depth })
+          assert.ok(out.kind === 'logits')
+          last[i] = out.logits
+          got[i]!.push(out.logits)
+        }))
+      }
+      const scheduler = (shard as unknown as { scheduler: BatchScheduler }).scheduler
+      try {
+        // the KV store first grows to hold a long sequence (prefilled in small chunks: small compute buffers), so that
+        // the long prefill below grows the compute buffer but not the store (whose new generation would retire every graph anyway)
+        const warm = shard.createSession({ contextSize: 512 })
+        try { for (let c = 0; c < 10; c++) await warm.forward({ kind: 'tokens', tokens: Int32Array.from({ length: 32 }, (_, j) => 2 + j + c) }) } finally { warm.dispose() }
+        const built0 = stats(shard).graphs
+        for (let t = 0; t < 6; t++) { await stepGroup([0, 1], 2); await stepGroup([2, 3], 2) }
+        const built = stats(shard).graphs - built0
+        console.log(`# 2 groups × 6 steps: ${built} graphs built`)
+        // a prefill graph per group, then one decode graph per group (their spans stay on one page here)
+        assert.ok(built <= 6, `${built} graphs built for 12 alternating steps`)
+        // a 300-token prefill grows the compute buffer: the small graphs cached before must not run on the moved buffer
+        const cells = scheduler.kvStats.cells
+        const buffer = scheduler.allocator.bufferBytes().cpu
+        const big = shard.createSession({ contextSize: 512 })
+        try {
+          await big.forward({ kind: 'tokens', tokens: Int32Array.from({ length: 300 }, (_, j) => 2 + ((j * 7919) % (meta.nVocab - 2))) })
+        } finally { big.dispose() }
+        assert.equal(scheduler.kvStats.cells, cells, 'the store did not grow')
+        assert.ok(scheduler.allocator.bufferBytes().cpu > buffer, 'the compute buffer grew')
+        const built1 = stats(shard).graphs
+        for (let t = 0; t < 6; t++) { await stepGroup([0, 1], 2); await stepGroup([2, 3], 2) }
+        assert.ok(stats(shard).graphs - built1 >= 2, 'the groups\' graphs were built again on the moved buffer')
+      } finally {
+        for (const s of sessions) s.dispose()
+      }
+      // each sequence's 13 outputs (prompt + 12 tokens): the first 12 compared with its solo run
+      let worst = 0
+      got.forEach((seq, i) => seq.slice(0, 12).forEach((l, t) => {
+        const scale = Math.max(...want[i]![t]!.map(Math.abs))
+        let d = 0
+        for (let v = 0; v < l.length; v++) d = Math.max(d, Math.abs(l[v]! - want[i]![t]![v]!))
+        assert.ok(d <= 1e-3 * scale, `sequence ${i} step ${t}: max |diff| ${d} > 1e-3 × ${scale}`)
+        assert.equal(argmax(l), argmax(want[i]![t]!), `sequence ${i} step ${t}: greedy token`)
+        worst = Math.max(worst, d)
+      }))
+      console.log(`# alternating groups with reused graphs vs solo: max |diff| = ${worst}`)
+    } finally {
+      await shard.dispose()
+    }
+  })
+})

@@ -96,7 +96,7 @@ describe('KV store compaction', () => {
           assert.ok(scheduler.kvStats.pagesMoved > movedA, 'B moved back down when it computed again')
           // A and B in one step: each attends over its own pages (engine-batching checks such logits against solo runs)
           await Promise.all([a, b].map(async (s) => await s.forward({ kind: 'tokens', tokens: Int32Array.of(2) })))
-          const spans = (scheduler as unknown as { graph: { spans: string } }).graph.spans
+          const spans = (scheduler as unknown as { graphs: { latest: { spans: string } } }).graphs.latest.spans
           assert.match(spans, /^1@0\+\d+,1@\d+\+\d+\|/, `per-sequence spans in a step of A and B, got '${spans}'`)
           console.log(`# ${name}: ${scheduler.kvStats.pagesMoved - moved0} pages moved in ${scheduler.kvStats.compactions} compactions; logits bit-identical`)
         } finally {
