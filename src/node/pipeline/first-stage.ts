@@ -139,14 +139,9 @@ async function * ringAttempt (input: FirstStageInput, base: Omit<OpenFrame, 'req
   const requestId = asRequestId(`r-${randomUUID()}`)
   const open: OpenFrame = { ...base, requestId, contextSize: session.contextSize }
   const returns = input.returnHops!.expect(requestId)
-  let channel: HopChannel
-  try {
-    channel = await input.dialStage1!(open, loop.signal)
-  } catch (err) {
-    returns.release()
-    session.dispose()
-    throw err
-  }
+  // the hop is dialed while stage 0 runs its part of the prompt (a dial on a busy mesh takes ~20 ms); a failed dial
+  // fails the first step, and the predictor frees what the request holds
+  const channel: Promise<HopChannel> = input.dialStage1!(open, loop.signal)
   const reused = open.prefix?.keep ?? 0
   const retain = input.prefix !== undefined
   const predictor = new PipelinePredictor(session, channel, returns, { requestId, planId: plan.id }, shard.metadata.nEmbd, input.timings, plan.stages.length, { reused, keepSession: retain })

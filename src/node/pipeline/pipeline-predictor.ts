@@ -36,12 +36,15 @@ export interface PipelinePredictorOptions {
 export class PipelinePredictor implements TokenPredictor {
   private prefilled = false
   private closed = false
-  /** aborted with the downstream hop's failure (ERROR relayed by stage 1, or a reset) */
+  /** aborted with the downstream hop's failure (ERROR relayed by stage 1, or a reset), or with the dial's */
   private readonly downstream = new AbortController()
+  /** the hop to stage 1 once dialed */
+  private channel: HopChannel | undefined
 
   constructor (
     private readonly session: ShardSession,
-    private readonly channel: HopChannel,
+    /** the hop to stage 1, or its dial: the first step runs stage 0's layers meanwhile and sends once it is open */
+    private readonly dialed: HopChannel | Promise<HopChannel>,
     private readonly returns: ReturnHop,
     private readonly ids: { requestId: RequestId, planId: PlanId },
     private readonly nEmbd: number,
@@ -50,15 +53,22 @@ export class PipelinePredictor implements TokenPredictor {
     private readonly pipelineDepth = 1,
     private readonly options: PipelinePredictorOptions = {}
   ) {
-    void this.watchDownstream()
+    void Promise.resolve(dialed).then((c) => {
+      this.channel = c
+      if (this.closed) c.abort(new AbortedError(`request ${ids.requestId} ended before its hop was open`))
+      else void this.watchDownstream(c)
+    }, (err: unknown) => { this.downstream.abort(err) })
   }
+
+  /** the hop, once open (the dial's failure, or the downstream's, throws) */
+  private async hop (): Promise<HopChannel> { return this.channel ?? await this.dialed }
 
   get position (): number { return this.session.position }
 
   /** Stage 1 only ever answers on our hop with ERROR (a refusal, or a failure relayed from further down) or a reset. */
-  private async watchDownstream (): Promise<void> {
+  private async watchDownstream (channel: HopChannel): Promise<void> {
     try {
-      const f = await this.channel.next()
+      const f = await channel.next()
       if (f !== undefined) this.downstream.abort(new GenerationPipelineError(`stage 1 sent ${f.type} on the forward hop`))
     } catch (err) {
       if (!this.closed) this.downstream.abort(err)
@@ -95,7 +105,7 @@ export class PipelinePredictor implements TokenPredictor {
         const hidden = await this.run(tokens.slice(off, off + count), signal)
         sentAt = performance.now()
         // (count, nEmbd) f32, positions [start + off, start + off + count)
-        await this.channel.send({ ...this.ids, type: 'prefill', start: start + off, count, last: off + count === tokens.length, dtype: DType.F32, nEmbd: this.nEmbd, hidden }, signal)
+        await (await this.hop()).send({ ...this.ids, type: 'prefill', start: start + off, count, last: off + count === tokens.length, dtype: DType.F32, nEmbd: this.nEmbd, hidden }, signal)
       }
       this.prefilled = true
     } else {
@@ -103,7 +113,7 @@ export class PipelinePredictor implements TokenPredictor {
       const hidden = await this.run(tokens, signal)
       sentAt = performance.now()
       // (1, nEmbd) f32 at position `start`
-      await this.channel.send({ ...this.ids, type: 'decode', start, count: 1, last: false, dtype: DType.F32, nEmbd: this.nEmbd, hidden }, signal)
+      await (await this.hop()).send({ ...this.ids, type: 'decode', start, count: 1, last: false, dtype: DType.F32, nEmbd: this.nEmbd, hidden }, signal)
     }
     const result = await this.returns.next(signal)
     if (result === undefined) throw new GenerationPipelineError(`the ring of ${this.ids.requestId} ended before a token came back`)
@@ -133,14 +143,15 @@ export class PipelinePredictor implements TokenPredictor {
     this.closed = true
     let clean = false
     try {
-      await this.channel.send({ ...this.ids, type: 'end' }, AbortSignal.timeout(END_ROUND_TRIP_TIMEOUT_MS))
-      await this.channel.close()
+      const channel = await this.hop()
+      await channel.send({ ...this.ids, type: 'end' }, AbortSignal.timeout(END_ROUND_TRIP_TIMEOUT_MS))
+      await channel.close()
       const back = AbortSignal.timeout(END_ROUND_TRIP_TIMEOUT_MS)
       for (;;) if (await this.returns.next(back) === undefined) break
       clean = true
     } catch (err) {
       /** a stage that went away meanwhile: resetting frees whatever is left */
-      this.channel.abort(err instanceof Error ? err : new AbortedError(String(err)))
+      this.channel?.abort(err instanceof Error ? err : new AbortedError(String(err)))
     } finally {
       this.returns.release()
       if (this.options.keepSession !== true || !clean) this.session.dispose()
@@ -151,7 +162,8 @@ export class PipelinePredictor implements TokenPredictor {
   /** Cancellation or failure: reset the hop (the reset travels the ring) and free stage 0's session. */
   abort (reason: Error): void {
     this.closed = true
-    this.channel.abort(reason)
+    // a hop still being dialed is reset once open (see the constructor)
+    this.channel?.abort(reason)
     this.returns.release()
     this.session.dispose()
   }

@@ -102,12 +102,20 @@ export class StageRunner implements ActivationsPort {
     const downstreamFailed = new AbortController()
     const signal = AbortSignal.any([context.signal, this.disposed.signal, downstreamFailed.signal])
     let next: HopChannel | undefined
+    let over = false
     try {
-      next = await o.dialNext({ ...open, toStage: (o.stageIndex + 1) % o.nStages }, signal)
-      void this.watchDownstream(next, downstreamFailed)
-      await this.pump(open, channel, session, next, signal)
+      // the next hop is dialed while this stage computes the first frame (a dial takes ~20 ms on a busy mesh)
+      const dialing = o.dialNext({ ...open, toStage: (o.stageIndex + 1) % o.nStages }, signal).then((c) => {
+        next = c
+        if (over) c.abort(new AbortedError(`request ${open.requestId} ended before its next hop was open`))
+        else void this.watchDownstream(c, downstreamFailed)
+        return c
+      })
+      dialing.catch((err: unknown) => { downstreamFailed.abort(err) })
+      await this.pump(open, channel, session, dialing, signal)
       ended = true
     } catch (err) {
+      over = true
       next?.abort(err instanceof Error ? err : new Error(String(err)))
       const reason: unknown = downstreamFailed.signal.aborted ? downstreamFailed.signal.reason : err
       if (reason instanceof ActivationStageError && reason.remote) {
@@ -117,6 +125,7 @@ export class StageRunner implements ActivationsPort {
       if (this.disposed.signal.aborted && !context.signal.aborted) throw new ActivationStageError(ActivationErrorCode.NotReady, new DisposedError('stage runner').message)
       throw reason
     } finally {
+      over = true
       this.kvInUse -= kv
       this.sessions.delete(open.requestId)
       if (o.retention !== undefined && open.retain === true && !this.disposed.signal.aborted) o.retention.release(open.requestId, session, ended, o.kvBytes?.(Math.max(1, session.position)) ?? 0)
@@ -124,7 +133,7 @@ export class StageRunner implements ActivationsPort {
     }
   }
 
-  private async pump (open: OpenFrame, channel: HopChannel, session: ShardSession, next: HopChannel, signal: AbortSignal): Promise<void> {
+  private async pump (open: OpenFrame, channel: HopChannel, session: ShardSession, next: Promise<HopChannel>, signal: AbortSignal): Promise<void> {
     const { shard } = this.options
     const sampler = shard.isLast ? await this.options.createSampler!(open, signal) : undefined
     try {
@@ -134,12 +143,15 @@ export class StageRunner implements ActivationsPort {
     }
   }
 
-  private async pumpFrames (open: OpenFrame, channel: HopChannel, session: ShardSession, next: HopChannel, signal: AbortSignal, sampler: TokenSampler | undefined): Promise<void> {
+  private async pumpFrames (open: OpenFrame, channel: HopChannel, session: ShardSession, dialing: Promise<HopChannel>, signal: AbortSignal, sampler: TokenSampler | undefined): Promise<void> {
     const nEmbd = this.options.shard.metadata.nEmbd
+    let hopOpen = false
+    dialing.then(() => { hopOpen = true }, () => {})
     for (;;) {
       const f = await channel.next({ signal })
       if (f === undefined) throw new AbortedError(`upstream closed the stream of ${open.requestId} without END`)
       if (f.type === 'end') {
+        const next = await dialing
         await next.send({ type: 'end', requestId: open.requestId, planId: open.planId }, signal)
         await next.close()
         return
@@ -150,19 +162,22 @@ export class StageRunner implements ActivationsPort {
       if (f.start + f.count > open.contextSize) throw new ActivationStageError(ActivationErrorCode.ContextFull, `positions ${f.start}+${f.count} exceed the context of ${open.contextSize}`)
       // (count, nEmbd) f32 in
       const t0 = performance.now()
-      // the output is read before the next turn of the event loop: sent (the frame encoder copies it) or sampled
+      // the output is read before the next turn of the event loop: sent (the frame encoder copies it; a copy while the
+      // next hop is being dialed) or sampled
       const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last', pipelineDepth: this.options.nStages, borrowOutput: true })
       this.options.onComputeMs?.(performance.now() - t0, f.count)
       if (sampler === undefined) {
         if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')
         // (count, nEmbd) f32 out, same positions
-        await next.send({ ...f, hidden: out.hidden }, signal)
+        // a borrowed output is read before the event loop turns: copied while the hop is still being dialed
+        const hidden = hopOpen ? out.hidden : out.hidden.slice()
+        await (await dialing).send({ ...f, hidden }, signal)
       } else if (f.type === 'decode' || f.last) {
         if (out.kind !== 'logits') throw new ActivationStageError(ActivationErrorCode.Internal, 'the last stage produced no logits')
         const nVocab = out.logits.length / out.nRows
         // (1, nVocab) f32: the last row
         const tokenId = sampler.sample(out.logits.subarray((out.nRows - 1) * nVocab))
-        await next.send({ type: 'result', requestId: open.requestId, planId: open.planId, position: f.start + f.count, tokenId }, signal)
+        await (await dialing).send({ type: 'result', requestId: open.requestId, planId: open.planId, position: f.start + f.count, tokenId }, signal)
       }
     }
   }
