@@ -1,7 +1,7 @@
 import { AbortedError, DisposedError } from '../shared/errors/exo-error.js'
 import { KvStoreBrokenError } from '../shared/errors/engine-errors.js'
 import { batchInputs } from './batch-inputs.js'
-import { UBATCH, planStep } from './batch-step.js'
+import { DECODE_MAX, UBATCH, planStep } from './batch-step.js'
 import { StepGroups } from './step-groups.js'
 import { stepInput } from './step-input.js'
 import { ForwardGraph, spansKey } from './forward-graph.js'
@@ -197,7 +197,7 @@ export class BatchScheduler {
       for (const { j } of chosen) this.fail(j, err)
       return
     }
-    this.groups.record(chosen.map(({ j }) => j.seq), t0, performance.now())
+    this.groups.record(chosen.map(({ j }) => j.seq), t0, performance.now(), chosen.every(({ j }) => j.n <= DECODE_MAX))
     this.stepStats.steps++
     this.stepStats.forwards += chosen.length
     for (const { j } of chosen) {

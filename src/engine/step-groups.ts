@@ -25,16 +25,16 @@ export class StepGroups<S extends GroupedSequence> {
   /** ms of the last step, and when it ended */
   private stepMs = 0
   private stepEnd = 0
-  /** when each of the last steps ended, by step id */
-  private readonly ends = new Map<number, number>()
+  /** when each of the last steps ended, and whether it only decoded, by step id */
+  private readonly ends = new Map<number, { end: number, decodeOnly: boolean }>()
   private wakeUp: (() => void) | undefined
 
-  /** `seqs` were evaluated together in a step from `start` to `end`: they are a group now */
-  record (seqs: Iterable<S>, start: number, end: number): void {
+  /** `seqs` were evaluated together in a step from `start` to `end` (`decodeOnly`: no prompt chunk in it): they are a group now */
+  record (seqs: Iterable<S>, start: number, end: number, decodeOnly = true): void {
     this.stepMs = end - start
     this.stepEnd = end
     const stepped = { id: ++this.steps, at: end }
-    this.ends.set(stepped.id, end)
+    this.ends.set(stepped.id, { end, decodeOnly })
     this.ends.delete(stepped.id - 16)
     for (const s of seqs) this.lastStep.set(s, stepped)
   }
@@ -106,10 +106,11 @@ export class StepGroups<S extends GroupedSequence> {
   /**
    * Ms to wait for the group that stepped right after group `id` (its trail behind it on this shard, plus
    * GROUP_WAIT_MS, at most a step plus GROUP_WAIT_MS) when all its members are still in the ring and at most `room`.
+   * Only a decoding group: a request that was prefilling then comes back after the rest of the ring prefilled it too.
    */
   private trailWaitMs (live: Iterable<S>, pending: ReadonlySet<S>, id: number, room: number, waitedMs: number, now: number): number {
     const [mine, next] = [this.ends.get(id), this.ends.get(id + 1)]
-    if (mine === undefined || next === undefined) return 0
+    if (mine === undefined || next === undefined || !next.decodeOnly) return 0
     let members = 0
     for (const s of live) {
       const g = this.lastStep.get(s)
@@ -118,7 +119,7 @@ export class StepGroups<S extends GroupedSequence> {
       members++
     }
     if (members === 0 || members > room) return 0
-    return Math.max(0, Math.min(next - mine, this.stepMs) + GROUP_WAIT_MS - waitedMs)
+    return Math.max(0, Math.min(next.end - mine.end, this.stepMs) + GROUP_WAIT_MS - waitedMs)
   }
 
   /**

@@ -83,6 +83,12 @@ describe('pipeline groups (pure)', () => {
     h.record(all.slice(2, 5), 10, 20)
     h.record(all.slice(5), 20, 30)
     assert.equal(h.waitMs(all, pending(all.slice(0, 2), 40), 40), 0)
+    // the step behind a part-filled group prefilled a new request: that one comes back only after the ring prefilled it
+    const p = new StepGroups<Seq>()
+    p.record(a, 0, 10)
+    p.record(b, 10, 300, false)
+    p.record(c, 300, 317)
+    assert.equal(p.waitMs(all, pending(a, 320), 320), 0)
   })
 
   it('idle sequences (retained KV) count neither in the ring nor as members on their way back', () => {
