@@ -129,10 +129,13 @@ export class StepGroups<S extends GroupedSequence> {
   async waitForGroup (live: Iterable<S>, pending: ReadonlyArray<PendingForward<S>>): Promise<boolean> {
     const ms = this.waitMs(live, pending, performance.now())
     if (ms <= 0) return false
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.wakeUp = undefined; resolve() }, ms)
-      this.wakeUp = () => { clearTimeout(timer); this.wakeUp = undefined; resolve() }
+    const woken = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { this.wakeUp = undefined; resolve(false) }, ms)
+      this.wakeUp = () => { clearTimeout(timer); this.wakeUp = undefined; resolve(true) }
     })
+    // the timer ran out: give callbacks due in this same turn of the event loop their chance first (a process that
+    // was descheduled for a while runs its timers before the callbacks that would have submitted in time)
+    if (!woken) await new Promise<void>((resolve) => { setImmediate(resolve) })
     return true
   }
 
