@@ -145,8 +145,6 @@ export class StageRunner implements ActivationsPort {
 
   private async pumpFrames (open: OpenFrame, channel: HopChannel, session: ShardSession, dialing: Promise<HopChannel>, signal: AbortSignal, sampler: TokenSampler | undefined): Promise<void> {
     const nEmbd = this.options.shard.metadata.nEmbd
-    let hopOpen = false
-    dialing.then(() => { hopOpen = true }, () => {})
     for (;;) {
       const f = await channel.next({ signal })
       if (f === undefined) throw new AbortedError(`upstream closed the stream of ${open.requestId} without END`)
@@ -162,16 +160,13 @@ export class StageRunner implements ActivationsPort {
       if (f.start + f.count > open.contextSize) throw new ActivationStageError(ActivationErrorCode.ContextFull, `positions ${f.start}+${f.count} exceed the context of ${open.contextSize}`)
       // (count, nEmbd) f32 in
       const t0 = performance.now()
-      // the output is read before the next turn of the event loop: sent (the frame encoder copies it; a copy while the
-      // next hop is being dialed) or sampled
-      const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last', pipelineDepth: this.options.nStages, borrowOutput: true })
+      // the last stage's logits are sampled before the event loop turns: they may be borrowed (no nVocab rows of garbage per step)
+      const out = await session.forward({ kind: 'hidden', hidden: f.hidden, nTokens: f.count }, { signal, logits: 'last', pipelineDepth: this.options.nStages, borrowOutput: sampler !== undefined })
       this.options.onComputeMs?.(performance.now() - t0, f.count)
       if (sampler === undefined) {
         if (out.kind !== 'hidden') throw new ActivationStageError(ActivationErrorCode.Internal, 'a middle stage produced logits')
         // (count, nEmbd) f32 out, same positions
-        // a borrowed output is read before the event loop turns: copied while the hop is still being dialed
-        const hidden = hopOpen ? out.hidden : out.hidden.slice()
-        await (await dialing).send({ ...f, hidden }, signal)
+        await (await dialing).send({ ...f, hidden: out.hidden }, signal)
       } else if (f.type === 'decode' || f.last) {
         if (out.kind !== 'logits') throw new ActivationStageError(ActivationErrorCode.Internal, 'the last stage produced no logits')
         const nVocab = out.logits.length / out.nRows

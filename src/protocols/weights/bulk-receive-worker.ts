@@ -26,9 +26,11 @@ port.on('message', (m: BulkWorkerRequest) => {
   const reply = (r: BulkWorkerReply): void => { port.postMessage(r) }
   void (async () => {
     const keys = bulkKeys(m.ticketId, m.secret)
-    const sock = await connectBulk(m.host, m.port, abort.signal)
+    // the file first: a copy that cannot be opened leaves no connection behind
     const fh = await open(m.path, 'r+')
+    let sock: Awaited<ReturnType<typeof connectBulk>> | undefined
     try {
+      sock = await connectBulk(m.host, m.port, abort.signal)
       const records = new BulkRecordReader(sock, keys)
       sock.write(helloBytes(keys))
       await receiveChunks(async () => await records.next(abort.signal, DATA_IDLE_TIMEOUT_MS), m.modelId, m.manifest, m.run, async (index, pieces) => {
@@ -40,7 +42,7 @@ port.on('message', (m: BulkWorkerRequest) => {
         await new Promise<void>((resolve) => { job.acks.set(index, resolve); reply({ type: 'chunk', id: m.id, index }) })
       })
     } finally {
-      sock.destroy()
+      sock?.destroy()
       await fh.close()
     }
   })().then(() => { reply({ type: 'done', id: m.id }) }, (err: Error & { reason?: string, wireCode?: number, chunkIndex?: number }) => {

@@ -38,13 +38,21 @@ function workerUrl (): { url: string, ts: boolean } {
   return { url: new URL(`./bulk-receive-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href, ts }
 }
 
-/** A worker running bulk-receive-worker; under tsx (sources run as .ts) it registers tsx first. */
+/**
+ * A worker running bulk-receive-worker; under tsx (sources run as .ts) it registers tsx first. It always has an
+ * 'error' listener (a Worker's 'error' without one throws in the node's thread, even while the worker idles in the
+ * pool); a worker that failed or exited leaves the pool.
+ */
 function spawnWorker (): Worker {
   const { url, ts } = workerUrl()
   const load = ts
     ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(url)}) })`
     : `import(${JSON.stringify(url)})`
-  return new Worker(`${load}.catch((err) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: 0, name: 'BulkPathError', reason: 'worker', message: 'bulk worker failed to load: ' + err.message }) })`, { eval: true, execArgv: [] })
+  const w = new Worker(`${load}.catch((err) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: 0, name: 'BulkPathError', reason: 'worker', message: 'bulk worker failed to load: ' + err.message }) })`, { eval: true, execArgv: [] })
+  const leave = (): void => { const i = idle.indexOf(w); if (i >= 0) idle.splice(i, 1) }
+  w.on('error', leave)
+  w.on('exit', leave)
+  return w
 }
 
 /** The worker's error as the class the fetcher branches on (chunk-fetcher.ts). */
